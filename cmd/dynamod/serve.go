@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dynamod/dynamod/gossip"
+	dhttp "github.com/dynamod/dynamod/http"
+	"github.com/dynamod/dynamod/node"
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/transport"
+)
+
+// serveFlags are the flags of dynamod serve.
+type serveFlags struct {
+	name, data, httpAddr, rpcAddr, gossipAddr, advertise, join, gossipKey string
+	logLevel                                                              string
+	partitions, tokens                                                    int
+	hintedHandoff, pprof                                                  bool
+	handoffInterval, requestTimeout                                       time.Duration
+}
+
+func serve(args []string, stderr io.Writer) error {
+	host, _ := os.Hostname()
+	var f serveFlags
+	fs := newFlagSet("serve", stderr)
+	fs.StringVar(&f.name, "name", host, "unique node name")
+	fs.StringVar(&f.data, "data", "./dynamod-data", "data directory")
+	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:7070", "client HTTP API address")
+	fs.StringVar(&f.rpcAddr, "rpc", "127.0.0.1:7071", "node-to-node address")
+	fs.StringVar(&f.gossipAddr, "gossip", "127.0.0.1:7946", "gossip (memberlist) address")
+	fs.StringVar(&f.advertise, "advertise", "", "host other nodes reach this one at (default: the bind hosts)")
+	fs.StringVar(&f.join, "join", "", "gossip addresses of existing members, comma-separated")
+	fs.StringVar(&f.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&f.partitions, "partitions", 1024, "partitions (power of two; fixed at cluster creation)")
+	fs.IntVar(&f.tokens, "tokens", 256, "ring tokens per member")
+	fs.BoolVar(&f.hintedHandoff, "hinted-handoff", true, "deliver hints to recovered primaries")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof")
+	fs.DurationVar(&f.handoffInterval, "handoff-interval", 5*time.Second, "mean gap between hint deliveries")
+	fs.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Second, "default client request timeout")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runNode(ctx, f, log)
+}
+
+// advertised replaces the host of a bind address with the advertised host.
+func advertised(bind, host string) string {
+	if host == "" {
+		return bind
+	}
+	_, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return bind
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
+	cfg := node.DefaultConfig()
+	cfg.Name = f.name
+	cfg.Ring.Partitions = f.partitions
+	cfg.Ring.Tokens = f.tokens
+	cfg.Quorum.HintedHandoff = f.hintedHandoff
+	cfg.Quorum.HandoffInterval = f.handoffInterval
+	cfg.RequestTimeout = f.requestTimeout
+	cfg.Logger = log
+	if err := cfg.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	var key []byte
+	if f.gossipKey != "" {
+		k, err := base64.StdEncoding.DecodeString(f.gossipKey)
+		if err != nil {
+			return usagef("--gossip-key: not base64: %v", err)
+		}
+		key = k
+	}
+	if err := os.MkdirAll(f.data, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	eng, err := storage.OpenLevelDB(filepath.Join(f.data, "db"), storage.LevelDBOptions{})
+	if err != nil {
+		return err
+	}
+
+	// The transport needs the node as its handler, and the node needs the
+	// transport: a forwarding handler breaks the cycle.
+	var n *node.Node
+	ready := make(chan struct{})
+	handler := transport.HandlerFunc(func(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return n.Serve(ctx, from, kind, body)
+	})
+
+	gcfg := gossip.DefaultConfig()
+	gcfg.Name = f.name
+	gcfg.BindAddr = f.gossipAddr
+	gcfg.AdvertiseAddr = advertised(f.gossipAddr, f.advertise)
+	gcfg.RPCAddr = advertised(f.rpcAddr, f.advertise)
+	gcfg.HTTPAddr = advertised(f.httpAddr, f.advertise)
+	gcfg.SecretKey = key
+	gcfg.StatePath = filepath.Join(f.data, "cluster-state.json")
+	gcfg.Logger = log
+	if f.join != "" {
+		gcfg.Join = strings.Split(f.join, ",")
+	}
+
+	tcfg := transport.DefaultConfig()
+	tcfg.Name = f.name
+	tcfg.BindAddr = f.rpcAddr
+	tcfg.Logger = log
+	var g *gossip.Gossip
+	tcfg.Resolve = func(name string) (string, bool) { return g.Resolve(name) }
+	reg := newRegistry()
+	tcfg.Registry = reg
+	gcfg.Registry = reg
+	tr, err := transport.Listen(tcfg, handler)
+	if err != nil {
+		_ = eng.Close()
+		return err
+	}
+	g, err = gossip.New(gcfg)
+	if err != nil {
+		_ = tr.Close()
+		_ = eng.Close()
+		return err
+	}
+	cfg.Registry = reg
+	n, err = node.New(cfg, node.Parts{
+		Engine: eng, Members: node.GossipMembership(g), Transport: tr,
+		Closers: []func() error{func() error { return g.Leave(2 * time.Second) }, g.Close, tr.Close},
+	})
+	if err != nil {
+		_ = g.Close()
+		_ = tr.Close()
+		return err
+	}
+	close(ready)
+
+	hcfg := dhttp.DefaultConfig()
+	hcfg.Logger = log
+	hcfg.Registry = reg
+	hcfg.Gatherer = reg
+	hcfg.EnablePprof = f.pprof
+	srv := &nethttp.Server{Addr: f.httpAddr, Handler: dhttp.NewHandler(n, hcfg), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		_ = n.Close()
+		return fmt.Errorf("listen %s: %w", f.httpAddr, err)
+	}
+	log.Info("dynamod serving", "node", f.name, "http", ln.Addr().String(), "rpc", tr.Addr(), "gossip", f.gossipAddr, "data", f.data)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+		log.Error("http server failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	if errors.Is(serr, nethttp.ErrServerClosed) {
+		serr = nil
+	}
+	return errors.Join(err, serr, n.Close())
+}

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startCluster starts n nodes joined to the first and waits until every one
+// sees all of them alive.
+func startCluster(t *testing.T, n int, extra ...string) []*proc {
+	t.Helper()
+	var ps []*proc
+	for i := 1; i <= n; i++ {
+		p := newProc(t, fmt.Sprintf("n%d", i), extra...)
+		if i == 1 {
+			p.start()
+		} else {
+			p.start("--join", ps[0].gossipAddr())
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		waitMembers(t, p, n)
+	}
+	return ps
+}
+
+// waitMembers waits until p's /cluster lists want members, all alive.
+func waitMembers(t *testing.T, p *proc, want int) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() string {
+		_, body := do(t, "GET", p.url()+"/cluster", "", nil)
+		var doc struct {
+			Members []struct{ Name, Liveness string } `json:"members"`
+		}
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			return err.Error()
+		}
+		alive := 0
+		for _, m := range doc.Members {
+			if m.Liveness == "alive" {
+				alive++
+			}
+		}
+		if alive != want {
+			return fmt.Sprintf("%s sees %d alive members of %d: %s", p.name, alive, want, body)
+		}
+		return ""
+	})
+}
+
+// TestCluster_killWriteRestart: a node is killed with SIGKILL, writes go on,
+// the node restarts and, within 30 s, serves by itself every key written
+// while it was down.
+func TestCluster_killWriteRestart(t *testing.T) {
+	needBinary(t)
+	ps := startCluster(t, 3, "--handoff-interval", "500ms")
+	n1, n2, n3 := ps[0], ps[1], ps[2]
+
+	out, code := cli(t, "status", "--node", n2.url())
+	if code != 0 || !strings.Contains(out, "n1") || !strings.Contains(out, "n3") {
+		t.Fatalf("dynamod status: exit %d\n%s", code, out)
+	}
+	_, body := do(t, "GET", n1.url()+"/cluster/preflist/b/somekey", "", nil)
+	if !strings.Contains(body, `"primaries"`) || !strings.Contains(body, "n1") {
+		t.Fatalf("preflist: %s", body)
+	}
+
+	for i := range 20 {
+		resp, _ := do(t, "PUT", fmt.Sprintf("%s/kv/b/before%d", n1.url(), i), "x", nil)
+		if resp.StatusCode != 204 {
+			t.Fatalf("PUT before%d: %d", i, resp.StatusCode)
+		}
+	}
+	n3.kill()
+	for i := range 100 {
+		node := []*proc{n1, n2}[i%2]
+		resp, body := do(t, "PUT", fmt.Sprintf("%s/kv/b/during%d", node.url(), i), fmt.Sprintf("d%d", i), nil)
+		if resp.StatusCode != 204 {
+			t.Fatalf("PUT during%d with n3 down: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	n3.start()
+	waitMembers(t, n1, 3)
+	// Then take the others away: n3 alone must have every key.
+	deadline := time.Now().Add(30 * time.Second)
+	eventually(t, time.Until(deadline), func() string {
+		return missingOn(t, n3.url()+"/kv/b/during%d?r=1&pr=1", 100)
+	})
+	n1.kill()
+	n2.kill()
+	if m := missingOn(t, n3.url()+"/kv/b/during%d?r=1", 100); m != "" {
+		t.Fatalf("with n1 and n2 dead: %s", m)
+	}
+}
+
+// missingOn returns which of the keys a node does not serve, or "".
+func missingOn(t *testing.T, pattern string, n int) string {
+	var missing []int
+	for i := range n {
+		resp, _ := do(t, "GET", fmt.Sprintf(pattern, i), "", nil)
+		if resp.StatusCode != 200 {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("%d keys missing, e.g. %v", len(missing), missing[:min(5, len(missing))])
+	}
+	return ""
+}

@@ -1,0 +1,364 @@
+// Package clustertest runs N full dynamod nodes in one process, on the
+// memory storage engine and the fault-injecting memory network, with static
+// membership so that quorum tests need not wait on gossip (STYLE §9 level
+// 3). Tests only.
+package clustertest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynamod/dynamod/node"
+	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/ring"
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/transport"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+var seedFlag = flag.Uint64("seed", 0, "clustertest: replay this seed (0: random)")
+
+// Seed returns the -seed flag or a fresh random seed, and logs it so a
+// failing run can be replayed with -seed.
+func Seed(t testing.TB) uint64 {
+	s := *seedFlag
+	if s == 0 {
+		s = rand.Uint64()
+	}
+	t.Logf("clustertest seed: %d (replay with -seed=%d)", s, s)
+	return s
+}
+
+// Options configure a cluster.
+type Options struct {
+	// Nodes is how many nodes (named n1..nN). Default 3.
+	Nodes int
+	// Seed decides every fault of the network. Default: Seed(t).
+	Seed uint64
+	// Partitions and Tokens of the ring. Defaults 64 and 32 (small rings
+	// keep tests fast).
+	Partitions, Tokens int
+	// HandoffInterval of every node. Default 50ms.
+	HandoffInterval time.Duration
+	// NoHandoff disables hint delivery on every node.
+	NoHandoff bool
+	// ReplicaTimeout of every node. Default 500ms.
+	ReplicaTimeout time.Duration
+	// Defaults override the default bucket properties if NVal is set.
+	Defaults quorum.Props
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	t     testing.TB
+	opts  Options
+	Net   *transport.MemNetwork
+	names []string
+	props *sharedProps
+
+	// mu guards the fields below.
+	mu      sync.Mutex
+	nodes   map[string]*node.Node
+	engines map[string]*storage.Memory
+	views   map[string]*view
+	crashed map[string]bool
+	groups  [][]string
+}
+
+// Start builds and starts a cluster; t.Cleanup closes it.
+func Start(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Seed == 0 {
+		o.Seed = Seed(t)
+	}
+	if o.Partitions == 0 {
+		o.Partitions = 64
+	}
+	if o.Tokens == 0 {
+		o.Tokens = 32
+	}
+	if o.HandoffInterval == 0 {
+		o.HandoffInterval = 50 * time.Millisecond
+	}
+	if o.ReplicaTimeout == 0 {
+		o.ReplicaTimeout = 500 * time.Millisecond
+	}
+	c := &Cluster{
+		t: t, opts: o, Net: transport.NewMemNetwork(o.Seed), props: &sharedProps{m: map[string][]byte{}},
+		nodes: map[string]*node.Node{}, engines: map[string]*storage.Memory{},
+		views: map[string]*view{}, crashed: map[string]bool{},
+	}
+	for i := 1; i <= o.Nodes; i++ {
+		c.names = append(c.names, fmt.Sprintf("n%d", i))
+	}
+	for _, name := range c.names {
+		c.startNode(name, storage.NewMemory())
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Names returns the node names, n1..nN.
+func (c *Cluster) Names() []string { return slices.Clone(c.names) }
+
+// Node returns a running node (nil if crashed).
+func (c *Cluster) Node(name string) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[name]
+}
+
+// Ring returns the cluster's ring.
+func (c *Cluster) Ring() *ring.Ring {
+	r, err := ring.New(ring.Config{Partitions: c.opts.Partitions, Tokens: c.opts.Tokens}, c.names)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+func (c *Cluster) startNode(name string, eng *storage.Memory) {
+	c.t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.Name = name
+	cfg.Ring.Partitions = c.opts.Partitions
+	cfg.Ring.Tokens = c.opts.Tokens
+	cfg.Quorum.HandoffInterval = c.opts.HandoffInterval
+	cfg.Quorum.HintedHandoff = !c.opts.NoHandoff
+	cfg.Quorum.ReplicaTimeout = c.opts.ReplicaTimeout
+	cfg.RequestTimeout = 2 * time.Second
+	if c.opts.Defaults.NVal != 0 {
+		cfg.Defaults = c.opts.Defaults.WithDefaults(quorum.DefaultProps())
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	v := &view{c: c, self: name, changes: make(chan struct{}, 1)}
+
+	var n *node.Node
+	ready := make(chan struct{})
+	ep := c.Net.Join(name, transport.HandlerFunc(func(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return n.Serve(ctx, from, kind, body)
+	}))
+	n, err := node.New(cfg, node.Parts{Engine: eng, Members: v, Transport: ep})
+	if err != nil {
+		c.t.Fatalf("start %s: %v", name, err)
+	}
+	close(ready)
+	c.mu.Lock()
+	c.nodes[name] = n
+	c.engines[name] = eng
+	c.views[name] = v
+	delete(c.crashed, name)
+	c.mu.Unlock()
+	c.notifyAll()
+}
+
+// Crash stops a node abruptly: its unsynced writes are lost, its peers see
+// it dead and its calls fail.
+func (c *Cluster) Crash(name string) {
+	c.t.Helper()
+	c.mu.Lock()
+	n, eng := c.nodes[name], c.engines[name]
+	if n == nil {
+		c.mu.Unlock()
+		c.t.Fatalf("crash %s: not running", name)
+	}
+	clone := eng.CrashClone()
+	c.engines[name] = clone
+	delete(c.nodes, name)
+	c.crashed[name] = true
+	c.mu.Unlock()
+	c.Net.Crash(name)
+	c.notifyAll()
+	_ = n.Close()
+}
+
+// Restart starts a crashed node again on what its storage kept.
+func (c *Cluster) Restart(name string) {
+	c.t.Helper()
+	c.mu.Lock()
+	eng := c.engines[name]
+	crashed := c.crashed[name]
+	c.mu.Unlock()
+	if !crashed {
+		c.t.Fatalf("restart %s: not crashed", name)
+	}
+	c.startNode(name, eng)
+}
+
+// Partition splits the cluster: nodes in different groups cannot reach each
+// other and see each other as dead. Unnamed nodes form one more group.
+func (c *Cluster) Partition(groups ...[]string) {
+	c.mu.Lock()
+	c.groups = groups
+	c.mu.Unlock()
+	c.Net.Partition(groups...)
+	c.notifyAll()
+}
+
+// Heal removes partitions and link faults.
+func (c *Cluster) Heal() {
+	c.mu.Lock()
+	c.groups = nil
+	c.mu.Unlock()
+	c.Net.Heal()
+	c.notifyAll()
+}
+
+// reachable reports whether from sees to as alive.
+func (c *Cluster) reachable(from, to string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.crashed[to] || c.crashed[from] {
+		return false
+	}
+	return groupOf(c.groups, from) == groupOf(c.groups, to)
+}
+
+func groupOf(groups [][]string, name string) int {
+	for i, g := range groups {
+		if slices.Contains(g, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *Cluster) notifyAll() {
+	c.mu.Lock()
+	vs := make([]*view, 0, len(c.views))
+	for _, v := range c.views {
+		vs = append(vs, v)
+	}
+	c.mu.Unlock()
+	for _, v := range vs {
+		v.notify()
+	}
+}
+
+// Close stops every node and the network.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	nodes := make([]*node.Node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		nodes = append(nodes, n)
+	}
+	c.nodes = map[string]*node.Node{}
+	c.mu.Unlock()
+	for _, n := range nodes {
+		_ = n.Close()
+	}
+	_ = c.Net.Close()
+}
+
+// LocalState returns a node's local copy of a key (found false if none).
+// For a crashed node it reads what its storage kept.
+func (c *Cluster) LocalState(name, bucket, key string) (versioning.Clock, bool) {
+	c.mu.Lock()
+	eng := c.engines[name]
+	n := c.nodes[name]
+	c.mu.Unlock()
+	k := storage.Key{Hash: ring.Hash(bucket, key), Bucket: bucket, Key: key}
+	var cl versioning.Clock
+	var err error
+	if n != nil {
+		cl, err = n.Store().Get(k)
+	} else {
+		st, serr := storage.NewStore(eng)
+		if serr != nil {
+			c.t.Fatalf("read %s: %v", name, serr)
+		}
+		cl, err = st.Get(k)
+	}
+	if err != nil {
+		return versioning.Clock{}, false
+	}
+	return cl, true
+}
+
+// view is one node's membership: static members, liveness from the
+// cluster's crash and partition state, shared bucket properties.
+type view struct {
+	c       *Cluster
+	self    string
+	changes chan struct{}
+}
+
+func (v *view) notify() {
+	select {
+	case v.changes <- struct{}{}:
+	default:
+	}
+}
+
+func (v *view) RingMembers() []string    { return v.c.names }
+func (v *view) Alive(name string) bool   { return name == v.self || v.c.reachable(v.self, name) }
+func (v *view) Changes() <-chan struct{} { return v.changes }
+func (v *view) Members() []node.MemberInfo {
+	out := []node.MemberInfo{}
+	for _, n := range v.c.names {
+		l := "alive"
+		if !v.Alive(n) {
+			l = "dead"
+		}
+		out = append(out, node.MemberInfo{Name: n, Status: "joined", Liveness: l})
+	}
+	return out
+}
+func (v *view) BucketProps() map[string][]byte { return v.c.props.get() }
+func (v *view) SetBucketProps(bucket string, p []byte) error {
+	v.c.props.set(bucket, p)
+	v.c.notifyAll()
+	return nil
+}
+
+// sharedProps is the cluster's bucket property table (what gossip would
+// replicate).
+type sharedProps struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *sharedProps) get() map[string][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]byte, len(s.m))
+	for k, v := range s.m {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *sharedProps) set(bucket string, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p == nil {
+		delete(s.m, bucket)
+		return
+	}
+	s.m[bucket] = slices.Clone(p)
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func hashOf(bucket, key string) uint64 { return ring.Hash(bucket, key) }

@@ -1,0 +1,344 @@
+package clustertest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dynamod/dynamod/internal/clustertest"
+	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/transport"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+func put(t *testing.T, c *clustertest.Cluster, node, key, value string, vctx versioning.Context, o quorum.WriteOptions) (*quorum.Object, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	return c.Node(node).Put(ctx, "b", key, vctx, versioning.Value{Data: []byte(value)}, o)
+}
+
+func get(t *testing.T, c *clustertest.Cluster, node, key string, o quorum.ReadOptions) (*quorum.Object, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	return c.Node(node).Get(ctx, "b", key, o)
+}
+
+func values(cl versioning.Clock) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range versioning.Values(cl) {
+		out[string(v.Data)] = true
+	}
+	return out
+}
+
+func deadline(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestCluster_replicatesToAllN: a write reaches every primary, W acks or not.
+func TestCluster_replicatesToAllN(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 5})
+	var keys []string
+	for i := range 30 {
+		k := fmt.Sprintf("k%d", i)
+		keys = append(keys, k)
+		if _, err := put(t, c, c.Names()[i%5], k, "v"+k, nil, quorum.WriteOptions{}); err != nil {
+			t.Fatalf("put %s: %v", k, err)
+		}
+	}
+	c.RequireConverged(deadline(t, 5*time.Second), "b", keys)
+	r := c.Ring()
+	for _, k := range keys {
+		for _, n := range r.Preflist(r.Partition(ringHash("b", k)), 3) {
+			cl, ok := c.LocalState(n, "b", k)
+			if !ok || !values(cl)["v"+k] {
+				t.Errorf("%s lacks %s", n, k)
+			}
+		}
+	}
+}
+
+// TestCluster_quorumSemantics checks R, W, PR and PW against down replicas.
+func TestCluster_quorumSemantics(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	if _, err := put(t, c, "n1", "k", "v1", nil, quorum.WriteOptions{W: quorum.All}); err != nil {
+		t.Fatalf("w=all with all up: %v", err)
+	}
+	c.Crash("n3")
+	// Three nodes, one down: no fallback exists, so w=all cannot be met,
+	// and the coordinator knows it before writing anything.
+	_, err := put(t, c, "n1", "k", "v2", nil, quorum.WriteOptions{W: quorum.All})
+	var ue *quorum.UnavailableError
+	if !errors.As(err, &ue) || ue.Want != 3 {
+		t.Fatalf("w=all with one down: err = %v, want unavailable, 3 wanted", err)
+	}
+	if cl, _ := c.LocalState("n1", "b", "k"); values(cl)["v2"] {
+		t.Fatal("a write rejected up front was stored")
+	}
+	if _, err := put(t, c, "n2", "k", "v3", nil, quorum.WriteOptions{W: quorum.Quorum(2)}); err != nil {
+		t.Fatalf("w=2 with one down: %v", err)
+	}
+	if _, err := get(t, c, "n1", "k", quorum.ReadOptions{R: quorum.All}); !errors.Is(err, quorum.ErrUnavailable) {
+		t.Fatalf("r=all with one down: err = %v", err)
+	}
+	obj, err := get(t, c, "n1", "k", quorum.ReadOptions{R: quorum.Majority, PR: quorum.Majority})
+	if err != nil || !values(obj.Clock)["v3"] {
+		t.Fatalf("r=pr=quorum: %v, %v", obj, err)
+	}
+	if _, err := put(t, c, "n1", "k", "v4", nil, quorum.WriteOptions{PW: quorum.All}); !errors.Is(err, quorum.ErrUnavailable) {
+		t.Fatalf("pw=all with a primary down: %v", err)
+	}
+	if _, err := get(t, c, "n1", "k", quorum.ReadOptions{R: 4}); !errors.Is(err, quorum.ErrBadRequest) {
+		t.Fatalf("r=4 > n_val: err = %v, want bad request", err)
+	}
+}
+
+// TestCluster_fallbackAndHandoff: with a primary down, writes go to a
+// fallback with a hint; when the primary returns the hint is delivered and
+// the fallback drops its copy.
+func TestCluster_fallbackAndHandoff(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 5})
+	r := c.Ring()
+	down := "n2"
+	c.Crash(down)
+	h := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 40, Ops: 300, Nodes: []string{"n1", "n3", "n4", "n5"}})
+	if len(h.Acked()) < 250 {
+		t.Fatalf("only %d of 300 writes acknowledged with one node down", len(h.Acked()))
+	}
+	c.Restart(down)
+	c.RequireConverged(deadline(t, 10*time.Second), h.Bucket, h.Keys())
+	c.RequireNoLostWrites(h)
+	// Fallback copies are gone: every key lives only on its primaries.
+	waitFor(t, 10*time.Second, func() string {
+		for _, k := range h.Keys() {
+			pl := r.Preflist(r.Partition(ringHash(h.Bucket, k)), 3)
+			for _, n := range c.Names() {
+				if _, ok := c.LocalState(n, h.Bucket, k); ok && !contains(pl, n) {
+					return fmt.Sprintf("fallback %s still holds %s", n, k)
+				}
+			}
+		}
+		for _, n := range c.Names() {
+			if p := c.Node(n).Store().HintCount(); p != 0 {
+				return fmt.Sprintf("%s has %d hints pending", n, p)
+			}
+		}
+		return ""
+	})
+}
+
+// TestCluster_coordinatorKeepsHint: in a cluster of exactly N nodes a down
+// primary has no fallback; the coordinator keeps its hint.
+func TestCluster_coordinatorKeepsHint(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	c.Crash("n3")
+	for i := range 20 {
+		if _, err := put(t, c, "n1", fmt.Sprintf("k%d", i), "v", nil, quorum.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Node("n1").Store().HintCount() == 0 {
+		t.Fatal("coordinator kept no hints for the down primary")
+	}
+	c.Restart("n3")
+	var keys []string
+	for i := range 20 {
+		keys = append(keys, fmt.Sprintf("k%d", i))
+	}
+	c.RequireConverged(deadline(t, 10*time.Second), "b", keys)
+}
+
+// TestCluster_readRepair: a replica that missed writes (its messages were
+// vetoed) is repaired by a read.
+func TestCluster_readRepair(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true})
+	var veto atomic.Bool
+	veto.Store(true)
+	c.Net.Hook(func(m *transport.Msg) bool {
+		return !(veto.Load() && m.To == "n3" && m.Kind == quorum.KindReplicate)
+	})
+	if _, err := put(t, c, "n1", "k", "v", nil, quorum.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.LocalState("n3", "b", "k"); ok {
+		t.Fatal("n3 got the write despite the veto")
+	}
+	veto.Store(false)
+	if _, err := get(t, c, "n2", "k", quorum.ReadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.RequireConverged(deadline(t, 5*time.Second), "b", []string{"k"})
+}
+
+// TestCluster_concurrentWritesBecomeSiblings: writes with the same context at
+// different coordinators are both kept.
+func TestCluster_concurrentWritesBecomeSiblings(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 5})
+	base, err := put(t, c, "n1", "k", "base", nil, quorum.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 4)
+	for i, n := range []string{"n2", "n3", "n4", "n5"} {
+		go func() {
+			_, err := put(t, c, n, "k", fmt.Sprintf("w%d", i), base.Context, quorum.WriteOptions{})
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj, err := get(t, c, "n1", "k", quorum.ReadOptions{R: quorum.All})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := values(obj.Clock)
+	if len(got) != 4 || got["base"] {
+		t.Fatalf("siblings = %v, want w0..w3 without base", got)
+	}
+	// Resolving with the read's context leaves one value everywhere.
+	if _, err := put(t, c, "n3", "k", "merged", obj.Context, quorum.WriteOptions{W: quorum.All}); err != nil {
+		t.Fatal(err)
+	}
+	obj, err = get(t, c, "n5", "k", quorum.ReadOptions{R: quorum.All})
+	if err != nil || len(values(obj.Clock)) != 1 || !values(obj.Clock)["merged"] {
+		t.Fatalf("after resolve: %v %v", obj, err)
+	}
+}
+
+// TestCluster_partitionThenHeal: both sides of a partition take writes;
+// after the heal every write survives, as siblings where they conflict.
+func TestCluster_partitionThenHeal(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 5})
+	c.Partition([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
+	h1 := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 10, Ops: 100, Nodes: []string{"n1", "n2"}, Seed: 1})
+	h2 := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 10, Ops: 100, Nodes: []string{"n3", "n4", "n5"}, Seed: 2})
+	if len(h1.Acked()) == 0 || len(h2.Acked()) == 0 {
+		t.Fatalf("acked %d and %d: both sides must take writes", len(h1.Acked()), len(h2.Acked()))
+	}
+	c.Heal()
+	for _, h := range []*clustertest.History{h1, h2} {
+		c.RequireConverged(deadline(t, 10*time.Second), h.Bucket, h.Keys())
+	}
+	c.RequireNoLostWrites(h1, h2)
+	// A key written blind on both sides has values from both.
+	both := 0
+	for _, k := range h1.Keys() {
+		vals := values(c.Merged("w", k))
+		var a, b bool
+		for _, w := range h1.Acked() {
+			a = a || (w.Key == k && vals[w.Value])
+		}
+		for _, w := range h2.Acked() {
+			b = b || (w.Key == k && vals[w.Value])
+		}
+		if a && b {
+			both++
+		}
+	}
+	if both == 0 {
+		t.Error("no key kept writes from both sides of the partition as siblings")
+	}
+}
+
+// TestCluster_coordinatorCrashMidWrite: the coordinator dies while its
+// replication is in flight; nothing acknowledged is lost, and a restarted
+// coordinator never reuses a dot.
+func TestCluster_coordinatorCrashMidWrite(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	h := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 5, Ops: 100, Nodes: []string{"n1"}})
+	// Slow the replication so the crash lands mid-write.
+	c.Net.SetLink("n1", "n2", transport.Link{Delay: 30 * time.Millisecond})
+	c.Net.SetLink("n1", "n3", transport.Link{Delay: 30 * time.Millisecond})
+	done := make(chan struct{})
+	n1 := c.Node("n1")
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, _ = n1.Put(ctx, "w", fmt.Sprintf("k%d", i%5), nil, versioning.Value{Data: []byte("mid")}, quorum.WriteOptions{})
+			cancel()
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // let some writes get in flight; not a synchronization
+	c.Crash("n1")
+	<-done
+	c.Net.Heal()
+	c.Restart("n1")
+	// The restarted coordinator keeps writing: its new dots must not
+	// collide with dots it minted before the crash and lost locally.
+	h2 := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 5, Ops: 100, Nodes: []string{"n1"}, Seed: 9})
+	keys := append(h.Keys(), h2.Keys()...)
+	// Read every key once so read repair spreads what survived.
+	for _, k := range keys {
+		_, _ = c.Node("n2").Get(t.Context(), h.Bucket, k, quorum.ReadOptions{R: quorum.All})
+	}
+	c.RequireConverged(deadline(t, 10*time.Second), h.Bucket, keys)
+	c.RequireNoLostWrites(h, h2)
+}
+
+// TestCluster_lossAndDelay: a lossy, slow network; every acknowledged write
+// survives and replicas converge once the network heals.
+func TestCluster_lossAndDelay(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 4})
+	for _, a := range c.Names() {
+		for _, b := range c.Names() {
+			if a < b {
+				c.Net.SetLink(a, b, transport.Link{Drop: 0.1, Delay: 2 * time.Millisecond, Jitter: 3 * time.Millisecond})
+			}
+		}
+	}
+	h := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 20, Ops: 300, Timeout: 700 * time.Millisecond})
+	c.Heal()
+	for _, k := range h.Keys() {
+		_, _ = c.Node("n1").Get(t.Context(), h.Bucket, k, quorum.ReadOptions{})
+	}
+	c.RequireConverged(deadline(t, 15*time.Second), h.Bucket, h.Keys())
+	c.RequireNoLostWrites(h)
+}
+
+// TestCluster_underReplicated: a lone node serves with one copy.
+func TestCluster_underReplicated(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 1})
+	if _, err := put(t, c, "n1", "k", "v", nil, quorum.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := get(t, c, "n1", "k", quorum.ReadOptions{R: quorum.All})
+	if err != nil || !values(obj.Clock)["v"] {
+		t.Fatalf("get: %v %v", obj, err)
+	}
+	if _, err := get(t, c, "n1", "k", quorum.ReadOptions{R: 3}); err != nil {
+		t.Fatalf("r=3 fits n_val 3 and is capped to the one replica: %v", err)
+	}
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, d time.Duration, f func() string) {
+	t.Helper()
+	end := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(end) {
+		if last = f(); last == "" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("not within %v: %s", d, last)
+}

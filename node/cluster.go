@@ -1,0 +1,107 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamod/dynamod/ring"
+)
+
+func sortStrings(s []string) { slices.Sort(s) }
+
+// clusterDoc is the /cluster document.
+type clusterDoc struct {
+	Node            string          `json:"node"`
+	Members         []clusterMember `json:"members"`
+	Partitions      int             `json:"partitions"`
+	Tokens          int             `json:"tokens"`
+	NVal            int             `json:"default_n_val"`
+	UnderReplicated bool            `json:"under_replicated"`
+	HintsPending    int             `json:"hints_pending"`
+	// PendingTransfers lists ownership handoffs in progress. Membership
+	// changes with handoff are later work; the list is empty until then.
+	PendingTransfers []string `json:"pending_transfers"`
+}
+
+type clusterMember struct {
+	MemberInfo
+	Primaries int `json:"primary_partitions"`
+}
+
+// Cluster implements http.Backend.
+func (n *Node) Cluster(context.Context) (json.RawMessage, error) {
+	r := n.ring.Load()
+	nval := n.cfg.Defaults.NVal
+	doc := clusterDoc{
+		Node: n.cfg.Name, Partitions: r.Config().Partitions, Tokens: r.Config().Tokens,
+		NVal: nval, UnderReplicated: len(r.Members()) < nval,
+		HintsPending: n.store.HintCount(), PendingTransfers: []string{},
+	}
+	owned := map[string]int{}
+	for p := range r.Config().Partitions {
+		for _, m := range r.Preflist(p, nval) {
+			owned[m]++
+		}
+	}
+	for _, m := range n.members.Members() {
+		doc.Members = append(doc.Members, clusterMember{MemberInfo: m, Primaries: owned[m.Name]})
+	}
+	return json.Marshal(doc)
+}
+
+type preflistEntry struct {
+	Node    string `json:"node"`
+	Alive   bool   `json:"alive"`
+	HintFor string `json:"hint_for,omitempty"`
+}
+
+// Preflist implements http.Backend.
+func (n *Node) Preflist(bucket, key string) (json.RawMessage, error) {
+	r := n.ring.Load()
+	nval := n.BucketProps(bucket).NVal
+	h := ring.Hash(bucket, key)
+	p := r.Partition(h)
+	walk := r.Walk(p)
+	cnt := min(nval, len(walk))
+	doc := struct {
+		Bucket    string          `json:"bucket"`
+		Key       string          `json:"key"`
+		Hash      string          `json:"hash"`
+		Partition int             `json:"partition"`
+		NVal      int             `json:"n_val"`
+		Replicas  int             `json:"replicas"`
+		Primaries []preflistEntry `json:"primaries"`
+		Fallbacks []preflistEntry `json:"fallbacks"`
+	}{Bucket: bucket, Key: key, Hash: fmt.Sprintf("%016x", h), Partition: p, NVal: nval, Replicas: cnt,
+		Primaries: []preflistEntry{}, Fallbacks: []preflistEntry{}}
+	alive := (*nodeMembers)(n).Alive
+	next := cnt
+	for _, m := range walk[:cnt] {
+		doc.Primaries = append(doc.Primaries, preflistEntry{Node: m, Alive: alive(m)})
+		if alive(m) {
+			continue
+		}
+		for next < len(walk) && !alive(walk[next]) {
+			next++
+		}
+		if next < len(walk) {
+			doc.Fallbacks = append(doc.Fallbacks, preflistEntry{Node: walk[next], Alive: true, HintFor: m})
+			next++
+		}
+	}
+	return json.Marshal(doc)
+}
+
+// registerGauges exports node-level gauges.
+func (n *Node) registerGauges() {
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynamod_quorum_hints_pending", Help: "Hints stored on this node, not yet delivered.",
+	}, func() float64 { return float64(n.store.HintCount()) }))
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynamod_ring_members", Help: "Members in this node's ring.",
+	}, func() float64 { return float64(len(n.ring.Load().Members())) }))
+}

@@ -1,0 +1,341 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/ring"
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// Parts are the pieces a node is built from. cmd/dynamod picks the real
+// ones (goleveldb, TCP, memberlist), internal/clustertest in-memory ones.
+type Parts struct {
+	// Engine stores the data; the node closes it.
+	Engine storage.Engine
+	// Members is the cluster layer. The node does not close it; Closer, if
+	// set, is called at the right point of shutdown.
+	Members Membership
+	// Transport reaches peers. Its handler must be Node.Serve (see
+	// Node.Handler). The node does not create it: the caller does, with a
+	// handler that forwards to the node once built.
+	Transport quorum.Transport
+	// Closers run after the coordinator stops and before storage closes,
+	// in order (gossip leave, then transport close).
+	Closers []func() error
+}
+
+// Config configures a node.
+type Config struct {
+	// Name is this node's member name. Required.
+	Name string
+	// Ring fixes partitions and tokens; every member must agree.
+	Ring ring.Config
+	// Quorum configures coordination; Self is set from Name.
+	Quorum quorum.Config
+	// RequestTimeout is the client request timeout when the client gives
+	// none. Default 10s.
+	RequestTimeout time.Duration
+	// Defaults are the properties of buckets nobody configured.
+	Defaults quorum.Props
+	Logger   *slog.Logger
+	// Registry receives the node's metrics; nil: a fresh registry (see
+	// Node.Gatherer).
+	Registry *prometheus.Registry
+}
+
+// DefaultConfig returns production defaults; Name must be set.
+func DefaultConfig() Config {
+	return Config{
+		Ring: ring.DefaultConfig(), Quorum: quorum.DefaultConfig(),
+		RequestTimeout: 10 * time.Second, Defaults: quorum.DefaultProps(),
+	}
+}
+
+// Validate reports every bad field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("node: Name must be set"))
+	}
+	if err := c.Ring.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("node: RequestTimeout must be > 0, got %v", c.RequestTimeout))
+	}
+	if err := c.Defaults.Validate(nil); err != nil {
+		errs = append(errs, fmt.Errorf("node: Defaults: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Node is one dynamod node: storage, coordinator, membership view. It
+// implements the http package's Backend. Safe for concurrent use.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   *storage.Store
+	members Membership
+	coord   *quorum.Coordinator
+	closers []func() error
+
+	ring  atomic.Pointer[ring.Ring]
+	props atomic.Pointer[map[string]quorum.Props]
+
+	// wg tracks the node's loops; cancel stops them.
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	once   sync.Once
+	err    error
+}
+
+// New builds a node from its parts and starts its loops.
+func New(cfg Config, parts Parts) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	store, err := storage.NewStore(parts.Engine)
+	if err != nil {
+		_ = parts.Engine.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log.With("node", cfg.Name), reg: reg, store: store, members: parts.Members, closers: parts.Closers}
+	if err := n.refresh(); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	qc := cfg.Quorum
+	qc.Self = cfg.Name
+	qc.Logger = log
+	qc.Registry = reg
+	n.coord, err = quorum.New(qc, store, (*nodeMembers)(n), parts.Transport, (*nodeBuckets)(n))
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	n.registerGauges()
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Go(func() { n.watch(ctx) })
+	n.wg.Go(func() { n.coord.RunHandoff(ctx) })
+	n.log.Info("node started", "members", len(n.ring.Load().Members()))
+	return n, nil
+}
+
+// Serve answers a peer's request (transport.Handler).
+func (n *Node) Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+	return n.coord.Serve(ctx, from, kind, body)
+}
+
+// Coordinator exposes the coordinator, for tests and tools.
+func (n *Node) Coordinator() *quorum.Coordinator { return n.coord }
+
+// Store exposes the local store, for tests and tools.
+func (n *Node) Store() *storage.Store { return n.store }
+
+// Gatherer returns the node's metrics registry.
+func (n *Node) Gatherer() prometheus.Gatherer { return n.reg }
+
+// Name returns the node's member name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// watch rebuilds the ring and the bucket properties on membership changes.
+func (n *Node) watch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.members.Changes():
+			if err := n.refresh(); err != nil {
+				n.log.Error("cannot rebuild ring", "err", err)
+			}
+		}
+	}
+}
+
+func (n *Node) refresh() error {
+	r, err := ring.New(n.cfg.Ring, n.members.RingMembers())
+	if err != nil {
+		return err
+	}
+	if old := n.ring.Load(); old == nil || !equalStrings(old.Members(), r.Members()) {
+		if old != nil {
+			n.log.Info("ring changed", "members", len(r.Members()))
+		}
+		n.ring.Store(r)
+	}
+	props := map[string]quorum.Props{}
+	for b, raw := range n.members.BucketProps() {
+		var p quorum.Props
+		if err := json.Unmarshal(raw, &p); err != nil {
+			n.log.Warn("ignoring bad bucket properties", "bucket", b, "err", err)
+			continue
+		}
+		props[b] = p.WithDefaults(n.cfg.Defaults)
+	}
+	n.props.Store(&props)
+	return nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Close shuts the node down in reverse start order: loops and coordinator,
+// then the closers (gossip, transport), then storage. Idempotent.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		errs := []error{n.coord.Close()}
+		for _, c := range n.closers {
+			errs = append(errs, c())
+		}
+		errs = append(errs, n.store.Close())
+		n.err = errors.Join(errs...)
+		n.log.Info("node stopped")
+	})
+	return n.err
+}
+
+// nodeMembers adapts the node to quorum.Members.
+type nodeMembers Node
+
+func (m *nodeMembers) Ring() *ring.Ring { return m.ring.Load() }
+func (m *nodeMembers) Alive(name string) bool {
+	return name == m.cfg.Name || m.members.Alive(name)
+}
+
+// nodeBuckets adapts the node to quorum.Buckets.
+type nodeBuckets Node
+
+func (b *nodeBuckets) Props(bucket string) quorum.Props { return (*Node)(b).BucketProps(bucket) }
+
+// Get implements http.Backend.
+func (n *Node) Get(ctx context.Context, bucket, key string, o quorum.ReadOptions) (*quorum.Object, error) {
+	return n.coord.Get(ctx, bucket, key, o)
+}
+
+// Put implements http.Backend.
+func (n *Node) Put(ctx context.Context, bucket, key string, vctx versioning.Context, v versioning.Value, o quorum.WriteOptions) (*quorum.Object, error) {
+	return n.coord.Put(ctx, bucket, key, vctx, v, o)
+}
+
+// ListKeys implements http.Backend.
+func (n *Node) ListKeys(ctx context.Context, bucket string, fn func(string) error) error {
+	return n.coord.ListKeys(ctx, bucket, fn)
+}
+
+// ListBuckets implements http.Backend: buckets with data or properties.
+func (n *Node) ListBuckets(ctx context.Context) ([]string, error) {
+	bs, err := n.coord.ListBuckets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, b := range bs {
+		set[b] = true
+	}
+	for b := range *n.props.Load() {
+		set[b] = true
+	}
+	out := make([]string, 0, len(set))
+	for b := range maps.Keys(set) {
+		out = append(out, b)
+	}
+	sortStrings(out)
+	return out, nil
+}
+
+// BucketProps implements http.Backend.
+func (n *Node) BucketProps(bucket string) quorum.Props {
+	if p, ok := (*n.props.Load())[bucket]; ok {
+		return p
+	}
+	return n.cfg.Defaults
+}
+
+// SetBucketProps implements http.Backend.
+func (n *Node) SetBucketProps(bucket string, p quorum.Props) error {
+	cur := n.storedProps(bucket)
+	merged := mergeProps(cur, p)
+	full := merged.WithDefaults(n.cfg.Defaults)
+	if err := full.Validate(resolverKnown); err != nil {
+		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
+	}
+	raw, err := json.Marshal(merged)
+	if err != nil {
+		return err
+	}
+	if err := n.members.SetBucketProps(bucket, raw); err != nil {
+		return err
+	}
+	return n.refresh()
+}
+
+// ResetBucketProps implements http.Backend.
+func (n *Node) ResetBucketProps(bucket string) error {
+	if err := n.members.SetBucketProps(bucket, nil); err != nil {
+		return err
+	}
+	return n.refresh()
+}
+
+// storedProps returns only the fields set for bucket, no defaults.
+func (n *Node) storedProps(bucket string) quorum.Props {
+	var p quorum.Props
+	if raw, ok := n.members.BucketProps()[bucket]; ok {
+		_ = json.Unmarshal(raw, &p) // a bad entry was logged by refresh
+	}
+	return p
+}
+
+// mergeProps overlays the set fields of update on base.
+func mergeProps(base, update quorum.Props) quorum.Props {
+	return update.WithDefaults(base)
+}
+
+// resolverKnown says whether a resolver name is supported.
+func resolverKnown(name string) bool {
+	return name == "siblings"
+}
+
+// DefaultTimeout implements http.Backend.
+func (n *Node) DefaultTimeout() time.Duration { return n.cfg.RequestTimeout }
+
+// Ready implements http.Backend.
+func (n *Node) Ready() error {
+	if n.ring.Load() == nil || len(n.ring.Load().Members()) == 0 {
+		return errors.New("no members")
+	}
+	return nil
+}

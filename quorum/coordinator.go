@@ -1,0 +1,196 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamod/dynamod/ring"
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// Members is the coordinator's view of the cluster.
+type Members interface {
+	// Ring returns the current ring (immutable). Safe for concurrent use.
+	Ring() *ring.Ring
+	// Alive reports whether a member answers, as far as this node knows.
+	// It must not block; the local node is always alive.
+	Alive(name string) bool
+}
+
+// Transport sends a request to a peer and returns its reply. Implemented by
+// transport.TCP and transport.MemEndpoint. Call blocks until the reply, an
+// error, or ctx's end; it is safe for concurrent use; the caller keeps body.
+type Transport interface {
+	Call(ctx context.Context, to string, kind uint8, body []byte) ([]byte, error)
+}
+
+// Buckets gives bucket properties, defaults applied. It must not block.
+type Buckets interface {
+	Props(bucket string) Props
+}
+
+// ChangeFunc observes every change of a local object (client write, replica
+// merge, repair, handoff, reap): old is the state before (zero if none), new
+// after (zero after a physical delete). Anti-entropy keeps its trees with
+// it. It is called with the key's lock held and must not block.
+type ChangeFunc func(k storage.Key, old, new versioning.Clock)
+
+// Config configures a Coordinator.
+type Config struct {
+	// Self is this node's member name. Required.
+	Self string
+	// ReplicaTimeout bounds work that outlives a client request: the
+	// replication tail after W acks, read repair, handoff calls. Default 5s.
+	ReplicaTimeout time.Duration
+	// HandoffInterval is the mean gap between hint delivery rounds,
+	// jittered ±20%. Default 5s.
+	HandoffInterval time.Duration
+	// HintedHandoff enables delivery of hints. Default true; false leaves
+	// hints stored (anti-entropy then repairs).
+	HintedHandoff bool
+	// Now gives wall-clock time for last-modified stamps. Default time.Now.
+	Now func() time.Time
+	// OnChange, if set, observes local object changes.
+	OnChange ChangeFunc
+	Logger   *slog.Logger          // nil: discard
+	Registry prometheus.Registerer // nil: metrics kept but not registered
+}
+
+// DefaultConfig returns the production defaults; Self must still be set.
+func DefaultConfig() Config {
+	return Config{ReplicaTimeout: 5 * time.Second, HandoffInterval: 5 * time.Second, HintedHandoff: true}
+}
+
+// Validate reports every bad field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Self == "" {
+		errs = append(errs, errors.New("quorum: Self must be set"))
+	}
+	if c.ReplicaTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("quorum: ReplicaTimeout must be > 0, got %v", c.ReplicaTimeout))
+	}
+	if c.HandoffInterval <= 0 {
+		errs = append(errs, fmt.Errorf("quorum: HandoffInterval must be > 0, got %v", c.HandoffInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// Coordinator runs GET/PUT/DELETE for clients on this node, serves replica
+// requests from peers, and delivers hints. Safe for concurrent use.
+type Coordinator struct {
+	cfg     Config
+	store   *storage.Store
+	members Members
+	tr      Transport
+	buckets Buckets
+	actors  *actorSource
+	log     *slog.Logger
+	m       *metrics
+
+	// bg tracks work that outlives a request (replication tails, read
+	// repair); Close waits for it.
+	bg sync.WaitGroup
+	// life ends at Close; stop ends it.
+	life context.Context
+	stop context.CancelFunc
+}
+
+// New builds a coordinator. It loads (or creates) the node's actor lease
+// from store.
+func New(cfg Config, store *storage.Store, members Members, tr Transport, buckets Buckets) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	actors, err := newActorSource(store)
+	if err != nil {
+		return nil, err
+	}
+	life, stop := context.WithCancel(context.Background())
+	return &Coordinator{
+		cfg: cfg, store: store, members: members, tr: tr, buckets: buckets, actors: actors,
+		log: log.With("component", "quorum", "node", cfg.Self), m: newMetrics(cfg.Registry),
+		life: life, stop: stop,
+	}, nil
+}
+
+// Close stops background work and waits for it. Idempotent.
+func (c *Coordinator) Close() error {
+	c.stop()
+	c.bg.Wait()
+	return nil
+}
+
+// placement is where a key lives right now.
+type placement struct {
+	key     storage.Key
+	walk    []string // preference order of every member
+	n       int      // replicas: min(n_val, members)
+	targets []target
+	// unhinted are down primaries with no fallback left.
+	unhinted []string
+}
+
+func (c *Coordinator) place(bucket, key string, nval int) placement {
+	r := c.members.Ring()
+	h := ring.Hash(bucket, key)
+	walk := r.Walk(r.Partition(h))
+	n := min(nval, len(walk))
+	p := placement{key: storage.Key{Hash: h, Bucket: bucket, Key: key}, walk: walk, n: n}
+	p.targets, p.unhinted = sloppyTargets(walk, n, c.alive)
+	return p
+}
+
+func (c *Coordinator) alive(node string) bool {
+	return node == c.cfg.Self || c.members.Alive(node)
+}
+
+// isPrimary reports whether node is among the placement's primaries.
+func (p *placement) isPrimary(node string) bool { return slices.Contains(p.walk[:p.n], node) }
+
+// resolveQuorum resolves a per-request quorum against the bucket: it must
+// fit n_val (else ErrBadRequest); the count is then capped at the replicas
+// that exist (an under-replicated cluster), and at least min.
+func resolveQuorum(name string, q, def Quorum, nval, n, minimum int) (int, error) {
+	c, err := q.Resolve(nval, def)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %w", ErrBadRequest, name, err)
+	}
+	return max(min(c, n), minimum), nil
+}
+
+func unavailable(op string, t *tally, reason string) *UnavailableError {
+	return &UnavailableError{
+		Op: op, Want: t.need, Got: t.ok, WantPrimary: t.needPrimary, GotPrimary: t.okPrimary,
+		WantDurable: t.needDurable, GotDurable: t.okDurable, Reason: reason,
+	}
+}
+
+// ctxErrReason names why a wait ended early.
+func ctxErrReason(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return "canceled"
+}
+
+// bgContext is the context for work that outlives a request: bounded by
+// ReplicaTimeout and ended by Close.
+func (c *Coordinator) bgContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.life, c.cfg.ReplicaTimeout)
+}

@@ -1,0 +1,14 @@
+// Package quorum coordinates client reads and writes across a key's
+// replicas (DESIGN §4): sloppy R/W quorums over the ring's preference list,
+// forwarding of writes to a primary, read repair, hinted handoff, key
+// listing, and the replica side of every node-to-node request.
+//
+// It reaches peers only through its [Transport] interface and learns
+// liveness and ownership only through [Members]; it never imports gossip or
+// a network implementation, and uses storage's Store and codec but never an
+// engine. The R/W/PR/PW/DW counting rules live in the pure tally type.
+//
+// Dots are minted with per-incarnation actor epochs (see actors.go), so a
+// coordinator whose local clock of a key is behind what it already minted
+// never reuses a dot.
+package quorum

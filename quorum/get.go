@@ -1,0 +1,198 @@
+package quorum
+
+import (
+	"context"
+	"time"
+
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// getReply is one replica's answer to a read.
+type getReply struct {
+	t     target
+	clock versioning.Clock
+	found bool
+	err   error
+}
+
+// Get reads a key: it asks every target replica, answers once R of them
+// (PR primaries) agree, merged with Sync, and read-repairs every replica
+// behind the merge afterwards, late replies included.
+func (c *Coordinator) Get(ctx context.Context, bucket, key string, o ReadOptions) (*Object, error) {
+	start := time.Now()
+	obj, err := c.get(ctx, bucket, key, o)
+	c.m.observe("get", err, start)
+	return obj, err
+}
+
+func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions) (*Object, error) {
+	props := c.buckets.Props(bucket)
+	p := c.place(bucket, key, props.NVal)
+	if p.n == 0 {
+		return nil, &UnavailableError{Op: "get", Reason: "no members"}
+	}
+	r, err := resolveQuorum("r", o.R, props.R, props.NVal, p.n, 1)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := resolveQuorum("pr", o.PR, props.PR, props.NVal, p.n, 0)
+	if err != nil {
+		return nil, err
+	}
+	notFoundOK := *props.NotFoundOK
+	if o.NotFoundOK != nil {
+		notFoundOK = *o.NotFoundOK
+	}
+
+	primaries := 0
+	for _, t := range p.targets {
+		if t.primary {
+			primaries++
+		}
+	}
+	t := newTally(len(p.targets), primaries, r, pr, 0)
+	if t.result() == voteLost {
+		return nil, unavailable("get", &t, "insufficient replicas")
+	}
+
+	replies := make(chan getReply, len(p.targets))
+	// Remote reads may outlive the request: their answers feed read repair.
+	bctx, cancel := c.bgContext()
+	req := encodeKey(p.key)
+	for _, tg := range p.targets {
+		if tg.node == c.cfg.Self {
+			continue
+		}
+		go func() {
+			b, err := c.tr.Call(bctx, tg.node, KindGet, req)
+			if err != nil {
+				replies <- getReply{t: tg, err: err}
+				return
+			}
+			cl, found, err := decodeGetReply(b)
+			replies <- getReply{t: tg, clock: cl, found: found, err: err}
+		}()
+	}
+	for _, tg := range p.targets {
+		if tg.node == c.cfg.Self {
+			cl, found, err := c.readLocal(p.key)
+			replies <- getReply{t: tg, clock: cl, found: found, err: err}
+		}
+	}
+
+	var (
+		got      []getReply
+		merged   versioning.Clock
+		found    int
+		notFound int
+		result   = votePending
+	)
+	for result == votePending && !t.done() {
+		select {
+		case rp := <-replies:
+			got = append(got, rp)
+			switch {
+			case rp.err != nil:
+				t.add(rp.t.primary, false, false)
+			case rp.found:
+				found++
+				merged = versioning.Sync(merged, rp.clock)
+				t.add(rp.t.primary, true, false)
+			default:
+				notFound++
+				t.add(rp.t.primary, notFoundOK, false)
+			}
+			result = t.result()
+		case <-ctx.Done():
+			c.finishRead(p, got, replies, cancel)
+			return nil, unavailable("get", &t, ctxErrReason(ctx.Err()))
+		}
+	}
+	c.finishRead(p, got, replies, cancel)
+
+	if result != voteWon {
+		// With notfound_ok=false, enough definite answers that the key is
+		// absent still make a not-found (Riak's basic quorum).
+		if !notFoundOK && found == 0 && notFound >= r {
+			return nil, ErrNotFound
+		}
+		if !notFoundOK && found > 0 && found+notFound >= r {
+			return &Object{Clock: merged, Context: versioning.Join(merged), Replicas: found + notFound}, nil
+		}
+		return nil, unavailable("get", &t, "insufficient replicas")
+	}
+	if found == 0 {
+		return nil, ErrNotFound
+	}
+	c.m.siblings.Observe(float64(merged.Len()))
+	if merged.Len() > props.WarnSiblings {
+		c.m.siblingWarnings.Inc()
+		c.log.Warn("many siblings", "bucket", bucket, "siblings", merged.Len())
+	}
+	return &Object{Clock: merged, Context: versioning.Join(merged), Replicas: t.ok}, nil
+}
+
+// finishRead collects the replies still due in the background, then repairs
+// every replica whose state is behind the merge of all replies.
+func (c *Coordinator) finishRead(p placement, got []getReply, replies <-chan getReply, cancel context.CancelFunc) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		for len(got) < len(p.targets) {
+			got = append(got, <-replies) // every caller sends exactly once
+		}
+		c.readRepair(p, got)
+	}()
+}
+
+// readRepair sends the merge of all found replies to every replica that
+// answered with a different state (not found included).
+func (c *Coordinator) readRepair(p placement, got []getReply) {
+	var merged versioning.Clock
+	any := false
+	for _, rp := range got {
+		if rp.err == nil && rp.found {
+			merged = versioning.Sync(merged, rp.clock)
+			any = true
+		}
+	}
+	if !any {
+		return
+	}
+	var obj []byte
+	ctx, cancel := c.bgContext()
+	defer cancel()
+	for _, rp := range got {
+		if rp.err != nil || (rp.found && versioning.Equal(rp.clock, merged)) {
+			continue
+		}
+		c.m.readRepairs.Inc()
+		if rp.t.node == c.cfg.Self {
+			if _, err := c.mergeLocal(p.key, merged, false); err != nil {
+				c.log.Warn("read repair failed", "peer", rp.t.node, "err", err)
+			}
+			if rp.t.hintFor != "" {
+				_ = c.store.PutHint(rp.t.hintFor, p.key, false)
+			}
+			continue
+		}
+		if obj == nil {
+			obj = storage.AppendObject(nil, merged)
+		}
+		b, err := c.tr.Call(ctx, rp.t.node, KindRepair, encodePut(p.key, false, rp.t.hintFor, obj))
+		if err == nil {
+			_, err = decodePutReply(b)
+		}
+		if err != nil {
+			c.log.Debug("read repair failed", "peer", rp.t.node, "err", err)
+		}
+	}
+}
+
+func encodeKey(k storage.Key) []byte {
+	e := encoder{b: make([]byte, 0, 16+len(k.Bucket)+len(k.Key))}
+	e.key(k)
+	return e.b
+}

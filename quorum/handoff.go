@@ -1,0 +1,139 @@
+package quorum
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// hintBatch bounds the hints one delivery round reads.
+const hintBatch = 4096
+
+// RunHandoff delivers hints to their primaries until ctx ends. The node
+// starts it in a goroutine it owns and cancels ctx on close.
+func (c *Coordinator) RunHandoff(ctx context.Context) {
+	if !c.cfg.HintedHandoff {
+		return
+	}
+	t := time.NewTimer(jitter(c.cfg.HandoffInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.DeliverHints(ctx)
+			t.Reset(jitter(c.cfg.HandoffInterval))
+		}
+	}
+}
+
+// jitter spreads d by ±20%, so nodes don't deliver in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return d*4/5 + rand.N(d*2/5+1)
+}
+
+// DeliverHints runs one delivery round: every hint whose primary is alive is
+// sent the local object's current state; on success the hint is dropped,
+// and so is the local copy if this node is not a primary of the key and
+// holds no other hint for it. It returns how many hints were delivered.
+func (c *Coordinator) DeliverHints(ctx context.Context) int {
+	type hint struct {
+		target string
+		key    storage.Key
+	}
+	var due []hint
+	err := c.store.Hints("", func(target string, k storage.Key) error {
+		if len(due) >= hintBatch {
+			return errStop
+		}
+		if c.members.Alive(target) && target != c.cfg.Self {
+			due = append(due, hint{target, k})
+		}
+		return nil
+	})
+	if err != nil && err != errStop {
+		c.log.Warn("cannot read hints", "err", err)
+		return 0
+	}
+	delivered := 0
+	for _, h := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := c.deliver(ctx, h.target, h.key); err != nil {
+			c.m.hintFailures.Inc()
+			c.log.Debug("hint delivery failed", "peer", h.target, "err", err)
+			continue
+		}
+		delivered++
+		c.m.hintsDelivered.Inc()
+	}
+	if delivered > 0 {
+		c.log.Info("hints delivered", "count", delivered, "pending", c.store.HintCount())
+	}
+	return delivered
+}
+
+type stopError struct{}
+
+func (stopError) Error() string { return "stop" }
+
+var errStop error = stopError{}
+
+// deliver hands one key to target under the key's lock, so that no write can
+// slip in between sending the state and dropping the local copy.
+func (c *Coordinator) deliver(ctx context.Context, target string, k storage.Key) error {
+	unlock := c.store.Lock(k)
+	defer unlock()
+	cl, found, err := c.readLocal(k)
+	if err != nil {
+		return err
+	}
+	if found {
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
+		b, err := c.tr.Call(cctx, target, KindHandoff, encodePut(k, true, "", storage.AppendObject(nil, cl)))
+		cancel()
+		if err == nil {
+			_, err = decodePutReply(b)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := c.store.DeleteHint(target, k); err != nil {
+		return err
+	}
+	if !found || c.replicates(k) {
+		return nil
+	}
+	r := c.members.Ring()
+	for _, m := range r.Members() {
+		if has, err := c.store.HasHint(m, k); m != target && (has || err != nil) {
+			return nil // still owed to another primary
+		}
+	}
+	if err := c.store.Delete(k, false); err != nil {
+		return err
+	}
+	c.m.fallbackDropped.Inc()
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange(k, cl, versioning.Clock{})
+	}
+	return nil
+}
+
+// replicates reports whether this node is a primary of k.
+func (c *Coordinator) replicates(k storage.Key) bool {
+	props := c.buckets.Props(k.Bucket)
+	r := c.members.Ring()
+	for _, m := range r.Preflist(r.Partition(k.Hash), props.NVal) {
+		if m == c.cfg.Self {
+			return true
+		}
+	}
+	return false
+}

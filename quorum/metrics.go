@@ -1,0 +1,94 @@
+package quorum
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	requests        *prometheus.CounterVec   // op, result
+	latency         *prometheus.HistogramVec // op
+	quorumFailures  *prometheus.CounterVec   // op
+	served          *prometheus.CounterVec   // kind
+	forwarded       prometheus.Counter
+	readRepairs     prometheus.Counter
+	siblings        prometheus.Histogram
+	siblingWarnings prometheus.Counter
+	largeValues     prometheus.Counter
+	hintsStored     prometheus.Counter
+	hintsDelivered  prometheus.Counter
+	hintFailures    prometheus.Counter
+	fallbackDropped prometheus.Counter
+	corrupt         prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynamod_quorum_requests_total", Help: "Coordinated client requests by op and result.",
+		}, []string{"op", "result"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dynamod_quorum_request_duration_seconds", Help: "Coordinated request latency.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"op"}),
+		quorumFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynamod_quorum_failures_total", Help: "Requests that did not reach their quorum.",
+		}, []string{"op"}),
+		served: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynamod_quorum_served_total", Help: "Peer requests served, by kind.",
+		}, []string{"kind"}),
+		forwarded: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_forwarded_total", Help: "Writes forwarded to a primary.",
+		}),
+		readRepairs: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_read_repairs_total", Help: "Replicas sent a read repair.",
+		}),
+		siblings: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "dynamod_quorum_read_siblings", Help: "Siblings per successful read.",
+			Buckets: []float64{1, 2, 3, 5, 10, 25, 50, 100},
+		}),
+		siblingWarnings: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_sibling_warnings_total", Help: "Reads with more siblings than warn_siblings.",
+		}),
+		largeValues: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_large_values_total", Help: "Writes larger than warn_value_bytes.",
+		}),
+		hintsStored: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_hints_stored_total", Help: "Hints written.",
+		}),
+		hintsDelivered: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_hints_delivered_total", Help: "Hints delivered to their primary.",
+		}),
+		hintFailures: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_hint_failures_total", Help: "Hint deliveries that failed.",
+		}),
+		fallbackDropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_fallback_dropped_total", Help: "Fallback copies dropped after handoff.",
+		}),
+		corrupt: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_corrupt_objects_total", Help: "Corrupt local objects found.",
+		}),
+	}
+}
+
+// observe records one client request's outcome.
+func (m *metrics) observe(op string, err error, start time.Time) {
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
+		result = "notfound"
+	case errors.Is(err, ErrUnavailable):
+		result = "unavailable"
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
+		result = "rejected"
+	default:
+		result = "error"
+	}
+	m.requests.WithLabelValues(op, result).Inc()
+	m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}

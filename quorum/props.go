@@ -1,0 +1,234 @@
+package quorum
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Quorum is a replica count as a client or bucket states it: a positive
+// number, or one of the symbolic values [One], [Majority], [All]. The zero
+// Quorum is [Default]: use the bucket's value.
+type Quorum int
+
+// Symbolic quorum values. Counts are positive; these are not.
+const (
+	Default  Quorum = 0
+	One      Quorum = -1
+	Majority Quorum = -2
+	All      Quorum = -3
+)
+
+// ErrBadQuorum reports a quorum value that is not a number, one, quorum, all
+// or default, or that does not fit the bucket's n_val.
+var ErrBadQuorum = errors.New("quorum: bad quorum value")
+
+// ParseQuorum parses "one", "quorum", "all", "default" or a non-negative
+// integer. "0" is a valid count only for pr, pw and dw; [Quorum.Resolve]
+// checks that.
+func ParseQuorum(s string) (Quorum, error) {
+	switch strings.ToLower(s) {
+	case "one":
+		return One, nil
+	case "quorum":
+		return Majority, nil
+	case "all":
+		return All, nil
+	case "default", "":
+		return Default, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 1<<16 {
+		return 0, fmt.Errorf("%w: %q (want an integer, one, quorum, all or default)", ErrBadQuorum, s)
+	}
+	if n == 0 {
+		return zeroCount, nil
+	}
+	return Quorum(n), nil
+}
+
+// zeroCount is an explicit count of 0 (valid for pr, pw, dw), distinct from
+// Default.
+const zeroCount Quorum = -4
+
+// Resolve turns q into a count for a key with n replicas; def is used for
+// Default. It fails when the count exceeds n.
+func (q Quorum) Resolve(n int, def Quorum) (int, error) {
+	if q == Default {
+		q = def
+	}
+	var c int
+	switch q {
+	case Default, zeroCount:
+		c = 0
+	case One:
+		c = 1
+	case Majority:
+		c = n/2 + 1
+	case All:
+		c = n
+	default:
+		c = int(q)
+	}
+	if c > n {
+		return 0, fmt.Errorf("%w: %s exceeds n_val %d", ErrBadQuorum, q, n)
+	}
+	return c, nil
+}
+
+// String returns the form ParseQuorum accepts.
+func (q Quorum) String() string {
+	switch q {
+	case Default:
+		return "default"
+	case One:
+		return "one"
+	case Majority:
+		return "quorum"
+	case All:
+		return "all"
+	case zeroCount:
+		return "0"
+	}
+	return strconv.Itoa(int(q))
+}
+
+// MarshalJSON writes symbolic values as strings and counts as numbers.
+func (q Quorum) MarshalJSON() ([]byte, error) {
+	if q > 0 || q == zeroCount {
+		n, _ := q.Resolve(1<<16, Default)
+		return []byte(strconv.Itoa(n)), nil
+	}
+	return json.Marshal(q.String())
+}
+
+// UnmarshalJSON accepts a number or any string ParseQuorum accepts.
+func (q *Quorum) UnmarshalJSON(b []byte) error {
+	var s string
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("%w: %s", ErrBadQuorum, b)
+		}
+	} else {
+		s = string(b)
+	}
+	v, err := ParseQuorum(s)
+	if err != nil {
+		return err
+	}
+	*q = v
+	return nil
+}
+
+// Props are a bucket's properties. The zero value of a field means "not
+// set"; [Props.WithDefaults] fills those in.
+type Props struct {
+	// NVal is the number of replicas. Default 3; 1..16.
+	NVal int `json:"n_val"`
+	// R, W, PR, PW, DW are the default quorums of reads and writes.
+	// Defaults: r = w = quorum, pr = pw = 0, dw = 0.
+	R  Quorum `json:"r"`
+	W  Quorum `json:"w"`
+	PR Quorum `json:"pr"`
+	PW Quorum `json:"pw"`
+	DW Quorum `json:"dw"`
+	// NotFoundOK counts a replica's not-found as a successful read reply.
+	// Default true. A pointer so that an explicit false is kept.
+	NotFoundOK *bool `json:"notfound_ok"`
+	// Resolver names the conflict resolver: "siblings" (default), "lww", a
+	// built-in merge, or "webhook:URL".
+	Resolver string `json:"resolver"`
+	// MaxSiblings rejects client writes that would leave more siblings.
+	// Default 100.
+	MaxSiblings int `json:"max_siblings"`
+	// WarnSiblings logs and counts reads with more siblings. Default 25.
+	WarnSiblings int `json:"warn_siblings"`
+	// MaxValueBytes rejects larger client values. Default 16 MiB.
+	MaxValueBytes int64 `json:"max_value_bytes"`
+	// WarnValueBytes logs and counts larger writes. Default 1 MiB.
+	WarnValueBytes int64 `json:"warn_value_bytes"`
+}
+
+// DefaultProps returns the properties of a bucket nobody has configured.
+func DefaultProps() Props {
+	t := true
+	return Props{
+		NVal: 3, R: Majority, W: Majority, PR: zeroCount, PW: zeroCount, DW: zeroCount,
+		NotFoundOK: &t, Resolver: "siblings",
+		MaxSiblings: 100, WarnSiblings: 25,
+		MaxValueBytes: 16 << 20, WarnValueBytes: 1 << 20,
+	}
+}
+
+// WithDefaults returns p with every unset field taken from d.
+func (p Props) WithDefaults(d Props) Props {
+	if p.NVal == 0 {
+		p.NVal = d.NVal
+	}
+	for _, f := range []struct{ dst, src *Quorum }{{&p.R, &d.R}, {&p.W, &d.W}, {&p.PR, &d.PR}, {&p.PW, &d.PW}, {&p.DW, &d.DW}} {
+		if *f.dst == Default {
+			*f.dst = *f.src
+		}
+	}
+	if p.NotFoundOK == nil {
+		p.NotFoundOK = d.NotFoundOK
+	}
+	if p.Resolver == "" {
+		p.Resolver = d.Resolver
+	}
+	if p.MaxSiblings == 0 {
+		p.MaxSiblings = d.MaxSiblings
+	}
+	if p.WarnSiblings == 0 {
+		p.WarnSiblings = d.WarnSiblings
+	}
+	if p.MaxValueBytes == 0 {
+		p.MaxValueBytes = d.MaxValueBytes
+	}
+	if p.WarnValueBytes == 0 {
+		p.WarnValueBytes = d.WarnValueBytes
+	}
+	return p
+}
+
+// MaxNVal bounds n_val.
+const MaxNVal = 16
+
+// Validate reports every bad field of a complete (defaults applied) Props.
+// resolverOK, if not nil, says whether a resolver name is known.
+func (p Props) Validate(resolverOK func(string) bool) error {
+	var errs []error
+	if p.NVal < 1 || p.NVal > MaxNVal {
+		errs = append(errs, fmt.Errorf("n_val must be 1..%d, got %d", MaxNVal, p.NVal))
+	}
+	for _, f := range []struct {
+		name string
+		q    Quorum
+		min  int
+	}{{"r", p.R, 1}, {"w", p.W, 1}, {"pr", p.PR, 0}, {"pw", p.PW, 0}, {"dw", p.DW, 0}} {
+		c, err := f.q.Resolve(p.NVal, Default)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+		} else if c < f.min {
+			errs = append(errs, fmt.Errorf("%s must be at least %d", f.name, f.min))
+		}
+	}
+	if p.MaxSiblings < 1 {
+		errs = append(errs, fmt.Errorf("max_siblings must be >= 1, got %d", p.MaxSiblings))
+	}
+	if p.WarnSiblings < 1 {
+		errs = append(errs, fmt.Errorf("warn_siblings must be >= 1, got %d", p.WarnSiblings))
+	}
+	if p.MaxValueBytes < 1 {
+		errs = append(errs, fmt.Errorf("max_value_bytes must be >= 1, got %d", p.MaxValueBytes))
+	}
+	if p.WarnValueBytes < 1 {
+		errs = append(errs, fmt.Errorf("warn_value_bytes must be >= 1, got %d", p.WarnValueBytes))
+	}
+	if resolverOK != nil && !resolverOK(p.Resolver) {
+		errs = append(errs, fmt.Errorf("resolver %q is not known", p.Resolver))
+	}
+	return errors.Join(errs...)
+}

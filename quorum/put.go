@@ -1,0 +1,306 @@
+package quorum
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// Put writes v as the successor of everything vctx has seen. A node that is
+// not a primary for the key forwards the write to the first live primary,
+// which coordinates it; see coordinate.
+func (c *Coordinator) Put(ctx context.Context, bucket, key string, vctx versioning.Context, v versioning.Value, o WriteOptions) (*Object, error) {
+	start := time.Now()
+	op := "put"
+	if v.Deleted {
+		op = "delete"
+	}
+	obj, err := c.put(ctx, op, bucket, key, vctx, v, o)
+	c.m.observe(op, err, start)
+	return obj, err
+}
+
+func (c *Coordinator) put(ctx context.Context, op, bucket, key string, vctx versioning.Context, v versioning.Value, o WriteOptions) (*Object, error) {
+	props := c.buckets.Props(bucket)
+	if int64(len(v.Data)) > props.MaxValueBytes {
+		return nil, fmt.Errorf("%w: value of %d bytes exceeds max_value_bytes %d", ErrTooLarge, len(v.Data), props.MaxValueBytes)
+	}
+	if err := vctx.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if int64(len(v.Data)) > props.WarnValueBytes {
+		c.m.largeValues.Inc()
+		c.log.Warn("large value", "bucket", bucket, "bytes", len(v.Data))
+	}
+	p := c.place(bucket, key, props.NVal)
+	if p.n == 0 {
+		return nil, &UnavailableError{Op: op, Reason: "no members"}
+	}
+	// Validate the quorums here too, so a bad request fails before any
+	// forwarding.
+	if _, _, _, err := writeQuorums(o, props, p.n); err != nil {
+		return nil, err
+	}
+	if v.LastModified == 0 {
+		v.LastModified = c.cfg.Now().UnixNano()
+	}
+	client := versioning.New(vctx, v)
+
+	if p.isTarget(c.cfg.Self) {
+		return c.coordinate(ctx, op, p, client, o, props)
+	}
+	// Forward to the first target that answers: live primaries first, then
+	// fallbacks standing in for them.
+	msg := coordMsg{key: p.key, client: client, w: o.W, pw: o.PW, dw: o.DW}
+	if dl, ok := ctx.Deadline(); ok {
+		msg.timeoutMS = max(time.Until(dl).Milliseconds(), 1)
+	}
+	body := msg.encode()
+	var lastErr error
+	for _, t := range p.targets {
+		b, err := c.tr.Call(ctx, t.node, KindCoordinate, body)
+		if err != nil {
+			lastErr = err
+			if ctx.Err() != nil {
+				break
+			}
+			continue // unreachable: try the next one
+		}
+		c.m.forwarded.Inc()
+		return decodeCoordReply(b)
+	}
+	if ctx.Err() != nil {
+		return nil, &UnavailableError{Op: op, Want: 1, Reason: ctxErrReason(ctx.Err())}
+	}
+	return nil, &UnavailableError{Op: op, Want: 1, Reason: fmt.Sprintf("no coordinator reachable: %v", lastErr)}
+}
+
+func (p *placement) isTarget(node string) bool {
+	for _, t := range p.targets {
+		if t.node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// writeQuorums resolves W, PW and DW for a request.
+func writeQuorums(o WriteOptions, props Props, n int) (w, pw, dw int, err error) {
+	if w, err = resolveQuorum("w", o.W, props.W, props.NVal, n, 1); err != nil {
+		return
+	}
+	if pw, err = resolveQuorum("pw", o.PW, props.PW, props.NVal, n, 0); err != nil {
+		return
+	}
+	dw, err = resolveQuorum("dw", o.DW, props.DW, props.NVal, n, 0)
+	return
+}
+
+// serveCoordinate runs a write forwarded by another node.
+func (c *Coordinator) serveCoordinate(ctx context.Context, body []byte) []byte {
+	m, err := decodeCoord(body)
+	if err != nil {
+		return encodeErr(err)
+	}
+	props := c.buckets.Props(m.key.Bucket)
+	p := c.place(m.key.Bucket, m.key.Key, props.NVal)
+	if p.n == 0 {
+		return encodeErr(&UnavailableError{Op: "put", Reason: "no members"})
+	}
+	if !p.isTarget(c.cfg.Self) {
+		// The sender's view of the ring or of liveness differs from ours;
+		// coordinating anyway is safe (we persist locally and mint a fresh
+		// actor) and keeps the write available.
+		c.log.Debug("coordinating a write for a key we do not replicate", "bucket", m.key.Bucket)
+	}
+	op := "put"
+	if v := m.client.Anon[0]; v.Deleted {
+		op = "delete"
+	}
+	o := WriteOptions{W: m.w, PW: m.pw, DW: m.dw}
+	obj, err := c.coordinate(ctx, op, p, m.client, o, props)
+	if err != nil {
+		return encodeErr(err)
+	}
+	e := encoder{}
+	e.byte(stOK)
+	e.uvarint(uint64(obj.Replicas))
+	e.object(obj.Clock)
+	return e.b
+}
+
+func decodeCoordReply(b []byte) (*Object, error) {
+	if len(b) == 0 {
+		return nil, errMalformed
+	}
+	d := decoder{b: b[1:]}
+	if b[0] != stOK {
+		return nil, decodeErr(b[0], &d)
+	}
+	n := int(d.uvarint())
+	cl := d.object()
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return &Object{Clock: cl, Context: versioning.Join(cl), Replicas: n}, nil
+}
+
+// putAck is one replica's answer to a replicate.
+type putAck struct {
+	t       target
+	durable bool
+	err     error
+}
+
+// coordinate is the coordinator's part of a write: Update against the local
+// state under the key's lock, persist, send the new state to the other
+// targets, answer after W acks (PW of them primaries, DW durable).
+func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, client versioning.Clock, o WriteOptions, props Props) (*Object, error) {
+	w, pw, dw, err := writeQuorums(o, props, p.n)
+	if err != nil {
+		return nil, err
+	}
+	self := target{node: c.cfg.Self}
+	for _, t := range p.targets {
+		if t.node == c.cfg.Self {
+			self = t
+		}
+	}
+	primaries := 0
+	for _, t := range p.targets {
+		if t.primary {
+			primaries++
+		}
+	}
+	// A coordinator that is not a target (the sender saw another ring)
+	// still writes locally but does not count toward W.
+	expected := len(p.targets)
+	if !p.isTarget(c.cfg.Self) {
+		expected++
+	}
+	t := newTally(expected, primaries, w, pw, dw)
+	if t.result() == voteLost {
+		return nil, unavailable(op, &t, "insufficient replicas")
+	}
+
+	syncLocal := dw > 0
+	newClock, err := c.updateLocal(p, self, client, syncLocal, props)
+	if err != nil {
+		return nil, err
+	}
+	t.add(self.primary, p.isTarget(c.cfg.Self), syncLocal)
+
+	acks := make(chan putAck, len(p.targets))
+	bctx, cancel := c.bgContext()
+	obj := storage.AppendObject(nil, newClock)
+	sent := 0
+	for _, tg := range p.targets {
+		if tg.node == c.cfg.Self {
+			continue
+		}
+		sent++
+		body := encodePut(p.key, dw > 0, tg.hintFor, obj)
+		go func() {
+			b, err := c.tr.Call(bctx, tg.node, KindReplicate, body)
+			var durable bool
+			if err == nil {
+				durable, err = decodePutReply(b)
+			}
+			acks <- putAck{t: tg, durable: durable, err: err}
+		}()
+	}
+	// Down primaries with no fallback: the coordinator keeps their hints.
+	for _, down := range p.unhinted {
+		if err := c.store.PutHint(down, p.key, false); err != nil {
+			c.log.Warn("cannot store hint", "peer", down, "err", err)
+		} else {
+			c.m.hintsStored.Inc()
+		}
+	}
+
+	received := 0
+	result := t.result()
+	var waitErr error
+	for result == votePending && received < sent {
+		select {
+		case a := <-acks:
+			received++
+			c.noteAck(p, a)
+			t.add(a.t.primary, a.err == nil, a.durable)
+			result = t.result()
+		case <-ctx.Done():
+			waitErr = ctx.Err()
+			result = voteLost
+		}
+	}
+	// The tail of the fan-out finishes in the background.
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer cancel()
+		for ; received < sent; received++ {
+			c.noteAck(p, <-acks)
+		}
+	}()
+	if result != voteWon {
+		reason := "insufficient replicas"
+		if waitErr != nil {
+			reason = ctxErrReason(waitErr)
+		}
+		c.m.quorumFailures.WithLabelValues(op).Inc()
+		return nil, unavailable(op, &t, reason)
+	}
+	return &Object{Clock: newClock, Context: versioning.Join(newClock), Replicas: t.ok}, nil
+}
+
+// noteAck keeps a hint for a replica that failed to take a write, so that
+// handoff delivers it when the replica answers again.
+func (c *Coordinator) noteAck(p placement, a putAck) {
+	if a.err == nil {
+		return
+	}
+	intended := a.t.node
+	if a.t.hintFor != "" {
+		intended = a.t.hintFor
+	}
+	if c.life.Err() != nil {
+		return // shutting down: the error is ours, not the replica's
+	}
+	if err := c.store.PutHint(intended, p.key, false); err == nil {
+		c.m.hintsStored.Inc()
+	}
+}
+
+// updateLocal applies a client write to the local state: Update under the
+// key's lock, with an actor chosen so that no dot is ever minted twice.
+func (c *Coordinator) updateLocal(p placement, self target, client versioning.Clock, sync bool, props Props) (versioning.Clock, error) {
+	unlock := c.store.Lock(p.key)
+	defer unlock()
+	local, found, err := c.readLocal(p.key)
+	if err != nil {
+		return versioning.Clock{}, err
+	}
+	actor, err := c.actors.forKey(local, found && self.primary)
+	if err != nil {
+		return versioning.Clock{}, err
+	}
+	next := versioning.Update(client, local, actor)
+	if next.Len() > props.MaxSiblings {
+		return versioning.Clock{}, fmt.Errorf("%w: write would leave %d siblings, max_siblings is %d", ErrTooLarge, next.Len(), props.MaxSiblings)
+	}
+	if err := c.store.Put(p.key, next, sync); err != nil {
+		return versioning.Clock{}, err
+	}
+	if self.hintFor != "" {
+		if err := c.store.PutHint(self.hintFor, p.key, sync); err != nil {
+			return versioning.Clock{}, err
+		}
+	}
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange(p.key, local, next)
+	}
+	return next, nil
+}

@@ -1,0 +1,148 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// readLocal returns the local state of k; a missing key is the zero clock
+// with found false. A corrupt object is reported (logged, counted) and read
+// as missing, so that read repair and anti-entropy overwrite it.
+func (c *Coordinator) readLocal(k storage.Key) (versioning.Clock, bool, error) {
+	cl, err := c.store.Get(k)
+	switch {
+	case err == nil:
+		return cl, true, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return versioning.Clock{}, false, nil
+	case errors.Is(err, storage.ErrCorrupt):
+		c.m.corrupt.Inc()
+		c.log.Error("corrupt object, will be repaired", "bucket", k.Bucket, "err", err)
+		return versioning.Clock{}, false, nil
+	}
+	return versioning.Clock{}, false, err
+}
+
+// mergeLocal syncs in into the local state of k under the key's lock and
+// persists the result if it changed. It returns the merged state.
+func (c *Coordinator) mergeLocal(k storage.Key, in versioning.Clock, sync bool) (versioning.Clock, error) {
+	unlock := c.store.Lock(k)
+	defer unlock()
+	cur, found, err := c.readLocal(k)
+	if err != nil {
+		return versioning.Clock{}, err
+	}
+	merged := in
+	if found {
+		merged = versioning.Sync(cur, in)
+		if versioning.Equal(merged, cur) && !sync {
+			return cur, nil
+		}
+	}
+	if err := c.store.Put(k, merged, sync); err != nil {
+		return versioning.Clock{}, err
+	}
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange(k, cur, merged)
+	}
+	return merged, nil
+}
+
+// Serve answers a peer's request. It implements transport.Handler. Every
+// reply starts with a status byte; errors that a coordinator acts on travel
+// in the body, so only transport faults come back as Go errors.
+func (c *Coordinator) Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+	c.m.served.WithLabelValues(KindName(kind)).Inc()
+	switch kind {
+	case KindGet:
+		return c.serveGet(body), nil
+	case KindReplicate, KindRepair, KindHandoff:
+		return c.servePut(body), nil
+	case KindCoordinate:
+		return c.serveCoordinate(ctx, body), nil
+	case KindList:
+		return c.serveList(ctx, body), nil
+	case KindBuckets:
+		e := encoder{}
+		e.byte(stOK)
+		bs := c.store.Buckets()
+		e.uvarint(uint64(len(bs)))
+		for _, b := range bs {
+			e.str(b)
+		}
+		return e.b, nil
+	}
+	return encodeErr(fmt.Errorf("%w: unknown kind %d", errMalformed, kind)), nil
+}
+
+func (c *Coordinator) serveGet(body []byte) []byte {
+	d := decoder{b: body}
+	k := d.key()
+	if err := d.end(); err != nil {
+		return encodeErr(err)
+	}
+	cl, found, err := c.readLocal(k)
+	if err != nil {
+		return encodeErr(err)
+	}
+	if !found {
+		return []byte{stNotFound}
+	}
+	return storage.AppendObject([]byte{stOK}, cl)
+}
+
+func (c *Coordinator) servePut(body []byte) []byte {
+	m, err := decodePut(body)
+	if err != nil {
+		return encodeErr(err)
+	}
+	if _, err := c.mergeLocal(m.key, m.clock, m.sync); err != nil {
+		return encodeErr(err)
+	}
+	if m.hintFor != "" && m.hintFor != c.cfg.Self {
+		if err := c.store.PutHint(m.hintFor, m.key, m.sync); err != nil {
+			return encodeErr(err)
+		}
+		c.m.hintsStored.Inc()
+	}
+	durable := uint8(0)
+	if m.sync {
+		durable = 1
+	}
+	return []byte{stOK, durable}
+}
+
+// decodeGetReply parses a KindGet reply.
+func decodeGetReply(b []byte) (versioning.Clock, bool, error) {
+	if len(b) == 0 {
+		return versioning.Clock{}, false, errMalformed
+	}
+	switch b[0] {
+	case stOK:
+		cl, err := storage.DecodeObject(b[1:])
+		if err != nil {
+			return versioning.Clock{}, false, fmt.Errorf("%w: %w", errMalformed, err)
+		}
+		return cl, true, nil
+	case stNotFound:
+		return versioning.Clock{}, false, nil
+	}
+	d := decoder{b: b[1:]}
+	return versioning.Clock{}, false, decodeErr(b[0], &d)
+}
+
+// decodePutReply parses a replicate/repair/handoff reply: durable or error.
+func decodePutReply(b []byte) (bool, error) {
+	if len(b) == 2 && b[0] == stOK {
+		return b[1] == 1, nil
+	}
+	if len(b) == 0 {
+		return false, errMalformed
+	}
+	d := decoder{b: b[1:]}
+	return false, decodeErr(b[0], &d)
+}

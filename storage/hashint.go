@@ -1,0 +1,18 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+)
+
+// HasHint reports whether a hint to deliver k to target is stored.
+func (s *Store) HasHint(target string, k Key) (bool, error) {
+	_, err := s.e.Get(appendHintKey(nil, target, k))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("storage: has hint %s %s: %w", target, k, err)
+}
