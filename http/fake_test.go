@@ -1,0 +1,261 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// fakeBackend is an in-memory, single-replica Backend built on the
+// versioning functions: every write is coordinated by one fixed actor. It
+// checks quorum options against n_val as the real coordinator does, so a
+// request the handler wrongly lets through still fails here, and it records
+// calls so that tests can assert a rejected request never reached it.
+type fakeBackend struct {
+	actor versioning.ActorID
+
+	// mu guards the fields below.
+	mu        sync.Mutex
+	objects   map[string]map[string]versioning.Clock // bucket → key → clock
+	props     map[string]quorum.Props                // set fields only
+	lastRead  quorum.ReadOptions
+	lastWrite quorum.WriteOptions
+	failWith  error // returned by Get, Put, ListKeys, ListBuckets, Cluster when set
+	notReady  error
+	clusterJS json.RawMessage
+	// listFailAfter, if > 0, makes ListKeys fail after that many keys.
+	listFailAfter int
+	// blockUntilDone makes Get and Put wait for the context to end.
+	blockUntilDone bool
+	// panicIn makes the named method panic (recover middleware test).
+	panicIn string
+
+	calls  atomic.Int64 // Get, Put, ListKeys calls
+	writes atomic.Int64 // successful Puts
+}
+
+var _ Backend = (*fakeBackend)(nil)
+
+func newFake() *fakeBackend {
+	return &fakeBackend{
+		actor:     versioning.ActorID(0xd1a2),
+		objects:   make(map[string]map[string]versioning.Clock),
+		props:     make(map[string]quorum.Props),
+		clusterJS: json.RawMessage(`{"members":[{"name":"n1","alive":true}],"under_replicated":true}`),
+	}
+}
+
+func (f *fakeBackend) set(fn func(f *fakeBackend)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeBackend) propsLocked(bucket string) quorum.Props {
+	return f.props[bucket].WithDefaults(quorum.DefaultProps())
+}
+
+// resolve checks one quorum option like the coordinator would.
+func resolve(name string, q quorum.Quorum, n int, def quorum.Quorum, min int) error {
+	c, err := q.Resolve(n, def)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", quorum.ErrBadRequest, name, err)
+	}
+	if c < min {
+		return fmt.Errorf("%w: %s must be at least %d", quorum.ErrBadRequest, name, min)
+	}
+	return nil
+}
+
+// enter does what every data call does first.
+func (f *fakeBackend) enter(ctx context.Context, method string) error {
+	f.calls.Add(1)
+	f.mu.Lock()
+	block, panicIn, fail := f.blockUntilDone, f.panicIn, f.failWith
+	f.mu.Unlock()
+	if panicIn == method {
+		panic("fake backend: " + method)
+	}
+	if block && (method == "Get" || method == "Put") {
+		<-ctx.Done()
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fake %s: %w", method, err)
+	}
+	return fail
+}
+
+func (f *fakeBackend) Get(ctx context.Context, bucket, key string, o quorum.ReadOptions) (*quorum.Object, error) {
+	if err := f.enter(ctx, "Get"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.propsLocked(bucket)
+	if err := resolve("r", o.R, p.NVal, p.R, 1); err != nil {
+		return nil, err
+	}
+	if err := resolve("pr", o.PR, p.NVal, p.PR, 0); err != nil {
+		return nil, err
+	}
+	f.lastRead = o
+	c, ok := f.objects[bucket][key]
+	if !ok {
+		return nil, quorum.ErrNotFound
+	}
+	return &quorum.Object{Clock: c, Context: versioning.Join(c), Replicas: 1}, nil
+}
+
+func (f *fakeBackend) Put(ctx context.Context, bucket, key string, vctx versioning.Context, v versioning.Value, o quorum.WriteOptions) (*quorum.Object, error) {
+	if err := f.enter(ctx, "Put"); err != nil {
+		return nil, err
+	}
+	if err := vctx.Validate(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.propsLocked(bucket)
+	for _, c := range []struct {
+		name   string
+		q, def quorum.Quorum
+		min    int
+	}{{"w", o.W, p.W, 1}, {"pw", o.PW, p.PW, 0}, {"dw", o.DW, p.DW, 0}} {
+		if err := resolve(c.name, c.q, p.NVal, c.def, c.min); err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(v.Data)) > p.MaxValueBytes {
+		return nil, fmt.Errorf("%w: value of %d bytes", quorum.ErrTooLarge, len(v.Data))
+	}
+	f.lastWrite = o
+	next := versioning.Update(versioning.New(vctx, v), f.objects[bucket][key], f.actor)
+	if n := len(versioning.Values(next)); n > p.MaxSiblings {
+		return nil, fmt.Errorf("%w: %d siblings, max_siblings %d", quorum.ErrTooLarge, n, p.MaxSiblings)
+	}
+	if f.objects[bucket] == nil {
+		f.objects[bucket] = make(map[string]versioning.Clock)
+	}
+	f.objects[bucket][key] = next
+	f.writes.Add(1)
+	return &quorum.Object{Clock: next, Context: versioning.Join(next), Replicas: 1}, nil
+}
+
+func (f *fakeBackend) ListKeys(ctx context.Context, bucket string, fn func(key string) error) error {
+	if err := f.enter(ctx, "ListKeys"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	var keys []string
+	for k, c := range f.objects[bucket] {
+		if len(versioning.Values(c)) > 0 && !versioning.IsTombstone(c) {
+			keys = append(keys, k)
+		}
+	}
+	failAfter := f.listFailAfter
+	f.mu.Unlock()
+	sort.Strings(keys)
+	for i, k := range keys {
+		if failAfter > 0 && i == failAfter {
+			return &quorum.UnavailableError{Op: "list", Want: 3, Got: 1, Reason: "coverage incomplete"}
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeBackend) ListBuckets(ctx context.Context) ([]string, error) {
+	if err := f.enter(ctx, "ListBuckets"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for b := range f.objects {
+		out = append(out, b)
+	}
+	for b := range f.props {
+		if _, ok := f.objects[b]; !ok {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeBackend) BucketProps(bucket string) quorum.Props {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.panicIn == "BucketProps" {
+		panic("fake backend: BucketProps")
+	}
+	return f.propsLocked(bucket)
+}
+
+func (f *fakeBackend) SetBucketProps(bucket string, p quorum.Props) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	merged := p.WithDefaults(f.props[bucket])
+	known := func(r string) bool { return slices.Contains([]string{"siblings", "lww"}, r) }
+	if err := merged.WithDefaults(quorum.DefaultProps()).Validate(known); err != nil {
+		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
+	}
+	f.props[bucket] = merged
+	return nil
+}
+
+func (f *fakeBackend) ResetBucketProps(bucket string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.props, bucket)
+	return nil
+}
+
+func (f *fakeBackend) Cluster(ctx context.Context) (json.RawMessage, error) {
+	if err := f.enter(ctx, "Cluster"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clusterJS, nil
+}
+
+func (f *fakeBackend) Preflist(bucket, key string) (json.RawMessage, error) {
+	return json.Marshal(map[string]any{"bucket": bucket, "key": key, "partition": 7, "primaries": []string{"n1"}})
+}
+
+func (f *fakeBackend) Ready() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.notReady
+}
+
+func (f *fakeBackend) DefaultTimeout() time.Duration { return 5 * time.Second }
+
+// size is the number of keys stored.
+func (f *fakeBackend) size() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, b := range f.objects {
+		n += len(b)
+	}
+	return n
+}
+
+// reset forgets every object.
+func (f *fakeBackend) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objects = make(map[string]map[string]versioning.Clock)
+	f.props = make(map[string]quorum.Props)
+}

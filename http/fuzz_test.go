@@ -1,0 +1,95 @@
+package http
+
+import (
+	"encoding/json"
+	"log/slog"
+	nethttp "net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var fuzzMethods = []string{"GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS", "BREW"}
+
+// FuzzHandlers sends random requests to a handler over the fake backend.
+// Whatever the input: no panic (none recovered either), no 5xx except a
+// 503 (the backend's timeouts), and every error is a JSON error body.
+//
+//	go test ./http/ -run '^$' -fuzz FuzzHandlers -fuzztime 60s -parallel 1
+func FuzzHandlers(f *testing.F) {
+	seeds := []struct {
+		method                        uint8
+		path, query, hname, hval, ctx string
+		ctype, accept                 string
+		body                          []byte
+	}{
+		{0, "/kv/b/k", "", "", "", "", "", "", nil},
+		{1, "/kv/b/k", "returnbody=true&w=one", "Dynamod-Meta-Color", "red", "", "text/plain", "", []byte("v")},
+		{1, "/kv/b/k", "w=banana", "", "", "AAAA", "", "", []byte("v")},
+		{0, "/kv/b/k", "r=99&sibling=x", "", "", "", "", "application/json", nil},
+		{2, "/kv/a%2F%2Fb", "returnbody=true", "", "", "", "a b/c", "", []byte("x")},
+		{3, "/kv/b/k", "dw=4&timeout=-1", "", "", "%%", "", "", nil},
+		{0, "/kv/b", "keys=stream&timeout=10", "", "", "", "", "", nil},
+		{0, "/kv/b", "keys=true", "", "", "", "", "", nil},
+		{1, "/buckets/b/props", "", "", "", "", "application/json", "", []byte(`{"n_val":1,"r":"all","bogus":[]}`)},
+		{1, "/buckets/b/props", "", "", "", "", "application/json", "", []byte(`{"max_value_bytes":1}`)},
+		{3, "/buckets/b/props", "", "", "", "", "", "", nil},
+		{0, "/cluster/preflist/..%2F/%FF", "", "", "", "", "", "", nil},
+		{0, "/kv//", "", "", "", "", "", "", nil},
+		{5, "/ready", "", "", "", "", "", "", nil},
+		{0, "/metrics", "", "", "", "", "", "", nil},
+		{0, "/buckets", "", "", "", "", "", "*/*;q=x", nil},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.path, s.query, s.hname, s.hval, s.ctx, s.ctype, s.accept, s.body)
+	}
+
+	fb := newFake()
+	reg := prometheus.NewRegistry()
+	h := NewHandler(fb, Config{Registry: reg, Logger: slog.New(slog.DiscardHandler), MaxBodyBytes: 1 << 16})
+
+	f.Fuzz(func(t *testing.T, method uint8, path, query, hname, hval, vctx, ctype, accept string, body []byte) {
+		if fb.size() > 10000 { // keep the store, and each exec, small
+			fb.reset()
+		}
+		m := fuzzMethods[int(method)%len(fuzzMethods)]
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		target := "http://dynamod" + path
+		if query != "" {
+			target += "?" + query
+		}
+		req, err := nethttp.NewRequest(m, target, strings.NewReader(string(body)))
+		if err != nil || req.URL.Host != "dynamod" {
+			return // not a request a server would hand us
+		}
+		// Only headers a server would accept.
+		for _, kv := range [][2]string{{hname, hval}, {hdrContext, vctx}, {"Content-Type", ctype}, {"Accept", accept}} {
+			if isToken(kv[0]) && validHeaderValue(kv[1]) && kv[1] != "" {
+				req.Header.Add(kv[0], kv[1])
+			}
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+
+		code := rec.Code
+		if code >= 500 && code != nethttp.StatusServiceUnavailable {
+			t.Fatalf("%s %s: %d %s", m, target, code, rec.Body.Bytes())
+		}
+		if code >= 400 && m != "HEAD" {
+			var eb errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error == "" {
+				t.Fatalf("%s %s: %d with a non-JSON error body %q", m, target, code, rec.Body.Bytes())
+			}
+			if code == nethttp.StatusServiceUnavailable && eb.Error != "timeout" {
+				t.Fatalf("%s %s: 503 %q not from the backend", m, target, rec.Body.Bytes())
+			}
+		}
+		if n := metricValue(t, reg, "dynamod_http_panics_total", nil); n != 0 {
+			t.Fatalf("%s %s: the recover middleware caught a panic", m, target)
+		}
+	})
+}

@@ -1,0 +1,285 @@
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	nethttp "net/http"
+	"net/http/pprof"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures [NewHandler]. It is read once; later changes have no
+// effect.
+type Config struct {
+	// Logger gets a Debug line per request and an Error line per internal
+	// error. nil: discard.
+	Logger *slog.Logger
+	// Registry registers the handler's metrics. nil: a private registry,
+	// which /metrics then serves (unless Gatherer is set).
+	Registry prometheus.Registerer
+	// Gatherer is what /metrics serves. nil: Registry if it is also a
+	// Gatherer (a *prometheus.Registry is); otherwise /metrics is not
+	// served.
+	Gatherer prometheus.Gatherer
+	// EnablePprof mounts net/http/pprof under /debug/pprof/. Default false.
+	EnablePprof bool
+	// MaxBodyBytes is the hard cap on the bytes read from one request body,
+	// whatever a bucket's max_value_bytes allows (that one gives 413 below
+	// this cap). Default 16 MiB + 64 KiB; <= 0 takes the default.
+	MaxBodyBytes int64
+	// ListKeysTimeout bounds a key listing that has no timeout parameter.
+	// Default 60 s; <= 0 takes the default. Other requests without one
+	// use Backend.DefaultTimeout.
+	ListKeysTimeout time.Duration
+}
+
+// Defaults and bounds.
+const (
+	defaultMaxBodyBytes    = 16<<20 + 64<<10
+	defaultListKeysTimeout = 60 * time.Second
+	// maxTimeout bounds the timeout query parameter.
+	maxTimeout = 10 * time.Minute
+	// maxPropsBytes bounds a bucket-properties body.
+	maxPropsBytes = 64 << 10
+)
+
+// DefaultConfig returns the configuration of a production node, minus the
+// logger and registry the node supplies.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: defaultMaxBodyBytes, ListKeysTimeout: defaultListKeysTimeout}
+}
+
+// Validate reports every bad field. Zero values are valid (they take the
+// defaults); negative sizes and durations are not.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("http: MaxBodyBytes must be >= 0, got %d", c.MaxBodyBytes))
+	}
+	if c.ListKeysTimeout < 0 {
+		errs = append(errs, fmt.Errorf("http: ListKeysTimeout must be >= 0, got %v", c.ListKeysTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// api holds what every handler needs. It is immutable after NewHandler.
+type api struct {
+	b   Backend
+	cfg Config
+	log *slog.Logger
+	m   *metrics
+}
+
+// NewHandler returns the client API over b. The handler is safe for
+// concurrent use. Metrics are registered on cfg.Registry, so one registry
+// takes one handler.
+func NewHandler(b Backend, cfg Config) nethttp.Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if cfg.ListKeysTimeout <= 0 {
+		cfg.ListKeysTimeout = defaultListKeysTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		reg := prometheus.NewRegistry()
+		cfg.Registry = reg
+		if cfg.Gatherer == nil {
+			cfg.Gatherer = reg
+		}
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer, _ = cfg.Registry.(prometheus.Gatherer)
+	}
+	a := &api{b: b, cfg: cfg, log: cfg.Logger.With("component", "http"), m: newMetrics(cfg.Registry)}
+	return a.recoverAndMeasure(a.router())
+}
+
+// router builds the routes. SkipClean and UseEncodedPath make the router
+// match the path exactly as the client encoded it, so a key may contain any
+// bytes (a "/" travels as %2F) and is never cleaned or redirected. Empty
+// segments match too, so that an empty bucket or key is a 400, not a 404.
+func (a *api) router() *mux.Router {
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	r.NotFoundHandler = a.route("unmatched", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		a.writeError(w, r, errNoRoute)
+	})
+	r.MethodNotAllowedHandler = a.route("unmatched", func(w nethttp.ResponseWriter, req *nethttp.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
+		a.writeError(w, req, errMethodNotAllowed)
+	})
+
+	const (
+		object  = "/kv/{bucket:[^/]*}/{key:[^/]*}"
+		bucket  = "/kv/{bucket:[^/]*}"
+		props   = "/buckets/{bucket:[^/]*}/props"
+		preflst = "/cluster/preflist/{bucket:[^/]*}/{key:[^/]*}"
+	)
+	r.Handle(object, a.route("kv_object", a.getObject)).Methods("GET", "HEAD")
+	r.Handle(object, a.route("kv_object", a.putObject)).Methods("PUT")
+	r.Handle(object, a.route("kv_object", a.deleteObject)).Methods("DELETE")
+	r.Handle(bucket, a.route("kv_bucket", a.listKeys)).Methods("GET")
+	r.Handle(bucket, a.route("kv_bucket", a.postObject)).Methods("POST")
+	r.Handle("/buckets", a.route("buckets", a.listBuckets)).Methods("GET")
+	r.Handle(props, a.route("bucket_props", a.getProps)).Methods("GET")
+	r.Handle(props, a.route("bucket_props", a.putProps)).Methods("PUT")
+	r.Handle(props, a.route("bucket_props", a.deleteProps)).Methods("DELETE")
+	r.Handle("/cluster", a.route("cluster", a.cluster)).Methods("GET")
+	r.Handle(preflst, a.route("preflist", a.preflist)).Methods("GET")
+	r.Handle("/ping", a.route("ping", a.ping)).Methods("GET", "HEAD")
+	r.Handle("/ready", a.route("ready", a.ready)).Methods("GET", "HEAD")
+	if a.cfg.Gatherer != nil {
+		h := promhttp.HandlerFor(a.cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		})
+		r.Handle("/metrics", a.route("metrics", h.ServeHTTP)).Methods("GET")
+	}
+	if a.cfg.EnablePprof {
+		// Named handlers first: Index serves the rest of the prefix.
+		r.Handle("/debug/pprof/cmdline", a.route("pprof", pprof.Cmdline))
+		r.Handle("/debug/pprof/profile", a.route("pprof", pprof.Profile))
+		r.Handle("/debug/pprof/symbol", a.route("pprof", pprof.Symbol))
+		r.Handle("/debug/pprof/trace", a.route("pprof", pprof.Trace))
+		r.PathPrefix("/debug/pprof/").Handler(a.route("pprof", pprof.Index))
+	}
+	return r
+}
+
+// allowedMethods lists the methods router serves at req's path, for the
+// Allow header of a 405.
+func allowedMethods(router *mux.Router, req *nethttp.Request) []string {
+	var out []string
+	for _, m := range []string{"GET", "HEAD", "PUT", "POST", "DELETE"} {
+		probe := req.WithContext(req.Context()) // a shallow copy
+		probe.Method = m
+		var match mux.RouteMatch
+		if router.Match(probe, &match) && match.MatchErr == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// reqInfo is per-request state shared by the outer middleware and the
+// handlers: the request id and, once routed, the route name.
+type reqInfo struct {
+	id    string
+	route string
+}
+
+type infoKey struct{}
+
+// infoFrom returns the request's reqInfo, or an empty one outside the
+// middleware.
+func infoFrom(ctx context.Context) *reqInfo {
+	if info, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
+		return info
+	}
+	return &reqInfo{}
+}
+
+// route names a handler for metrics and logs.
+func (a *api) route(name string, h nethttp.HandlerFunc) nethttp.Handler {
+	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		infoFrom(r.Context()).route = name
+		h(w, r)
+	})
+}
+
+// recoverAndMeasure wraps the router: it assigns a request id, records
+// metrics, logs at Debug, and turns a handler panic into a logged 500 (or,
+// when the status is already sent, an aborted connection).
+// No handler path is meant to need the recovery; dynamod_http_panics_total
+// counts the ones that did.
+func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
+	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		start := time.Now()
+		info := &reqInfo{id: newRequestID(), route: "unmatched"}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		sw := &statusWriter{ResponseWriter: w}
+		sw.Header().Set("Dynamod-Request-Id", info.id)
+
+		defer func() {
+			p := recover()
+			if p == nethttp.ErrAbortHandler {
+				panic(p)
+			}
+			abort := false
+			if p != nil {
+				a.m.panics.Inc()
+				a.log.Error("handler panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()),
+					"request_id", info.id, "route", info.route, "method", r.Method)
+				if sw.wroteHeader {
+					abort = true // a truncated answer must not look complete
+				} else {
+					a.writeError(sw, r, errPanic)
+				}
+			}
+			if sw.status == 0 {
+				sw.status = nethttp.StatusOK // nothing written: net/http sends 200
+			}
+			elapsed := time.Since(start)
+			method := methodLabel(r.Method)
+			a.m.requests.WithLabelValues(info.route, method, strconv.Itoa(sw.status)).Inc()
+			a.m.duration.WithLabelValues(info.route, method).Observe(elapsed.Seconds())
+			a.log.Debug("request", "method", r.Method, "route", info.route, "path", r.URL.EscapedPath(),
+				"status", sw.status, "elapsed", elapsed, "request_id", info.id)
+			if abort {
+				panic(nethttp.ErrAbortHandler) // net/http closes the connection quietly
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand crashes the program instead)
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status written through it.
+type statusWriter struct {
+	nethttp.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(nethttp.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data to the client (streamed key listings).
+func (w *statusWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(nethttp.StatusOK)
+	}
+	_ = nethttp.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (w *statusWriter) Unwrap() nethttp.ResponseWriter { return w.ResponseWriter }

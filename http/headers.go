@@ -1,0 +1,145 @@
+package http
+
+import (
+	"mime"
+	nethttp "net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// Header names of the API.
+const (
+	hdrContext = "Dynamod-Context"
+	hdrDeleted = "Dynamod-Deleted"
+	metaPrefix = "Dynamod-Meta-"
+)
+
+// Limits on user metadata (Dynamod-Meta-* headers) of one value.
+const (
+	maxMetaCount     = 64
+	maxMetaNameBytes = 128
+	maxMetaBytes     = 16 << 10 // names plus values
+)
+
+// defaultContentType is served for a value stored without one.
+const defaultContentType = "application/octet-stream"
+
+// parseContext decodes the Dynamod-Context header. Absent or empty means
+// "has seen nothing" (nil).
+func parseContext(h nethttp.Header) (versioning.Context, error) {
+	vs := h.Values(hdrContext)
+	if len(vs) > 1 {
+		return nil, headerError(hdrContext, "given more than once")
+	}
+	if len(vs) == 0 || strings.TrimSpace(vs[0]) == "" {
+		return nil, nil
+	}
+	return versioning.DecodeContext(strings.TrimSpace(vs[0]))
+}
+
+// parseContentType returns the request's Content-Type in canonical form, or
+// "" if it has none. One that does not parse is a 415.
+func parseContentType(h nethttp.Header) (string, error) {
+	vs := h.Values("Content-Type")
+	if len(vs) == 0 {
+		return "", nil
+	}
+	if len(vs) > 1 {
+		return "", unsupportedMedia("more than one Content-Type")
+	}
+	mt, params, err := mime.ParseMediaType(vs[0])
+	if err != nil {
+		return "", unsupportedMedia("Content-Type does not parse")
+	}
+	ct := mime.FormatMediaType(mt, params)
+	if ct == "" {
+		return "", unsupportedMedia("Content-Type does not parse")
+	}
+	return ct, nil
+}
+
+// parseMeta collects the Dynamod-Meta-* headers into lower-cased names
+// without the prefix. Repeated headers are joined with ", " as HTTP allows.
+// Names must be HTTP tokens and values valid header values, so that echoing
+// them is safe; count and size are bounded.
+func parseMeta(h nethttp.Header) (map[string]string, error) {
+	var meta map[string]string
+	total := 0
+	for k, vs := range h {
+		if len(k) < len(metaPrefix) || !strings.EqualFold(k[:len(metaPrefix)], metaPrefix) {
+			continue
+		}
+		name := strings.ToLower(k[len(metaPrefix):])
+		if name == "" || len(name) > maxMetaNameBytes || !isToken(name) {
+			return nil, headerError(k, "metadata name must be 1.."+strconv.Itoa(maxMetaNameBytes)+" token characters")
+		}
+		v := strings.Join(vs, ", ")
+		if !validHeaderValue(v) {
+			return nil, headerError(k, "metadata value has control characters")
+		}
+		if meta == nil {
+			meta = make(map[string]string)
+		}
+		if old, dup := meta[name]; dup { // same name in two spellings
+			v = old + ", " + v
+			total -= len(name) + len(old)
+		}
+		meta[name] = v
+		total += len(name) + len(v)
+		if len(meta) > maxMetaCount {
+			return nil, headerError(metaPrefix+"*", "more than "+strconv.Itoa(maxMetaCount)+" metadata headers")
+		}
+		if total > maxMetaBytes {
+			return nil, headerError(metaPrefix+"*", "metadata over "+strconv.Itoa(maxMetaBytes)+" bytes")
+		}
+	}
+	return meta, nil
+}
+
+// setMeta writes meta as Dynamod-Meta-* headers, in name order. Entries that
+// could not be sent safely (not written through this API) are skipped.
+func setMeta(h map[string][]string, meta map[string]string) {
+	names := make([]string, 0, len(meta))
+	for k := range meta {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		v := meta[k]
+		if k == "" || !isToken(k) || !validHeaderValue(v) {
+			continue
+		}
+		h[nethttp.CanonicalHeaderKey(metaPrefix+k)] = []string{v}
+	}
+}
+
+// isToken reports whether s is an RFC 9110 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s may be sent as a header value: no
+// control characters other than horizontal tab.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,200 @@
+package http
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	nethttp "net/http"
+	"net/url"
+	"time"
+
+	"github.com/dynamod/dynamod/versioning"
+)
+
+// getObject serves GET /kv/{bucket}/{key}.
+func (a *api) getObject(w nethttp.ResponseWriter, r *nethttp.Request) {
+	bucket, key, err := bucketAndKey(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	o, err := parseReadOptions(q, a.b.BucketProps(bucket))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	sibling, _, err := param(q, "sibling")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := withTimeout(r.Context(), o.Timeout, a.b.DefaultTimeout())
+	defer cancel()
+	obj, err := a.b.Get(ctx, bucket, key, o)
+	if err == nil && obj == nil {
+		err = errors.New("http: backend returned neither object nor error")
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeObject(w, r, obj, nethttp.StatusOK, sibling)
+}
+
+// putObject serves PUT /kv/{bucket}/{key}.
+func (a *api) putObject(w nethttp.ResponseWriter, r *nethttp.Request) {
+	bucket, key, err := bucketAndKey(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.write(w, r, bucket, key, false)
+}
+
+// postObject serves POST /kv/{bucket}: a PUT to a new random key, answered
+// 201 with its Location.
+func (a *api) postObject(w nethttp.ResponseWriter, r *nethttp.Request) {
+	bucket, err := pathVar(r, "bucket")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	// 26 base32 characters (A-Z, 2-7), 130 random bits: URL-safe and
+	// unique without coordination.
+	a.write(w, r, bucket, rand.Text(), true)
+}
+
+// deleteObject serves DELETE /kv/{bucket}/{key}: it writes a tombstone that
+// descends the request's context.
+func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
+	bucket, key, err := bucketAndKey(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	o, _, err := parseWriteOptions(r.URL.Query(), a.b.BucketProps(bucket))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	vctx, err := parseContext(r.Header)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := withTimeout(r.Context(), o.Timeout, a.b.DefaultTimeout())
+	defer cancel()
+	v := versioning.Value{Deleted: true, LastModified: time.Now().UnixNano()}
+	if _, err := a.b.Put(ctx, bucket, key, vctx, v, o); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(nethttp.StatusNoContent)
+}
+
+// write stores the request body under bucket/key: PUT, or POST when created.
+// Everything is checked before the backend is called, so a rejected request
+// changes nothing.
+func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key string, created bool) {
+	props := a.b.BucketProps(bucket)
+	o, returnBody, err := parseWriteOptions(r.URL.Query(), props)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	vctx, err := parseContext(r.Header)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ct, err := parseContentType(r.Header)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	meta, err := parseMeta(r.Header)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	data, err := a.readBody(r, props.MaxValueBytes)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if props.WarnValueBytes > 0 && int64(len(data)) > props.WarnValueBytes {
+		a.log.Debug("large value", "bytes", len(data), "warn_bytes", props.WarnValueBytes, "request_id", infoFrom(r.Context()).id)
+	}
+	v := versioning.Value{Data: data, ContentType: ct, LastModified: time.Now().UnixNano(), Meta: meta}
+
+	ctx, cancel := withTimeout(r.Context(), o.Timeout, a.b.DefaultTimeout())
+	defer cancel()
+	obj, err := a.b.Put(ctx, bucket, key, vctx, v, o)
+	if err == nil && returnBody && obj == nil {
+		err = errors.New("http: backend returned neither object nor error")
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.m.objectSize.WithLabelValues("write").Observe(float64(len(data)))
+
+	status := nethttp.StatusNoContent
+	if created {
+		w.Header().Set("Location", "/kv/"+url.PathEscape(bucket)+"/"+url.PathEscape(key))
+		status = nethttp.StatusCreated
+	}
+	if returnBody {
+		ok := nethttp.StatusOK
+		if created {
+			ok = nethttp.StatusCreated
+		}
+		a.writeObject(w, r, obj, ok, "")
+		return
+	}
+	w.WriteHeader(status)
+}
+
+// readBody reads a value of at most limit bytes (the bucket's
+// max_value_bytes, capped by Config.MaxBodyBytes). A declared or actual
+// larger body is a 413; the excess is never read.
+func (a *api) readBody(r *nethttp.Request, limit int64) ([]byte, error) {
+	if limit <= 0 || limit > a.cfg.MaxBodyBytes {
+		limit = a.cfg.MaxBodyBytes
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	if r.Body == nil { // only requests built by hand; servers always set one
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		var mbe *nethttp.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(min(limit, mbe.Limit))
+		}
+		return nil, badRequest("could not read the request body")
+	}
+	if n > limit {
+		return nil, tooLarge(limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// bucketAndKey returns the decoded {bucket} and {key} of r.
+func bucketAndKey(r *nethttp.Request) (bucket, key string, err error) {
+	if bucket, err = pathVar(r, "bucket"); err != nil {
+		return "", "", err
+	}
+	if key, err = pathVar(r, "key"); err != nil {
+		return "", "", err
+	}
+	return bucket, key, nil
+}

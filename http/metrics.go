@@ -1,0 +1,55 @@
+package http
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the handler's Prometheus series. Labels are bounded: route is
+// a route name (never a bucket or key), method one of a fixed set, code an
+// HTTP status this package writes.
+type metrics struct {
+	requests   *prometheus.CounterVec   // route, method, code
+	duration   *prometheus.HistogramVec // route, method
+	siblings   prometheus.Histogram     // values per successful read
+	objectSize *prometheus.HistogramVec // op: read, write
+	panics     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynamod_http_requests_total",
+			Help: "HTTP requests answered, by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dynamod_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route and method.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12), // 0.5 ms .. ~30 s
+		}, []string{"route", "method"}),
+		siblings: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dynamod_http_read_siblings",
+			Help:    "Values (siblings, tombstones included) per object read.",
+			Buckets: []float64{1, 2, 3, 5, 10, 25, 50, 100},
+		}),
+		objectSize: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dynamod_http_object_size_bytes",
+			Help:    "Size of values written (op=write) and returned (op=read).",
+			Buckets: prometheus.ExponentialBuckets(64, 4, 10), // 64 B .. 16 MiB
+		}, []string{"op"}),
+		panics: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_http_panics_total",
+			Help: "Handler panics recovered (each answered 500). Any is a bug.",
+		}),
+	}
+}
+
+// methodLabel maps a request method to a bounded label value.
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH":
+		return m
+	}
+	return "other"
+}

@@ -1,0 +1,154 @@
+package http
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	nethttp "net/http"
+
+	"github.com/dynamod/dynamod/quorum"
+	"github.com/gorilla/mux"
+)
+
+// pathVar returns the route variable name, percent-decoded. An empty value
+// is a 400.
+func pathVar(r *nethttp.Request, name string) (string, error) {
+	s, err := url.PathUnescape(mux.Vars(r)[name])
+	if err != nil {
+		return "", badRequest(name + " is not percent-encoded correctly")
+	}
+	if s == "" {
+		return "", badRequest(name + " must not be empty")
+	}
+	return s, nil
+}
+
+// param returns the single value of query parameter name and whether it was
+// given. A parameter given twice is a 400: the two could disagree.
+func param(q url.Values, name string) (string, bool, error) {
+	vs, ok := q[name]
+	if !ok {
+		return "", false, nil
+	}
+	if len(vs) > 1 {
+		return "", false, paramError(name, "given more than once")
+	}
+	return vs[0], true, nil
+}
+
+// parseQuorumParam parses quorum parameter name and checks it against n_val
+// n: its count (the bucket's value def standing in for "default") must be at
+// most n and at least min. Absent or "default" yields quorum.Default, which
+// the backend replaces by the bucket's value.
+func parseQuorumParam(q url.Values, name string, n int, def quorum.Quorum, min int) (quorum.Quorum, error) {
+	s, ok, err := param(q, name)
+	if err != nil || !ok {
+		return quorum.Default, err
+	}
+	v, err := quorum.ParseQuorum(s)
+	if err != nil {
+		return 0, paramError(name, "want an integer, one, quorum, all or default")
+	}
+	if v == quorum.Default {
+		return v, nil
+	}
+	c, err := v.Resolve(n, def)
+	if err != nil {
+		return 0, paramError(name, v.String()+" exceeds n_val "+strconv.Itoa(n))
+	}
+	if c < min {
+		return 0, paramError(name, "must be at least "+strconv.Itoa(min))
+	}
+	return v, nil
+}
+
+// parseBool parses a true/false parameter; absent is false.
+func parseBool(q url.Values, name string) (value, given bool, err error) {
+	s, ok, err := param(q, name)
+	if err != nil || !ok {
+		return false, false, err
+	}
+	switch strings.ToLower(s) {
+	case "true":
+		return true, true, nil
+	case "false":
+		return false, true, nil
+	}
+	return false, false, paramError(name, "want true or false")
+}
+
+// parseTimeout parses the timeout parameter: milliseconds, 1..maxTimeout.
+// Absent is 0.
+func parseTimeout(q url.Values) (time.Duration, error) {
+	s, ok, err := param(q, "timeout")
+	if err != nil || !ok {
+		return 0, err
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms < 1 || ms > maxTimeout.Milliseconds() {
+		return 0, paramError("timeout", "want milliseconds, 1.."+strconv.FormatInt(maxTimeout.Milliseconds(), 10))
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// parseReadOptions parses a GET's r, pr, notfound_ok and timeout against the
+// bucket's properties.
+func parseReadOptions(q url.Values, p quorum.Props) (quorum.ReadOptions, error) {
+	var o quorum.ReadOptions
+	var err error
+	if o.R, err = parseQuorumParam(q, "r", p.NVal, p.R, 1); err != nil {
+		return o, err
+	}
+	if o.PR, err = parseQuorumParam(q, "pr", p.NVal, p.PR, 0); err != nil {
+		return o, err
+	}
+	nf, given, err := parseBool(q, "notfound_ok")
+	if err != nil {
+		return o, err
+	}
+	if given {
+		o.NotFoundOK = &nf
+	}
+	o.Timeout, err = parseTimeout(q)
+	return o, err
+}
+
+// parseWriteOptions parses a write's w, pw, dw, timeout and returnbody
+// against the bucket's properties, and checks any read parameters given.
+func parseWriteOptions(q url.Values, p quorum.Props) (o quorum.WriteOptions, returnBody bool, err error) {
+	if o.W, err = parseQuorumParam(q, "w", p.NVal, p.W, 1); err != nil {
+		return o, false, err
+	}
+	if o.PW, err = parseQuorumParam(q, "pw", p.NVal, p.PW, 0); err != nil {
+		return o, false, err
+	}
+	if o.DW, err = parseQuorumParam(q, "dw", p.NVal, p.DW, 0); err != nil {
+		return o, false, err
+	}
+	if o.Timeout, err = parseTimeout(q); err != nil {
+		return o, false, err
+	}
+	// r and pr mean nothing to a write, but a client that sends them
+	// expects them to be valid (as with returnbody in Riak): reject bad
+	// ones rather than ignore them.
+	if _, err = parseReadOptions(q, p); err != nil {
+		return o, false, err
+	}
+	returnBody, _, err = parseBool(q, "returnbody")
+	return o, returnBody, err
+}
+
+// withTimeout bounds ctx by the request's timeout, or by def when the
+// request gave none. Deadlines are set here, never in quorum.
+func withTimeout(ctx context.Context, d, def time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = def
+	}
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
