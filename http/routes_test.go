@@ -209,7 +209,9 @@ func TestParams(t *testing.T) {
 			t.Errorf("read options = %+v", ro)
 		}
 		e.do("GET", "/kv/b/k?r=ALL", nil).want(t, 200)
-		e.do("PUT", "/kv/b/k?w=quorum&pw=1&dw=all&timeout=600000&r=banana", []byte("v2")).want(t, 204)
+		e.do("PUT", "/kv/b/k?w=quorum&pw=1&dw=all&timeout=600000&r=one", []byte("v2")).want(t, 204)
+		e.do("PUT", "/kv/b/k?r=banana", []byte("v3")).want(t, 400)
+		e.do("PUT", "/kv/b/k?r=99", []byte("v3")).want(t, 400)
 		e.f.mu.Lock()
 		wo := e.f.lastWrite
 		e.f.mu.Unlock()
