@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -159,9 +158,6 @@ func (c *Coordinator) place(bucket, key string, nval int) placement {
 func (c *Coordinator) alive(node string) bool {
 	return node == c.cfg.Self || c.members.Alive(node)
 }
-
-// isPrimary reports whether node is among the placement's primaries.
-func (p *placement) isPrimary(node string) bool { return slices.Contains(p.walk[:p.n], node) }
 
 // resolveQuorum resolves a per-request quorum against the bucket: it must
 // fit n_val (else ErrBadRequest); the count is then capped at the replicas
