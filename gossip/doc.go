@@ -1,0 +1,45 @@
+// Package gossip owns cluster membership for a dynamod node: liveness from
+// hashicorp/memberlist, and a small cluster-state CRDT that memberlist
+// carries (DESIGN.md §5).
+//
+// # Cluster state
+//
+// The state maps each member name to its gossip, RPC and HTTP addresses and
+// its [Status] (Joined, Leaving, Removed), and each bucket to its properties
+// (opaque JSON, or a reset). Every entry carries a Lamport version and the
+// name of the node that wrote it; merging two states keeps, per entry, the
+// greater of (version, origin, content). That order is total, so merge is
+// commutative, associative and idempotent and every node converges on the
+// same state whatever order updates arrive in. Local writes are broadcast
+// at once (memberlist's TransmitLimitedQueue; entries too large for a packet
+// go to each member over TCP), nodes pass on news they receive, and the full
+// state is exchanged on every memberlist push-pull and join. Nothing is ever
+// deleted: a Removed member and a reset bucket stay as tombstones so they
+// win over older copies still circulating.
+//
+// The encoding is JSON, {"v":1,"from":NODE,"members":{...},"buckets":{...}},
+// the same on the wire and in the state file (Config.StatePath, replaced
+// atomically after each change). Bytes from a peer that fail to decode or
+// validate are logged, counted and ignored as a whole.
+//
+// # Membership and liveness
+//
+// A failure is temporary: a member stays in [Gossip.RingMembers] whatever
+// its liveness, until an operator calls [Gossip.Remove]. A node writes its
+// own entry and refutes any other version of it (a restart at a new address
+// wins over the old entry); only Remove writes about another node.
+// Liveness comes from memberlist's events: Alive or Dead. memberlist does
+// not expose suspicion (memberlist#266), so Suspect is never reported.
+//
+// memberlist stops probing dead members after GossipToTheDeadTime, so the
+// two sides of a long partition never merge by themselves (memberlist#222).
+// A rejoin loop therefore joins, every jittered Config.RejoinInterval, the
+// known members that are not alive. DeadNodeReclaimTime is set so a member
+// that comes back at a new address is accepted.
+//
+// # Boundaries
+//
+// gossip imports no other dynamod package; quorum and ring consume it
+// through interfaces they declare (Alive, RingMembers, Resolve). Real
+// memberlist runs only here; other packages' tests use static membership.
+package gossip

@@ -1,0 +1,301 @@
+package gossip
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Status is a member's place in the cluster, as recorded in the cluster
+// state. It changes only by explicit operator action; liveness is separate.
+type Status int
+
+// Statuses. The zero value is invalid.
+const (
+	// Joined members own partitions.
+	Joined Status = 1 + iota
+	// Leaving members still own partitions while they hand them off.
+	Leaving
+	// Removed members own nothing. The entry stays as a tombstone so the
+	// removal wins over older state still circulating.
+	Removed
+)
+
+var statusNames = [...]string{Joined: "joined", Leaving: "leaving", Removed: "removed"}
+
+// String returns "joined", "leaving", "removed" or "Status(N)".
+func (s Status) String() string {
+	if s >= Joined && s <= Removed {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// MarshalText encodes s by name; an invalid Status is an error.
+func (s Status) MarshalText() ([]byte, error) {
+	if s < Joined || s > Removed {
+		return nil, fmt.Errorf("gossip: invalid status %d", int(s))
+	}
+	return []byte(statusNames[s]), nil
+}
+
+// UnmarshalText decodes a status name.
+func (s *Status) UnmarshalText(b []byte) error {
+	for i := Joined; i <= Removed; i++ {
+		if string(b) == statusNames[i] {
+			*s = i
+			return nil
+		}
+	}
+	return fmt.Errorf("gossip: unknown status %q", b)
+}
+
+// stateVersion is the version of the cluster-state encoding, on the wire and
+// on disk. A different version is rejected as a whole.
+const stateVersion = 1
+
+// maxVersion bounds entry versions from peers, so a hostile or broken peer
+// cannot push the Lamport clock to overflow (and the numbers stay exact in
+// any JSON reader).
+const maxVersion = 1 << 53
+
+// maxBucketLen bounds bucket names.
+const maxBucketLen = 1024
+
+// memberEntry is one member in the cluster state. Versions are Lamport
+// timestamps; (Ver, Origin) identifies the write.
+type memberEntry struct {
+	Ver    uint64 `json:"ver"`
+	Origin string `json:"origin"`
+	Gossip string `json:"gossip"`
+	RPC    string `json:"rpc,omitempty"`
+	HTTP   string `json:"http,omitempty"`
+	Status Status `json:"status"`
+}
+
+// compareMember totally orders member entries: version, then origin, then
+// content. A total order makes the per-entry max a join (commutative,
+// associative, idempotent) even if two writes ever share (Ver, Origin), e.g.
+// after a node lost its state.
+func compareMember(a, b memberEntry) int {
+	return cmp.Or(
+		cmp.Compare(a.Ver, b.Ver),
+		strings.Compare(a.Origin, b.Origin),
+		cmp.Compare(a.Status, b.Status),
+		strings.Compare(a.Gossip, b.Gossip),
+		strings.Compare(a.RPC, b.RPC),
+		strings.Compare(a.HTTP, b.HTTP),
+	)
+}
+
+// sameMember reports whether two entries describe the member the same way,
+// ignoring who wrote it when.
+func sameMember(a, b memberEntry) bool {
+	return a.Status == b.Status && a.Gossip == b.Gossip && a.RPC == b.RPC && a.HTTP == b.HTTP
+}
+
+// bucketEntry is one bucket's properties, or their reset (Deleted).
+type bucketEntry struct {
+	Ver     uint64          `json:"ver"`
+	Origin  string          `json:"origin"`
+	Deleted bool            `json:"deleted,omitempty"`
+	Props   json.RawMessage `json:"props,omitempty"`
+}
+
+func compareBucket(a, b bucketEntry) int {
+	c := cmp.Or(
+		cmp.Compare(a.Ver, b.Ver),
+		strings.Compare(a.Origin, b.Origin),
+	)
+	if c != 0 {
+		return c
+	}
+	if a.Deleted != b.Deleted {
+		if a.Deleted {
+			return 1
+		}
+		return -1
+	}
+	return bytes.Compare(a.Props, b.Props)
+}
+
+// wireState is the encoding of the cluster state, full (push-pull, disk) or
+// partial (a broadcast carries the entries that changed). Merging either is
+// the same per-entry max.
+type wireState struct {
+	V       int                    `json:"v"`
+	From    string                 `json:"from,omitempty"`
+	Members map[string]memberEntry `json:"members,omitempty"`
+	Buckets map[string]bucketEntry `json:"buckets,omitempty"`
+}
+
+// clusterState is the CRDT: the latest entry per member and per bucket.
+// Not safe for concurrent use; Gossip guards it.
+type clusterState struct {
+	members map[string]memberEntry
+	buckets map[string]bucketEntry
+	clock   uint64 // Lamport clock: >= every version seen
+}
+
+func newClusterState() *clusterState {
+	return &clusterState{members: map[string]memberEntry{}, buckets: map[string]bucketEntry{}}
+}
+
+// tick returns a fresh version for a local write.
+func (s *clusterState) tick() uint64 {
+	s.clock++
+	return s.clock
+}
+
+func (s *clusterState) observe(ver uint64) {
+	s.clock = max(s.clock, ver)
+}
+
+// merge applies the per-entry max of s and w to s and returns the entries
+// of w that won (the news). w must have passed decodeState's checks (or come
+// from this package).
+func (s *clusterState) merge(w wireState) (news wireState) {
+	for name, e := range w.Members {
+		s.observe(e.Ver)
+		if cur, ok := s.members[name]; !ok || compareMember(cur, e) < 0 {
+			s.members[name] = e
+			if news.Members == nil {
+				news.Members = map[string]memberEntry{}
+			}
+			news.Members[name] = e
+		}
+	}
+	for name, e := range w.Buckets {
+		s.observe(e.Ver)
+		if cur, ok := s.buckets[name]; !ok || compareBucket(cur, e) < 0 {
+			s.buckets[name] = e
+			if news.Buckets == nil {
+				news.Buckets = map[string]bucketEntry{}
+			}
+			news.Buckets[name] = e
+		}
+	}
+	return news
+}
+
+// wire returns the full state for encoding. The maps are shared with s: the
+// caller encodes them before releasing the lock that guards s.
+func (s *clusterState) wire(from string) wireState {
+	return wireState{V: stateVersion, From: from, Members: s.members, Buckets: s.buckets}
+}
+
+// encodeState encodes w compactly. Props are already compact JSON and HTML
+// characters are left as they are, so an entry's bytes survive a round trip
+// unchanged (the tie-break compares them).
+func encodeState(w wireState) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		// Only an invalid Status or props can fail, and neither can enter
+		// the state: a broken invariant.
+		panic(fmt.Sprintf("gossip: encode state: %v", err))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// errMalformed marks state bytes that fail to decode or validate.
+var errMalformed = errors.New("malformed cluster state")
+
+// decodeState decodes and validates state bytes from a peer or from disk.
+// Every entry is checked; one bad entry rejects the whole message, so a
+// message is applied entirely or not at all.
+func decodeState(b []byte) (wireState, error) {
+	var w wireState
+	if err := json.Unmarshal(b, &w); err != nil {
+		return wireState{}, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	if w.V != stateVersion {
+		return wireState{}, fmt.Errorf("%w: version %d, want %d", errMalformed, w.V, stateVersion)
+	}
+	for name, e := range w.Members {
+		if err := checkMember(name, e); err != nil {
+			return wireState{}, fmt.Errorf("%w: member %q: %w", errMalformed, name, err)
+		}
+	}
+	for name, e := range w.Buckets {
+		norm, err := checkBucket(name, e)
+		if err != nil {
+			return wireState{}, fmt.Errorf("%w: bucket %q: %w", errMalformed, name, err)
+		}
+		w.Buckets[name] = norm
+	}
+	return w, nil
+}
+
+func checkEntryID(ver uint64, origin string) error {
+	if ver == 0 || ver > maxVersion {
+		return fmt.Errorf("version %d out of range", ver)
+	}
+	if origin == "" || len(origin) > maxNameLen {
+		return fmt.Errorf("bad origin %q", origin)
+	}
+	return nil
+}
+
+func checkMember(name string, e memberEntry) error {
+	if name == "" || len(name) > maxNameLen {
+		return errors.New("bad name")
+	}
+	if err := checkEntryID(e.Ver, e.Origin); err != nil {
+		return err
+	}
+	if e.Status < Joined || e.Status > Removed {
+		return errors.New("missing status")
+	}
+	if _, err := splitPort(e.Gossip); err != nil {
+		return fmt.Errorf("gossip address %q: %w", e.Gossip, err)
+	}
+	for _, a := range []string{e.RPC, e.HTTP} {
+		if a == "" {
+			continue
+		}
+		if _, err := splitPort(a); err != nil {
+			return fmt.Errorf("address %q: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// checkBucket validates e and returns it with compacted props.
+func checkBucket(name string, e bucketEntry) (bucketEntry, error) {
+	if name == "" || len(name) > maxBucketLen {
+		return e, errors.New("bad name")
+	}
+	if err := checkEntryID(e.Ver, e.Origin); err != nil {
+		return e, err
+	}
+	if e.Deleted {
+		if len(e.Props) != 0 {
+			return e, errors.New("deleted entry carries props")
+		}
+		return e, nil
+	}
+	p, err := normalizeProps(e.Props)
+	if err != nil {
+		return e, err
+	}
+	e.Props = p
+	return e, nil
+}
+
+// normalizeProps compacts a props document. It must be valid JSON and not
+// null (null would be indistinguishable from a reset).
+func normalizeProps(p []byte) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, p); err != nil {
+		return nil, fmt.Errorf("props: %w", err)
+	}
+	if buf.Len() == 0 || buf.String() == "null" {
+		return nil, errors.New("props must be a JSON value other than null")
+	}
+	return buf.Bytes(), nil
+}
