@@ -120,7 +120,9 @@ func (c *Cluster) Node(name string) *node.Node {
 
 // Ring returns the cluster's ring.
 func (c *Cluster) Ring() *ring.Ring {
-	r, err := ring.New(ring.Config{Partitions: c.opts.Partitions, Tokens: c.opts.Tokens}, c.names)
+	cfg := ring.DefaultConfig()
+	cfg.Partitions, cfg.Tokens = c.opts.Partitions, c.opts.Tokens
+	r, err := ring.New(cfg, c.names)
 	if err != nil {
 		c.t.Fatal(err)
 	}
