@@ -1,0 +1,18 @@
+// Package bench is dynamod's HTTP load generator (`dynamod bench`).
+//
+// [Run] drives a cluster through its client API the way an application
+// would: Concurrency workers, spread round-robin over the target nodes,
+// each with one request in flight, pick keys uniformly at random from a
+// seeded source and GET or PUT them in the configured ratio. A worker
+// remembers the causal context of its last read of a key and sends it with
+// its next write of that key, so writes supersede what they read and
+// siblings do not pile up.
+//
+// Latencies go into per-worker log-linear histograms ([Histogram], ≤1%
+// error) merged at the end; no lock is shared between workers. Failed
+// requests are counted by class (4xx, 5xx, timeout, conn), never fatal.
+//
+// The package speaks the wire protocol with net/http directly, sharing only
+// the tuned transport and header names with package client; it imports no
+// server-side package.
+package bench

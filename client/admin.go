@@ -1,0 +1,152 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+)
+
+// Keys lists the live keys of a bucket, in no particular order. It walks
+// every partition of the cluster: an expensive call, meant for tools and
+// tests rather than request paths.
+func (c *Client) Keys(ctx context.Context, bucket string) ([]string, error) {
+	op := "list keys of " + bucket
+	if bucket == "" {
+		return nil, badRequest(op, "empty bucket")
+	}
+	r, err := c.call(ctx, &request{
+		op: op, method: http.MethodGet, path: "/kv/" + segment(bucket),
+		query: url.Values{"keys": {"true"}}, header: http.Header{"Accept": {"application/json"}},
+	}, c.retries)
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return nil, errorFrom(op, r)
+	}
+	// The answer is one {"keys": [...]} document, or a stream of them when
+	// the server sends the listing in chunks.
+	keys := []string{}
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	for {
+		var chunk struct {
+			Keys []string `json:"keys"`
+		}
+		err := dec.Decode(&chunk)
+		if errors.Is(err, io.EOF) {
+			return keys, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("client: %s: %s: decode: %w", op, r.node, err)
+		}
+		keys = append(keys, chunk.Keys...)
+	}
+}
+
+// Props returns a bucket's properties, defaults applied.
+func (c *Client) Props(ctx context.Context, bucket string) (map[string]any, error) {
+	op := "get props of " + bucket
+	if bucket == "" {
+		return nil, badRequest(op, "empty bucket")
+	}
+	r, err := c.call(ctx, &request{
+		op: op, method: http.MethodGet, path: propsPath(bucket),
+		header: http.Header{"Accept": {"application/json"}},
+	}, c.retries)
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return nil, errorFrom(op, r)
+	}
+	var props map[string]any
+	if err := json.Unmarshal(r.body, &props); err != nil {
+		return nil, fmt.Errorf("client: %s: %s: decode: %w", op, r.node, err)
+	}
+	// Accept Riak's {"props": {...}} envelope too.
+	if inner, ok := props["props"].(map[string]any); ok && len(props) == 1 {
+		props = inner
+	}
+	return props, nil
+}
+
+// SetProps changes the given properties of a bucket; the others keep their
+// values.
+func (c *Client) SetProps(ctx context.Context, bucket string, props map[string]any) error {
+	op := "set props of " + bucket
+	if bucket == "" {
+		return badRequest(op, "empty bucket")
+	}
+	body, err := json.Marshal(props)
+	if err != nil {
+		return badRequest(op, "encode: %v", err)
+	}
+	r, err := c.call(ctx, &request{
+		op: op, method: http.MethodPut, path: propsPath(bucket),
+		header: http.Header{"Content-Type": {"application/json"}}, body: body,
+	}, c.retries)
+	if err != nil {
+		return err
+	}
+	if r.status/100 != 2 {
+		return errorFrom(op, r)
+	}
+	return nil
+}
+
+// ResetProps returns a bucket's properties to the cluster defaults.
+func (c *Client) ResetProps(ctx context.Context, bucket string) error {
+	op := "reset props of " + bucket
+	if bucket == "" {
+		return badRequest(op, "empty bucket")
+	}
+	r, err := c.call(ctx, &request{op: op, method: http.MethodDelete, path: propsPath(bucket)}, c.retries)
+	if err != nil {
+		return err
+	}
+	if r.status/100 != 2 {
+		return errorFrom(op, r)
+	}
+	return nil
+}
+
+func propsPath(bucket string) string { return "/buckets/" + segment(bucket) + "/props" }
+
+// Cluster returns the /cluster document of whichever node answered:
+// members, liveness, ownership and pending transfers.
+func (c *Client) Cluster(ctx context.Context) (json.RawMessage, error) {
+	const op = "get cluster"
+	r, err := c.call(ctx, &request{
+		op: op, method: http.MethodGet, path: "/cluster",
+		header: http.Header{"Accept": {"application/json"}},
+	}, c.retries)
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return nil, errorFrom(op, r)
+	}
+	if !json.Valid(r.body) {
+		return nil, fmt.Errorf("client: %s: %s answered invalid JSON", op, r.node)
+	}
+	return json.RawMessage(r.body), nil
+}
+
+// Ping reports whether some node answers /ping. Failover applies, so a nil
+// error does not mean every node is up.
+func (c *Client) Ping(ctx context.Context) error {
+	const op = "ping"
+	r, err := c.call(ctx, &request{op: op, method: http.MethodGet, path: "/ping"}, c.retries)
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusOK {
+		return errorFrom(op, r)
+	}
+	return nil
+}
