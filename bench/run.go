@@ -28,8 +28,41 @@ var (
 	errMaxDuration = errors.New("bench: max duration reached")
 )
 
-// maxContexts bounds each worker's cache of contexts, in keys.
-const maxContexts = 8192
+// maxContexts bounds the run's cache of contexts, in keys.
+const maxContexts = 1 << 20
+
+// contexts is the last context any worker saw for each key, shared by all
+// workers: the load models clients that read a key (or were told its
+// context) before they write it, so siblings arise only from truly
+// concurrent writes instead of piling up from blind ones. Striped locks keep
+// workers from contending.
+type contexts struct {
+	locks   [64]sync.Mutex
+	entries []ctxEntry // direct-mapped: key k lives in slot k % len
+}
+
+func newContexts(keys int) *contexts {
+	return &contexts{entries: make([]ctxEntry, min(keys, maxContexts))}
+}
+
+func (c *contexts) get(key int) string {
+	i := key % len(c.entries)
+	mu := &c.locks[i%len(c.locks)]
+	mu.Lock()
+	defer mu.Unlock()
+	if e := c.entries[i]; e.key == key {
+		return e.vctx
+	}
+	return ""
+}
+
+func (c *contexts) set(key int, vctx string) {
+	i := key % len(c.entries)
+	mu := &c.locks[i%len(c.locks)]
+	mu.Lock()
+	c.entries[i] = ctxEntry{key: key, vctx: vctx}
+	mu.Unlock()
+}
 
 // jsonAccept asks for siblings as JSON, whose body names the context when
 // the header does not.
@@ -63,8 +96,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer cancelRun()
 
 	workers := make([]*worker, cfg.Concurrency)
+	ctxs := newContexts(cfg.Keys)
 	for i := range workers {
-		workers[i] = newWorker(i, &cfg, hc)
+		workers[i] = newWorker(i, &cfg, hc, ctxs)
 	}
 	res := &Result{Config: cfg}
 	if cfg.Preload {
@@ -121,8 +155,8 @@ type worker struct {
 	getQuery string // "" or "?r=..."
 	putQuery string
 	value    []byte
-	seq      uint64     // PUTs so far, stamped into the value
-	ctxs     []ctxEntry // direct-mapped: key k lives in slot k % len
+	seq      uint64    // PUTs so far, stamped into the value
+	ctxs     *contexts // shared by every worker
 	urlBuf   []byte
 
 	hist     [numOps]Histogram
@@ -136,20 +170,20 @@ type worker struct {
 	done, failed atomic.Int64
 }
 
-// ctxEntry is the last context a worker got for a key.
+// ctxEntry is the last context seen for a key.
 type ctxEntry struct {
 	key  int
 	vctx string
 }
 
-func newWorker(id int, cfg *Config, hc *http.Client) *worker {
+func newWorker(id int, cfg *Config, hc *http.Client, ctxs *contexts) *worker {
 	w := &worker{
 		cfg:     cfg,
 		hc:      hc,
 		rng:     rand.New(rand.NewPCG(cfg.Seed, uint64(id))),
 		base:    cfg.Targets[id%len(cfg.Targets)] + "/kv/" + url.PathEscape(cfg.Bucket) + "/",
 		value:   make([]byte, cfg.ValueSize),
-		ctxs:    make([]ctxEntry, min(cfg.Keys, maxContexts)),
+		ctxs:    ctxs,
 		classes: make(map[string]int64),
 	}
 	if cfg.R != "" {
@@ -243,7 +277,7 @@ func (w *worker) get(ctx context.Context, key int) outcome {
 			}
 		}
 		if vctx != "" {
-			w.ctxs[key%len(w.ctxs)] = ctxEntry{key: key, vctx: vctx}
+			w.ctxs.set(key, vctx)
 		}
 	default:
 		o.class = statusClass(resp.StatusCode)
@@ -254,8 +288,8 @@ func (w *worker) get(ctx context.Context, key int) outcome {
 	return o
 }
 
-// put writes a key with the context of the worker's last read of it, if
-// it has one, so the write supersedes what that read saw.
+// put writes a key with the context of the run's last read of it, if there
+// was one, so the write supersedes what that read saw.
 func (w *worker) put(ctx context.Context, key int) outcome {
 	w.seq++
 	if len(w.value) >= 8 {
@@ -266,8 +300,8 @@ func (w *worker) put(ctx context.Context, key int) outcome {
 		return outcome{class: "conn"}
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	if e := w.ctxs[key%len(w.ctxs)]; e.key == key && e.vctx != "" {
-		req.Header.Set(client.ContextHeader, e.vctx)
+	if vctx := w.ctxs.get(key); vctx != "" {
+		req.Header.Set(client.ContextHeader, vctx)
 	}
 	resp, err := w.hc.Do(req)
 	if err != nil {
@@ -279,7 +313,7 @@ func (w *worker) put(ctx context.Context, key int) outcome {
 		// A server that names the new context saves the next write from
 		// becoming a sibling of this one.
 		if vctx := resp.Header.Get(client.ContextHeader); vctx != "" {
-			w.ctxs[key%len(w.ctxs)] = ctxEntry{key: key, vctx: vctx}
+			w.ctxs.set(key, vctx)
 		}
 	} else {
 		o.class = statusClass(resp.StatusCode)
