@@ -1,0 +1,167 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var errSendQueueFull = errors.New("send queue full: the peer is not reading")
+
+// call is one call waiting for its response. Calls are pooled: a call may
+// be reused only once its result has been received, because whoever takes
+// it out of pending sends exactly one result.
+type call struct {
+	ch chan callResult // capacity 1
+}
+
+type callResult struct {
+	body []byte
+	err  error
+}
+
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan callResult, 1)} }}
+
+// clientConn is a dialed connection: it sends requests and routes responses
+// to their calls by id.
+type clientConn struct {
+	t       *TCP
+	peer    string
+	nc      net.Conn
+	fr      frameReader // used by the read loop only (and the handshake before it)
+	w       *frameWriter
+	maxSend int           // the smaller of the two ends' frame limits
+	dead    atomic.Bool   // set when the connection fails; the slot dials anew
+	done    chan struct{} // closed when the read loop ends
+
+	mu sync.Mutex
+	// guarded by mu
+	nextID  uint64
+	pending map[uint64]*call // calls in flight by request id; nil once failed
+	err     error            // why the connection failed
+}
+
+// call sends one request and waits for its response or the end of ctx,
+// which must have a deadline.
+func (c *clientConn) call(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
+	if requestHeaderLen-lenSize+len(body) > c.maxSend {
+		return nil, tooLarge("request", len(body), c.maxSend)
+	}
+	deadline, _ := ctx.Deadline()
+	left := time.Until(deadline)
+	if left <= 0 {
+		return nil, ctxError(c.peer, context.DeadlineExceeded)
+	}
+	ms := min((left+time.Millisecond-1)/time.Millisecond, math.MaxUint32)
+
+	cl := callPool.Get().(*call)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		callPool.Put(cl)
+		return nil, err
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = cl
+	c.mu.Unlock()
+
+	hdr := requestHeader(id, kind, uint32(ms), len(body))
+	if err := c.w.send(hdr[:], body); err != nil {
+		return c.abandon(id, cl, c.t.connErr(c.peer, err))
+	}
+	select {
+	case r := <-cl.ch:
+		callPool.Put(cl)
+		return r.body, r.err
+	case <-ctx.Done():
+		return c.abandon(id, cl, ctxError(c.peer, ctx.Err()))
+	}
+}
+
+// abandon ends a call early with err. If the call is no longer pending, its
+// result is on its way (from the read loop or fail) and is returned instead.
+func (c *clientConn) abandon(id uint64, cl *call, err error) ([]byte, error) {
+	c.mu.Lock()
+	_, mine := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if !mine {
+		r := <-cl.ch
+		callPool.Put(cl)
+		return r.body, r.err
+	}
+	callPool.Put(cl)
+	return nil, err
+}
+
+// readLoop routes responses to their calls until the connection fails, then
+// fails the calls still in flight.
+func (c *clientConn) readLoop() {
+	err := c.readResponses()
+	c.fail(err)
+	c.t.logConnEnd("peer connection closed", c.peer, c.nc, err)
+}
+
+func (c *clientConn) readResponses() error {
+	for {
+		h, err := c.fr.readHeader()
+		if err != nil {
+			return err
+		}
+		if h.typ != frameResponse {
+			return badFrame("frame type %d from the serving side", h.typ)
+		}
+		c.mu.Lock()
+		cl := c.pending[h.id]
+		delete(c.pending, h.id)
+		c.mu.Unlock()
+		if cl == nil { // the caller gave up
+			if err := c.fr.discard(h.bodyLen); err != nil {
+				return err
+			}
+			continue
+		}
+		var body []byte
+		if h.bodyLen > 0 {
+			body = make([]byte, h.bodyLen)
+			if err := c.fr.readBody(body); err != nil {
+				cl.ch <- callResult{err: c.t.connErr(c.peer, err)}
+				return err
+			}
+		}
+		switch h.status {
+		case statusOK:
+			cl.ch <- callResult{body: body}
+		case statusError:
+			cl.ch <- callResult{err: &RemoteError{Msg: string(body)}}
+		default: // statusTooLarge; readHeader admits no other
+			cl.ch <- callResult{err: fmt.Errorf("%w: %s: %s", ErrTooLarge, c.peer, body)}
+		}
+	}
+}
+
+// fail closes the connection and fails every call in flight.
+func (c *clientConn) fail(cause error) {
+	err := c.t.connErr(c.peer, cause)
+	c.dead.Store(true)
+	c.nc.Close()
+	c.w.close(err)
+	close(c.done)
+	c.mu.Lock()
+	c.err = err
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, cl := range pending {
+		cl.ch <- callResult{err: err}
+	}
+	c.t.untrack(c.nc)
+	c.t.m.connsOut.Dec()
+}

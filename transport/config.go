@@ -1,0 +1,167 @@
+package transport
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Limits on Config values.
+const (
+	// MinFrame is the smallest allowed Config.MaxFrame.
+	MinFrame = 1 << 10
+	// maxFrameLimit is the largest allowed Config.MaxFrame (the wire
+	// carries lengths as uint32; 1 GiB keeps int arithmetic safe anywhere).
+	maxFrameLimit = 1 << 30
+	// maxNameLen is the longest node name the handshake carries.
+	maxNameLen = 255
+)
+
+// Config configures a [TCP] transport. Zero durations and counts take the
+// defaults of [DefaultConfig]. A Config must not change after [Listen].
+type Config struct {
+	// Name is this node's name. It is sent in the handshake of every
+	// connection this node dials, and handlers on the peer see it as from.
+	// Required, 1 to 255 bytes.
+	Name string
+	// BindAddr is the host:port to listen on, for example "0.0.0.0:7947";
+	// port 0 picks a free port (see [TCP.Addr]). Empty: do not listen (a
+	// transport that only calls out).
+	BindAddr string
+	// Resolve maps a node name to a host:port to dial. It is called on
+	// every dial, not every call, so it may follow address changes; it must
+	// be safe for concurrent use. The node found there must give that name
+	// in its handshake, or the dial fails (a stale address now used by
+	// another node). nil: calls to other nodes fail with ErrUnreachable.
+	Resolve func(name string) (addr string, ok bool)
+	// TLS, when set, is used for both ends: the listener serves TLS with it
+	// and dials use it as the client config, so one config with
+	// Certificates, RootCAs, ClientCAs and ClientAuth gives mutual TLS. A
+	// dial with an empty ServerName verifies the host part of the resolved
+	// address. nil: plaintext.
+	TLS *tls.Config
+	// DialTimeout bounds one dial: TCP connect, TLS handshake and the
+	// transport handshake. It also bounds the handshake of an accepted
+	// connection. Default 2s.
+	DialTimeout time.Duration
+	// CallTimeout bounds a call whose ctx has no deadline. Default 5s.
+	CallTimeout time.Duration
+	// WriteTimeout bounds one socket write; a connection whose peer does not
+	// take the bytes in time is closed and its calls fail with
+	// ErrUnreachable. Default 10s.
+	WriteTimeout time.Duration
+	// DialBackoff: after a failed dial, calls to that peer connection fail
+	// at once with ErrUnreachable for this long instead of dialing again, so
+	// a dead peer costs nothing per call. Default 100ms; negative: dial on
+	// every call.
+	DialBackoff time.Duration
+	// MaxFrame is the largest frame, header included, this node sends or
+	// accepts. Peers exchange it in the handshake and each connection uses
+	// the smaller of the two. A larger body fails with ErrTooLarge. Default
+	// 64 MiB; at least MinFrame (1 KiB), at most 1 GiB.
+	MaxFrame int
+	// ConnsPerPeer is the number of connections kept to each peer; calls
+	// use them round-robin. Default 2.
+	ConnsPerPeer int
+	// MaxConcurrent bounds the requests one inbound connection runs at once;
+	// when they are all busy the connection stops reading, which pushes
+	// back on the caller through TCP. Default 1024.
+	MaxConcurrent int
+	// Logger receives warnings (bad frames, failed peers) and debug events.
+	// nil: discard.
+	Logger *slog.Logger
+	// Registry registers the dynamod_transport_* metrics. nil: metrics are
+	// kept but not registered.
+	Registry prometheus.Registerer
+}
+
+// DefaultConfig returns the defaults. Name and Resolve still need setting,
+// and BindAddr to accept connections.
+func DefaultConfig() Config {
+	return Config{
+		DialTimeout:   2 * time.Second,
+		CallTimeout:   5 * time.Second,
+		WriteTimeout:  10 * time.Second,
+		DialBackoff:   100 * time.Millisecond,
+		MaxFrame:      64 << 20,
+		ConnsPerPeer:  2,
+		MaxConcurrent: 1024,
+	}
+}
+
+// DefaultLocalConfig returns a profile for tests on one machine: listen on
+// 127.0.0.1 on a free port, with short timeouts and backoff.
+func DefaultLocalConfig() Config {
+	c := DefaultConfig()
+	c.BindAddr = "127.0.0.1:0"
+	c.DialTimeout = time.Second
+	c.CallTimeout = 2 * time.Second
+	c.WriteTimeout = 2 * time.Second
+	c.DialBackoff = 10 * time.Millisecond
+	return c
+}
+
+// Validate reports every invalid field. Zero values are valid: they take the
+// defaults.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name == "" || len(c.Name) > maxNameLen {
+		errs = append(errs, fmt.Errorf("transport: Name must be 1 to %d bytes, got %d", maxNameLen, len(c.Name)))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"DialTimeout", c.DialTimeout},
+		{"CallTimeout", c.CallTimeout},
+		{"WriteTimeout", c.WriteTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("transport: %s must be >= 0, got %v", d.name, d.v))
+		}
+	}
+	if c.MaxFrame != 0 && (c.MaxFrame < MinFrame || c.MaxFrame > maxFrameLimit) {
+		errs = append(errs, fmt.Errorf("transport: MaxFrame must be in [%d, %d], got %d", MinFrame, maxFrameLimit, c.MaxFrame))
+	}
+	if c.ConnsPerPeer < 0 || c.ConnsPerPeer > 64 {
+		errs = append(errs, fmt.Errorf("transport: ConnsPerPeer must be in [0, 64], got %d", c.ConnsPerPeer))
+	}
+	if c.MaxConcurrent < 0 {
+		errs = append(errs, fmt.Errorf("transport: MaxConcurrent must be >= 0, got %d", c.MaxConcurrent))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.DialTimeout == 0 {
+		c.DialTimeout = d.DialTimeout
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = d.CallTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.DialBackoff == 0 {
+		c.DialBackoff = d.DialBackoff
+	}
+	if c.MaxFrame == 0 {
+		c.MaxFrame = d.MaxFrame
+	}
+	if c.ConnsPerPeer == 0 {
+		c.ConnsPerPeer = d.ConnsPerPeer
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = d.MaxConcurrent
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

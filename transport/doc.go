@@ -1,0 +1,34 @@
+// Package transport carries node-to-node requests: a kind byte and a body go
+// to a peer named by its node name, and one response (bytes or an error)
+// comes back.
+//
+// It offers two implementations of [Caller]:
+//
+//   - [TCP]: binary length-prefixed frames over pooled, multiplexed TCP
+//     connections (optionally TLS), with a deadline on every call. See
+//     frame.go for the wire format.
+//   - [MemNetwork]: an in-process network with fault injection (drop, delay,
+//     partition, crash, veto/rewrite hooks) for multi-node tests. One seed
+//     decides every fault.
+//
+// Both deliver a request to a [Handler] on the receiving node, in its own
+// goroutine, with a context that carries the caller's deadline.
+//
+// Metrics (TCP only), registered on Config.Registry:
+//
+//	dynamod_transport_calls_total{kind,result}         calls made; result ok, remote_error, timeout,
+//	                                                    canceled, unreachable, too_large, closed, error
+//	dynamod_transport_call_duration_seconds{kind}      call latency histogram
+//	dynamod_transport_served_total{kind,result}        requests served; ok, error, too_large, expired
+//	dynamod_transport_sent_bytes_total                 bytes written, headers included
+//	dynamod_transport_received_bytes_total             bytes read
+//	dynamod_transport_socket_writes_total              write syscalls (frames per write = batching)
+//	dynamod_transport_dials_total{result}              dials; ok, error
+//	dynamod_transport_connections{direction}           open connections; in, out
+//	dynamod_transport_protocol_errors_total            connections cut for bad frames
+//
+// transport is an I/O package at the bottom of the dependency graph: it
+// imports no other dynamod package, and knows nothing of what the kinds and
+// bodies mean. The consumers (quorum, antientropy) declare the interface they
+// call, which [Caller] satisfies.
+package transport

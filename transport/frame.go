@@ -1,0 +1,219 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Wire format, protocol version 1.
+//
+// Every frame is a 4-byte big-endian length n followed by n bytes: a type
+// byte, the type's fixed fields (integers big-endian) and a body that runs to
+// the end of the frame. n never exceeds the receiver's MaxFrame.
+//
+//	hello     type 1: magic u32 "dynm" | version u8 | maxFrame u32 | name (1..255 bytes)
+//	request   type 2: id u64 | kind u8 | timeout u32 | body
+//	response  type 3: id u64 | status u8 | body
+//
+// A connection starts with the dialer's hello naming the calling node; the
+// acceptor answers with its own hello (always, even when it then refuses
+// the version, so the dialer can report why). Each side then sends at most
+// the smaller of the two maxFrame values. After that the dialer sends only
+// requests and the acceptor only responses.
+//
+// A request's id is unique among the calls in flight on its connection; the
+// response carries it back, in any order. timeout is the caller's time left
+// in milliseconds, rounded up (relative, so clocks need not agree; 0 means
+// none). status is 0 (ok: body is the handler's response), 1 (the handler
+// failed: body is the error text) or 2 (the response exceeded the frame
+// limit: body is a message). Any other frame, type, status or length is a
+// protocol error: the receiver closes the connection.
+const (
+	protoVersion = 1
+	helloMagic   = 0x64796e6d // "dynm"
+
+	frameHello    = 1
+	frameRequest  = 2
+	frameResponse = 3
+
+	statusOK       = 0
+	statusError    = 1
+	statusTooLarge = 2
+
+	lenSize       = 4
+	helloFixed    = 1 + 4 + 1 + 4 // after the length: type, magic, version, maxFrame
+	requestFixed  = 1 + 8 + 1 + 4 // type, id, kind, timeout
+	responseFixed = 1 + 8 + 1     // type, id, status
+
+	requestHeaderLen  = lenSize + requestFixed
+	responseHeaderLen = lenSize + responseFixed
+)
+
+// errBadFrame marks a protocol violation by the peer.
+var errBadFrame = errors.New("transport: bad frame")
+
+func badFrame(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadFrame, fmt.Sprintf(format, args...))
+}
+
+// frameHeader is a decoded frame up to its body.
+type frameHeader struct {
+	typ     uint8
+	bodyLen int
+
+	id      uint64 // request, response
+	kind    uint8  // request
+	timeout uint32 // request, ms
+	status  uint8  // response
+
+	version  uint8  // hello
+	maxFrame uint32 // hello
+}
+
+func requestHeader(id uint64, kind uint8, timeoutMs uint32, bodyLen int) [requestHeaderLen]byte {
+	var h [requestHeaderLen]byte
+	binary.BigEndian.PutUint32(h[0:], uint32(requestFixed+bodyLen))
+	h[4] = frameRequest
+	binary.BigEndian.PutUint64(h[5:], id)
+	h[13] = kind
+	binary.BigEndian.PutUint32(h[14:], timeoutMs)
+	return h
+}
+
+func responseHeader(id uint64, status uint8, bodyLen int) [responseHeaderLen]byte {
+	var h [responseHeaderLen]byte
+	binary.BigEndian.PutUint32(h[0:], uint32(responseFixed+bodyLen))
+	h[4] = frameResponse
+	binary.BigEndian.PutUint64(h[5:], id)
+	h[13] = status
+	return h
+}
+
+func appendHello(dst []byte, name string, maxFrame int) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(helloFixed+len(name)))
+	dst = append(dst, frameHello)
+	dst = binary.BigEndian.AppendUint32(dst, helloMagic)
+	dst = append(dst, protoVersion)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(maxFrame))
+	return append(dst, name...)
+}
+
+// frameReader decodes frames from a buffered stream. It checks every length
+// against max before trusting it, so peer input can neither make it
+// allocate more than max nor panic.
+type frameReader struct {
+	r   *bufio.Reader
+	max int // largest frame length accepted
+}
+
+// readHeader reads the next frame's length, type and fixed fields. The
+// caller must then consume exactly bodyLen bytes with readBody or discard.
+// A clean end of stream between frames is io.EOF; a stream that ends inside
+// a frame is io.ErrUnexpectedEOF; a malformed frame is errBadFrame.
+func (fr *frameReader) readHeader() (frameHeader, error) {
+	var h frameHeader
+	p, err := fr.r.Peek(lenSize + 1)
+	if err != nil {
+		if err == io.EOF && len(p) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return h, err
+	}
+	n := binary.BigEndian.Uint32(p)
+	h.typ = p[lenSize]
+	if uint64(n) > uint64(fr.max) {
+		return h, badFrame("frame of %d bytes over the limit of %d", n, fr.max)
+	}
+	var fixed int
+	switch h.typ {
+	case frameHello:
+		fixed = helloFixed
+	case frameRequest:
+		fixed = requestFixed
+	case frameResponse:
+		fixed = responseFixed
+	default:
+		return h, badFrame("unknown frame type %d", h.typ)
+	}
+	if int(n) < fixed {
+		return h, badFrame("frame type %d of %d bytes, want at least %d", h.typ, n, fixed)
+	}
+	p, err = fr.r.Peek(lenSize + fixed)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return h, err
+	}
+	f := p[lenSize+1:]
+	switch h.typ {
+	case frameHello:
+		if m := binary.BigEndian.Uint32(f); m != helloMagic {
+			return h, badFrame("bad magic %#x", m)
+		}
+		h.version = f[4]
+		h.maxFrame = binary.BigEndian.Uint32(f[5:])
+	case frameRequest:
+		h.id = binary.BigEndian.Uint64(f)
+		h.kind = f[8]
+		h.timeout = binary.BigEndian.Uint32(f[9:])
+	case frameResponse:
+		h.id = binary.BigEndian.Uint64(f)
+		h.status = f[8]
+		if h.status > statusTooLarge {
+			return h, badFrame("unknown status %d", h.status)
+		}
+	}
+	h.bodyLen = int(n) - fixed
+	if h.typ == frameHello && (h.bodyLen < 1 || h.bodyLen > maxNameLen) {
+		return h, badFrame("hello name of %d bytes", h.bodyLen)
+	}
+	if _, err := fr.r.Discard(lenSize + fixed); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+// readBody fills dst, which must be bodyLen bytes, with the frame's body.
+func (fr *frameReader) readBody(dst []byte) error {
+	_, err := io.ReadFull(fr.r, dst)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// discard skips a body of n bytes.
+func (fr *frameReader) discard(n int) error {
+	_, err := fr.r.Discard(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readHello reads and checks the handshake frame: the peer's name and frame
+// limit. A version mismatch is reported after the hello has been read.
+func (fr *frameReader) readHello() (name string, maxFrame int, err error) {
+	h, err := fr.readHeader()
+	if err != nil {
+		return "", 0, err
+	}
+	if h.typ != frameHello {
+		return "", 0, badFrame("want hello, got frame type %d", h.typ)
+	}
+	b := make([]byte, h.bodyLen)
+	if err := fr.readBody(b); err != nil {
+		return "", 0, err
+	}
+	if h.version != protoVersion {
+		return string(b), 0, badFrame("peer %q speaks protocol version %d, want %d", b, h.version, protoVersion)
+	}
+	if h.maxFrame < MinFrame {
+		return string(b), 0, badFrame("peer %q frame limit %d below %d", b, h.maxFrame, MinFrame)
+	}
+	return string(b), int(min(h.maxFrame, maxFrameLimit)), nil
+}

@@ -1,0 +1,153 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
+// maxErrorText bounds the error text a response carries.
+const maxErrorText = 4 << 10
+
+// serverConn is an accepted connection: it runs requests and sends their
+// responses.
+type serverConn struct {
+	t       *TCP
+	peer    string // the calling node, from its hello
+	nc      net.Conn
+	fr      frameReader
+	w       *frameWriter
+	maxSend int
+	ctx     context.Context // ends when the connection or the transport closes
+	sem     chan struct{}   // one token per running request
+}
+
+// serveConn runs the handshake and then the request loop of an accepted
+// connection. It owns nc and tears it down.
+func (t *TCP) serveConn(nc net.Conn) {
+	defer t.untrack(nc)
+	fr := frameReader{r: newReader(nc, t.m), max: t.cfg.MaxFrame}
+	peer, peerMax, err := t.accept(nc, &fr)
+	if err != nil {
+		t.logConnEnd("handshake failed", peer, nc, err)
+		return
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	s := &serverConn{
+		t:       t,
+		peer:    peer,
+		nc:      nc,
+		fr:      fr,
+		w:       newFrameWriter(nc, t.cfg.WriteTimeout, t.countSent),
+		maxSend: min(t.cfg.MaxFrame, peerMax),
+		ctx:     ctx,
+		sem:     make(chan struct{}, t.cfg.MaxConcurrent),
+	}
+	t.m.connsIn.Inc()
+	done := make(chan struct{})
+	t.wg.Go(func() { s.w.run(done) })
+	err = s.readRequests()
+	// Stop the handlers of this connection: nobody will read their answers.
+	cancel()
+	nc.Close()
+	s.w.close(net.ErrClosed)
+	close(done)
+	t.m.connsIn.Dec()
+	t.logConnEnd("peer connection closed", peer, nc, err)
+}
+
+// accept reads the caller's hello and answers with this node's, within
+// DialTimeout. The answer goes out even when the caller's version is not
+// supported, so the caller can report why it was refused.
+func (t *TCP) accept(nc net.Conn, fr *frameReader) (peer string, peerMax int, err error) {
+	if err := nc.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
+		return "", 0, err
+	}
+	peer, peerMax, herr := fr.readHello()
+	if peer == "" && herr != nil {
+		return "", 0, herr
+	}
+	if _, err := nc.Write(appendHello(nil, t.cfg.Name, t.cfg.MaxFrame)); err != nil {
+		return peer, 0, err
+	}
+	if herr != nil {
+		return peer, 0, herr
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		return peer, 0, err
+	}
+	return peer, peerMax, nil
+}
+
+// readRequests starts a goroutine per request until the connection fails.
+// When MaxConcurrent requests are running it stops reading until one ends.
+func (s *serverConn) readRequests() error {
+	for {
+		h, err := s.fr.readHeader()
+		if err != nil {
+			return err
+		}
+		if h.typ != frameRequest {
+			return badFrame("frame type %d from the calling side", h.typ)
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+		body := getBuf(h.bodyLen)
+		if err := s.fr.readBody(*body); err != nil {
+			putBuf(body)
+			<-s.sem
+			return err
+		}
+		var deadline time.Time
+		if h.timeout > 0 {
+			deadline = time.Now().Add(time.Duration(h.timeout) * time.Millisecond)
+		}
+		// This goroutine is a transport goroutine, so Add cannot race with
+		// Close's Wait at a zero count.
+		s.t.wg.Go(func() {
+			s.serve(h.id, h.kind, deadline, body)
+			<-s.sem
+		})
+	}
+}
+
+// serve runs one request and sends its response. The response is queued
+// (copied) before the request's buffer is recycled, since a handler may
+// answer with a slice of its input.
+func (s *serverConn) serve(id uint64, kind uint8, deadline time.Time, body *[]byte) {
+	defer putBuf(body)
+	ctx := s.ctx
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	resp, err := s.t.serve(ctx, s.peer, kind, *body)
+	if ctx.Err() != nil {
+		// The caller has given up (its deadline is never later than ours) or
+		// the connection is closing: an answer would be thrown away.
+		s.t.m.observeServed(kind, servedExpired)
+		return
+	}
+	status, result := uint8(statusOK), servedOK
+	switch {
+	case err != nil:
+		status, result = statusError, servedError
+		msg := err.Error()
+		if n := min(maxErrorText, s.maxSend-(responseHeaderLen-lenSize)); len(msg) > n {
+			msg = msg[:n]
+		}
+		resp = []byte(msg)
+	case responseHeaderLen-lenSize+len(resp) > s.maxSend:
+		status, result = statusTooLarge, servedTooLarge
+		resp = fmt.Appendf(nil, "response of %d bytes over the frame limit of %d", len(resp), s.maxSend)
+	}
+	s.t.m.observeServed(kind, result)
+	hdr := responseHeader(id, status, len(resp))
+	// An error means the connection is going down; its reader reports it.
+	_ = s.w.send(hdr[:], resp)
+}

@@ -1,0 +1,507 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TCP is the network transport: a listener serving a [Handler] and a pool of
+// connections to peers for [TCP.Call]. All methods are safe for concurrent
+// use.
+//
+// Connections are dialed lazily, Config.ConnsPerPeer per peer, used
+// round-robin, and multiplexed: any number of calls share one connection and
+// their responses come back in any order. A connection that fails fails its
+// calls in flight with ErrUnreachable and is dialed again by the next call.
+// Each inbound request runs in its own goroutine, at most
+// Config.MaxConcurrent at a time per connection.
+type TCP struct {
+	cfg    Config
+	h      Handler
+	log    *slog.Logger
+	m      *metrics
+	ln     net.Listener // nil when not listening
+	ctx    context.Context
+	cancel context.CancelFunc // ends ctx: the parent of every handler context and dial
+	closed atomic.Bool        // set under mu by Close
+	wg     sync.WaitGroup     // every goroutine the transport starts
+	peers  atomic.Pointer[map[string]*peer]
+
+	mu sync.Mutex
+	// guarded by mu
+	open map[net.Conn]struct{} // every connection, in and out, until it is torn down
+}
+
+var _ Caller = (*TCP)(nil)
+
+// Listen starts a transport that serves h on cfg.BindAddr (if set) and calls
+// peers found by cfg.Resolve. h may be nil for a transport that only calls
+// out: requests to it fail with a *RemoteError.
+func Listen(cfg Config, h Handler) (*TCP, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	t := &TCP{
+		cfg:  cfg,
+		h:    h,
+		log:  cfg.Logger.With("component", "transport", "node", cfg.Name),
+		m:    newMetrics(cfg.Registry),
+		open: make(map[net.Conn]struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.peers.Store(&map[string]*peer{})
+	if cfg.BindAddr != "" {
+		ln, err := net.Listen("tcp", cfg.BindAddr)
+		if err != nil {
+			t.cancel()
+			return nil, fmt.Errorf("transport: listen %s: %w", cfg.BindAddr, err)
+		}
+		if cfg.TLS != nil {
+			ln = tls.NewListener(ln, cfg.TLS)
+		}
+		t.ln = ln
+		t.log.Info("transport listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil)
+		t.wg.Go(t.acceptLoop)
+	}
+	return t, nil
+}
+
+// Addr returns the address the transport listens on ("" when not listening).
+func (t *TCP) Addr() string {
+	if t.ln == nil {
+		return ""
+	}
+	return t.ln.Addr().String()
+}
+
+// Close stops the listener, closes every connection, fails calls in flight
+// with ErrClosed, cancels the contexts of running handlers and waits for
+// every goroutine the transport started (handlers included). It is
+// idempotent; later calls fail with ErrClosed.
+func (t *TCP) Close() error {
+	t.mu.Lock()
+	first := !t.closed.Load()
+	t.closed.Store(true)
+	conns := make([]net.Conn, 0, len(t.open))
+	for nc := range t.open {
+		conns = append(conns, nc)
+	}
+	t.mu.Unlock()
+	if first {
+		t.cancel()
+		if t.ln != nil {
+			t.ln.Close()
+		}
+	}
+	for _, nc := range conns {
+		nc.Close()
+	}
+	t.wg.Wait()
+	if first {
+		t.log.Info("transport closed")
+	}
+	return nil
+}
+
+// Call sends a request to the node named to and waits for the response; see
+// [Caller]. A call to this node's own name goes straight to its handler (in
+// a goroutine, with copies of the bytes, as over the network).
+func (t *TCP) Call(ctx context.Context, to string, kind uint8, body []byte) ([]byte, error) {
+	start := time.Now()
+	resp, err := t.call(ctx, to, kind, body)
+	t.m.observeCall(kind, start, err)
+	return resp, err
+}
+
+func (t *TCP) call(ctx context.Context, to string, kind uint8, body []byte) ([]byte, error) {
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	if requestHeaderLen-lenSize+len(body) > t.cfg.MaxFrame {
+		return nil, tooLarge("request", len(body), t.cfg.MaxFrame)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.CallTimeout)
+		defer cancel()
+	}
+	if to == t.cfg.Name {
+		return t.callLocal(ctx, kind, body)
+	}
+	c, err := t.conn(ctx, t.peer(to))
+	if err != nil {
+		return nil, err
+	}
+	return c.call(ctx, kind, body)
+}
+
+func tooLarge(what string, n, limit int) error {
+	return fmt.Errorf("%w: %s body of %d bytes over the frame limit of %d", ErrTooLarge, what, n, limit)
+}
+
+func ctxError(to string, err error) error {
+	return fmt.Errorf("transport: call %s: %w", to, err)
+}
+
+// callLocal serves a call to this node itself.
+func (t *TCP) callLocal(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
+	type result struct {
+		body []byte
+		err  error
+	}
+	in := bytes.Clone(body)
+	ch := make(chan result, 1)
+	deadline, _ := ctx.Deadline()
+	t.mu.Lock()
+	if t.closed.Load() {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	t.wg.Go(func() {
+		hctx, cancel := context.WithDeadline(t.ctx, deadline)
+		defer cancel()
+		resp, err := t.serve(hctx, t.cfg.Name, kind, in)
+		switch {
+		case t.closed.Load():
+			ch <- result{err: ErrClosed}
+		case err != nil:
+			ch <- result{err: &RemoteError{Msg: err.Error()}}
+		case responseHeaderLen-lenSize+len(resp) > t.cfg.MaxFrame:
+			ch <- result{err: tooLarge("response", len(resp), t.cfg.MaxFrame)}
+		case len(resp) == 0:
+			ch <- result{}
+		default:
+			ch <- result{body: bytes.Clone(resp)}
+		}
+	})
+	t.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r.body, r.err
+	case <-ctx.Done():
+		return nil, ctxError(t.cfg.Name, ctx.Err())
+	}
+}
+
+// serve runs the handler.
+func (t *TCP) serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+	if t.h == nil {
+		return nil, errors.New("no handler")
+	}
+	return t.h.Serve(ctx, from, kind, body)
+}
+
+// connErr is the error for a call on a connection that failed with cause.
+func (t *TCP) connErr(peer string, cause error) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	return unreachable(peer, cause)
+}
+
+// track registers a connection for Close. It reports false, having closed
+// nc, when the transport is closed.
+func (t *TCP) track(nc net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		nc.Close()
+		return false
+	}
+	t.open[nc] = struct{}{}
+	return true
+}
+
+func (t *TCP) untrack(nc net.Conn) {
+	nc.Close()
+	t.mu.Lock()
+	delete(t.open, nc)
+	t.mu.Unlock()
+}
+
+// goTracked starts f in the transport's wait group unless the transport is
+// closed. Needed where the caller is not itself a transport goroutine, so
+// the group's count may be zero while Close waits.
+func (t *TCP) goTracked(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return false
+	}
+	t.wg.Go(f)
+	return true
+}
+
+// countingReader counts the bytes read from a connection.
+type countingReader struct {
+	r io.Reader
+	c prometheus.Counter
+}
+
+func (r countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.c.Add(float64(n))
+	}
+	return n, err
+}
+
+// logConnEnd logs why a connection ended: a protocol error is a warning, a
+// broken or closed connection is routine.
+func (t *TCP) logConnEnd(msg, peer string, nc net.Conn, err error) {
+	switch {
+	case errors.Is(err, errBadFrame):
+		t.m.badFrames.Inc()
+		t.log.Warn(msg+": protocol error", "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
+	case t.closed.Load():
+	default:
+		t.log.Debug(msg, "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
+	}
+}
+
+// peer returns the connection pool of a node, creating it on first use.
+// Pools are never removed: their number is bounded by the cluster's size.
+func (t *TCP) peer(name string) *peer {
+	if p := (*t.peers.Load())[name]; p != nil {
+		return p
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.peers.Load()
+	if p := old[name]; p != nil {
+		return p
+	}
+	p := &peer{name: name, slots: make([]slot, t.cfg.ConnsPerPeer)}
+	m := maps.Clone(old)
+	m[name] = p
+	t.peers.Store(&m)
+	return p
+}
+
+// peer is the connection pool of one node.
+type peer struct {
+	name  string
+	next  atomic.Uint32
+	slots []slot
+}
+
+// slot holds one of a peer's connections.
+type slot struct {
+	conn atomic.Pointer[clientConn] // nil or failed: dial; stored under mu
+
+	mu sync.Mutex
+	// guarded by mu
+	dialing   *dial     // the dial in progress, if any
+	failUntil time.Time // backoff after a failed dial
+	failErr   error     // that dial's error
+}
+
+// dial is one dial attempt that several calls may wait on.
+type dial struct {
+	done chan struct{} // closed when conn or err is set
+	conn *clientConn
+	err  error
+}
+
+// conn returns a live connection to p, dialing one if needed. The dial runs
+// in its own goroutine so every waiting call, the first included, can give
+// up when its ctx ends.
+func (t *TCP) conn(ctx context.Context, p *peer) (*clientConn, error) {
+	s := &p.slots[(p.next.Add(1)-1)%uint32(len(p.slots))]
+	if c := s.conn.Load(); c != nil && !c.dead.Load() {
+		return c, nil
+	}
+	s.mu.Lock()
+	if c := s.conn.Load(); c != nil && !c.dead.Load() {
+		s.mu.Unlock()
+		return c, nil
+	}
+	d := s.dialing
+	if d == nil {
+		if time.Now().Before(s.failUntil) {
+			err := s.failErr
+			s.mu.Unlock()
+			return nil, err
+		}
+		d = &dial{done: make(chan struct{})}
+		if !t.goTracked(func() { t.dialSlot(p, s, d) }) {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		s.dialing = d
+		s.conn.Store(nil)
+	}
+	s.mu.Unlock()
+	select {
+	case <-d.done:
+		return d.conn, d.err
+	case <-ctx.Done():
+		return nil, ctxError(p.name, ctx.Err())
+	}
+}
+
+func (t *TCP) dialSlot(p *peer, s *slot, d *dial) {
+	c, err := t.dial(p.name)
+	s.mu.Lock()
+	s.dialing = nil
+	if err != nil {
+		if s.failErr == nil {
+			t.log.Warn("peer unreachable", "peer", p.name, "err", err)
+		}
+		s.failErr = err
+		if t.cfg.DialBackoff > 0 {
+			s.failUntil = time.Now().Add(t.cfg.DialBackoff)
+		}
+	} else {
+		if s.failErr != nil {
+			t.log.Info("peer reachable again", "peer", p.name)
+		}
+		s.conn.Store(c)
+		s.failErr = nil
+	}
+	d.conn, d.err = c, err
+	s.mu.Unlock()
+	close(d.done)
+}
+
+// dial connects to a peer and runs the handshake.
+func (t *TCP) dial(name string) (*clientConn, error) {
+	if t.cfg.Resolve == nil {
+		return nil, unreachable(name, errors.New("no resolver"))
+	}
+	addr, ok := t.cfg.Resolve(name)
+	if !ok {
+		return nil, unreachable(name, errors.New("unknown node"))
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	var nc net.Conn
+	var err error
+	if t.cfg.TLS != nil {
+		d := tls.Dialer{Config: t.clientTLS(addr)}
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		t.m.dialFailed.Inc()
+		return nil, t.connErr(name, err)
+	}
+	if !t.track(nc) {
+		return nil, ErrClosed
+	}
+	c, err := t.handshake(ctx, name, nc)
+	if err != nil {
+		t.untrack(nc)
+		t.m.dialFailed.Inc()
+		return nil, t.connErr(name, fmt.Errorf("handshake with %s: %w", addr, err))
+	}
+	t.m.dialOK.Inc()
+	t.m.connsOut.Inc()
+	t.log.Debug("peer connected", "peer", name, "addr", addr)
+	// The dialing goroutine is a transport goroutine, so the group's count
+	// is not zero here and Add may race with Close's Wait.
+	t.wg.Go(c.readLoop)
+	t.wg.Go(func() { c.w.run(c.done) })
+	return c, nil
+}
+
+func (t *TCP) clientTLS(addr string) *tls.Config {
+	c := t.cfg.TLS.Clone()
+	if c.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			c.ServerName = host
+		}
+	}
+	return c
+}
+
+// handshake sends this node's hello and checks the peer's answer.
+func (t *TCP) handshake(ctx context.Context, name string, nc net.Conn) (*clientConn, error) {
+	deadline, _ := ctx.Deadline()
+	if err := nc.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	if _, err := nc.Write(appendHello(nil, t.cfg.Name, t.cfg.MaxFrame)); err != nil {
+		return nil, err
+	}
+	fr := frameReader{r: newReader(nc, t.m), max: t.cfg.MaxFrame}
+	peerName, peerMax, err := fr.readHello()
+	if err != nil {
+		return nil, err
+	}
+	if peerName != name {
+		return nil, fmt.Errorf("found node %q at the address of %q", peerName, name)
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	c := &clientConn{
+		t:       t,
+		peer:    name,
+		nc:      nc,
+		fr:      fr,
+		maxSend: min(t.cfg.MaxFrame, peerMax),
+		done:    make(chan struct{}),
+		pending: make(map[uint64]*call),
+	}
+	c.w = newFrameWriter(nc, t.cfg.WriteTimeout, t.countSent)
+	return c, nil
+}
+
+func (t *TCP) countSent(n int) {
+	t.m.writes.Inc()
+	if n > 0 {
+		t.m.sent.Add(float64(n))
+	}
+}
+
+const readBufferSize = 32 << 10
+
+func newReader(nc net.Conn, m *metrics) *bufio.Reader {
+	return bufio.NewReaderSize(countingReader{r: nc, c: m.received}, readBufferSize)
+}
+
+// acceptLoop accepts connections until the listener closes.
+func (t *TCP) acceptLoop() {
+	var backoff time.Duration
+	for {
+		nc, err := t.ln.Accept()
+		if err != nil {
+			if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or similar: wait and retry.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t.log.Warn("accept failed", "err", err, "retry_in", backoff)
+			timer := time.NewTimer(backoff)
+			select {
+			case <-timer.C:
+			case <-t.ctx.Done():
+				timer.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if !t.track(nc) {
+			return
+		}
+		t.wg.Go(func() { t.serveConn(nc) })
+	}
+}
