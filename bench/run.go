@@ -215,7 +215,7 @@ func (w *worker) run(ctx context.Context, issued *atomic.Int64) {
 		if op == opGet {
 			o = w.get(ctx, key)
 		} else {
-			o = w.put(ctx, key)
+			o = w.put(ctx, key, false)
 		}
 		lat := time.Since(start)
 		if o.class != "" && ctx.Err() != nil {
@@ -290,12 +290,22 @@ func (w *worker) get(ctx context.Context, key int) outcome {
 
 // put writes a key with the context of the run's last read of it, if there
 // was one, so the write supersedes what that read saw.
-func (w *worker) put(ctx context.Context, key int) outcome {
+//
+// With returnBody (the preload) it asks for the stored object, whose context
+// covers exactly what the answer shows, and keeps that context.
+func (w *worker) put(ctx context.Context, key int, returnBody bool) outcome {
 	w.seq++
 	if len(w.value) >= 8 {
 		binary.LittleEndian.PutUint64(w.value, w.seq)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, w.url(key, w.putQuery), bytes.NewReader(w.value))
+	query := w.putQuery
+	if returnBody {
+		query = "?returnbody=true"
+		if w.putQuery != "" {
+			query = w.putQuery + "&returnbody=true"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, w.url(key, query), bytes.NewReader(w.value))
 	if err != nil {
 		return outcome{class: "conn"}
 	}
@@ -309,7 +319,7 @@ func (w *worker) put(ctx context.Context, key int) outcome {
 	}
 	defer resp.Body.Close()
 	o := outcome{status: resp.StatusCode}
-	if resp.StatusCode/100 == 2 {
+	if resp.StatusCode/100 == 2 || (returnBody && resp.StatusCode == http.StatusMultipleChoices) {
 		// A server that names the new context saves the next write from
 		// becoming a sibling of this one.
 		if vctx := resp.Header.Get(client.ContextHeader); vctx != "" {
@@ -346,7 +356,7 @@ func preload(ctx context.Context, workers []*worker, keys int) *PreloadStats {
 				if k >= int64(keys) {
 					return
 				}
-				o := w.put(ctx, int(k))
+				o := w.put(ctx, int(k), true)
 				if o.class != "" && ctx.Err() != nil {
 					return
 				}

@@ -15,8 +15,8 @@ func TestSingleNode_walkthrough(t *testing.T) {
 	kv := p.url() + "/kv/cart/alice"
 
 	resp, _ := do(t, "PUT", kv, "milk", map[string]string{"Content-Type": "text/plain"})
-	if resp.StatusCode != 204 {
-		t.Fatalf("PUT: %d", resp.StatusCode)
+	if resp.StatusCode != 204 || resp.Header.Get("Dynamod-Context") == "" {
+		t.Fatalf("PUT: %d, context %q: a write that leaves one value names its context", resp.StatusCode, resp.Header.Get("Dynamod-Context"))
 	}
 	resp, body := do(t, "GET", kv, "", nil)
 	ctx1 := resp.Header.Get("Dynamod-Context")
@@ -25,7 +25,10 @@ func TestSingleNode_walkthrough(t *testing.T) {
 	}
 	// Two blind writes: siblings of each other and of milk.
 	do(t, "PUT", kv, "eggs", map[string]string{"Content-Type": "text/plain"})
-	do(t, "PUT", kv, "bread", map[string]string{"Content-Type": "text/plain"})
+	resp, _ = do(t, "PUT", kv, "bread", map[string]string{"Content-Type": "text/plain"})
+	if resp.Header.Get("Dynamod-Context") != "" {
+		t.Fatal("a write that left siblings named a context covering siblings the client never saw")
+	}
 	resp, body = do(t, "GET", kv, "", map[string]string{"Accept": "application/json"})
 	if resp.StatusCode != 300 {
 		t.Fatalf("GET after blind writes: %d %s", resp.StatusCode, body)

@@ -154,6 +154,12 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.writeObject(w, r, obj, ok, "")
 		return
 	}
+	// When the write left exactly one value, its context covers nothing
+	// the client has not seen, so the client may write again with it and
+	// skip a read. With siblings left it must read them first: no context.
+	if obj != nil && obj.Clock.Len() == 1 {
+		w.Header().Set(hdrContext, obj.Context.Encode())
+	}
 	w.WriteHeader(status)
 }
 

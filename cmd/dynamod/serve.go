@@ -157,7 +157,13 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	cfg.Registry = reg
 	n, err = node.New(cfg, node.Parts{
 		Engine: eng, Members: node.GossipMembership(g), Transport: tr,
-		Closers: []func() error{func() error { return g.Leave(2 * time.Second) }, g.Close, tr.Close},
+		Closers: []func() error{func() error {
+			// A leave that times out (peers down) is not a failed shutdown.
+			if err := g.Leave(2 * time.Second); err != nil {
+				log.Warn("gossip leave incomplete", "err", err)
+			}
+			return nil
+		}, g.Close, tr.Close},
 	})
 	if err != nil {
 		_ = g.Close()
