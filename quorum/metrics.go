@@ -23,6 +23,7 @@ type metrics struct {
 	hintFailures    prometheus.Counter
 	fallbackDropped prometheus.Counter
 	corrupt         prometheus.Counter
+	reaped          prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -71,6 +72,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		corrupt: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_corrupt_objects_total", Help: "Corrupt local objects found.",
+		}),
+		reaped: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_tombstones_reaped_total", Help: "Tombstones physically deleted.",
 		}),
 	}
 }
