@@ -49,11 +49,17 @@ func (c *Coordinator) put(ctx context.Context, op, bucket, key string, vctx vers
 	}
 	client := versioning.New(vctx, v)
 
+	return c.write(ctx, op, p, client, o, props)
+}
+
+// write coordinates a write here if this node is a target of the key, and
+// otherwise forwards it to the first target that answers: live primaries
+// first, then fallbacks standing in for them. client holds the write's
+// context as its entries and the values to write as anonymous values.
+func (c *Coordinator) write(ctx context.Context, op string, p placement, client versioning.Clock, o WriteOptions, props Props) (*Object, error) {
 	if p.isTarget(c.cfg.Self) {
 		return c.coordinate(ctx, op, p, client, o, props)
 	}
-	// Forward to the first target that answers: live primaries first, then
-	// fallbacks standing in for them.
 	msg := coordMsg{key: p.key, client: client, w: o.W, pw: o.PW, dw: o.DW}
 	if dl, ok := ctx.Deadline(); ok {
 		msg.timeoutMS = max(time.Until(dl).Milliseconds(), 1)
@@ -117,7 +123,7 @@ func (c *Coordinator) serveCoordinate(ctx context.Context, body []byte) []byte {
 		c.log.Debug("coordinating a write for a key we do not replicate", "bucket", m.key.Bucket)
 	}
 	op := "put"
-	if v := m.client.Anon[0]; v.Deleted {
+	if v := m.client.Anon[0]; v.Deleted && len(m.client.Anon) == 1 {
 		op = "delete"
 	}
 	o := WriteOptions{W: m.w, PW: m.pw, DW: m.dw}
@@ -287,7 +293,13 @@ func (c *Coordinator) updateLocal(p placement, self target, client versioning.Cl
 	if err != nil {
 		return versioning.Clock{}, err
 	}
+	// The first value descends the write's context; any further ones
+	// (siblings a resolver could not use) are kept next to it as blind
+	// writes, each with its own dot.
 	next := versioning.Update(client, local, actor)
+	for _, v := range client.Anon[min(1, len(client.Anon)):] {
+		next = versioning.Update(versioning.New(nil, v), next, actor)
+	}
 	if next.Len() > props.MaxSiblings {
 		return versioning.Clock{}, fmt.Errorf("%w: write would leave %d siblings, max_siblings is %d", ErrTooLarge, next.Len(), props.MaxSiblings)
 	}

@@ -222,7 +222,7 @@ func decodeCoord(b []byte) (coordMsg, error) {
 	m.dw = Quorum(d.varint())
 	m.timeoutMS = d.varint()
 	m.client = d.object()
-	if d.err == nil && len(m.client.Anon) != 1 {
+	if d.err == nil && len(m.client.Anon) == 0 {
 		d.err = fmt.Errorf("%w: forwarded write carries %d values", errMalformed, len(m.client.Anon))
 	}
 	return m, d.end()

@@ -261,6 +261,8 @@ func TestCluster_coordinatorCrashMidWrite(t *testing.T) {
 	c.Net.SetLink("n1", "n3", transport.Link{Delay: 30 * time.Millisecond})
 	done := make(chan struct{})
 	n1 := c.Node("n1")
+	replicates := fmt.Sprintf("request.%d", quorum.KindReplicate)
+	before := c.Net.Stats()[replicates]
 	go func() {
 		defer close(done)
 		for i := range 20 {
@@ -269,7 +271,13 @@ func TestCluster_coordinatorCrashMidWrite(t *testing.T) {
 			cancel()
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // let some writes get in flight; not a synchronization
+	// Crash once some of these writes are replicating.
+	waitFor(t, 5*time.Second, func() string {
+		if c.Net.Stats()[replicates] < before+4 {
+			return "no write in flight yet"
+		}
+		return ""
+	})
 	c.Crash("n1")
 	<-done
 	c.Net.Heal()
