@@ -67,12 +67,34 @@ type Store struct {
 
 	// bufs recycles key and value encoding buffers (*[]byte).
 	bufs sync.Pool
+
+	// cache holds recently used objects decoded; nil when disabled.
+	cache *objectCache
+	// closed makes cache hits after Close fail like engine reads do.
+	closed atomic.Bool
 }
+
+// StoreOptions tune a Store. The cache serves what this process wrote or
+// read; damage done to the files underneath is detected when an object is
+// read from the engine again (after eviction or a restart).
+type StoreOptions struct {
+	// CacheBytes bounds the cache of decoded objects, by encoded size.
+	// Default 32 MiB; negative disables it.
+	CacheBytes int
+}
+
+// DefaultStoreOptions returns the options NewStore uses.
+func DefaultStoreOptions() StoreOptions { return StoreOptions{CacheBytes: 32 << 20} }
 
 // NewStore returns a Store over e, loading the bucket registry and counting
 // the hints. The Store owns e: [Store.Close] closes it.
 func NewStore(e Engine) (*Store, error) {
-	s := &Store{e: e, buckets: make(map[string]struct{})}
+	return NewStoreOptions(e, DefaultStoreOptions())
+}
+
+// NewStoreOptions is NewStore with options.
+func NewStoreOptions(e Engine, o StoreOptions) (*Store, error) {
+	s := &Store{e: e, buckets: make(map[string]struct{}), cache: newObjectCache(o.CacheBytes)}
 	err := e.Scan([]byte{prefixBucket}, []byte{prefixBucket + 1}, func(key, _ []byte) error {
 		s.buckets[string(key[1:])] = struct{}{}
 		return nil
@@ -113,6 +135,17 @@ func (s *Store) putBuf(b *[]byte) {
 // Get returns the clock stored for k, an error wrapping [ErrNotFound], or a
 // [*CorruptError] if the stored bytes do not decode.
 func (s *Store) Get(k Key) (versioning.Clock, error) {
+	var gen uint64
+	if s.cache != nil {
+		c, ok, g := s.cache.get(k)
+		if ok {
+			if s.closed.Load() {
+				return versioning.Clock{}, fmt.Errorf("storage: get %s: %w", k, ErrClosed)
+			}
+			return c, nil
+		}
+		gen = g
+	}
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendObjectKey(*buf, k)
@@ -127,6 +160,9 @@ func (s *Store) Get(k Key) (versioning.Clock, error) {
 	c, err := decodeObject(raw, true)
 	if err != nil {
 		return versioning.Clock{}, &CorruptError{Op: "get", Key: k, RawKey: slices.Clone(*buf), Err: err}
+	}
+	if s.cache != nil {
+		s.cache.fill(k, c, len(raw), gen)
 	}
 	return c, nil
 }
@@ -149,16 +185,20 @@ func (s *Store) Put(k Key, c versioning.Clock, sync bool) error {
 
 	if s.hasBucket(k.Bucket) {
 		if err := s.e.Put(key, val, sync); err != nil {
+			s.cacheDrop(k)
 			return fmt.Errorf("storage: put %s: %w", k, err)
 		}
+		s.cacheSet(k, c, len(val))
 		return nil
 	}
 	var batch Batch
 	batch.Put(append([]byte{prefixBucket}, k.Bucket...), nil)
 	batch.Put(key, val)
 	if err := s.e.Write(&batch, sync); err != nil {
+		s.cacheDrop(k)
 		return fmt.Errorf("storage: put %s: %w", k, err)
 	}
+	s.cacheSet(k, c, len(val))
 	s.bucketsMu.Lock()
 	s.buckets[k.Bucket] = struct{}{}
 	s.bucketsMu.Unlock()
@@ -178,10 +218,24 @@ func (s *Store) Delete(k Key, sync bool) error {
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendObjectKey(*buf, k)
-	if err := s.e.Delete(*buf, sync); err != nil {
+	err := s.e.Delete(*buf, sync)
+	s.cacheDrop(k)
+	if err != nil {
 		return fmt.Errorf("storage: delete %s: %w", k, err)
 	}
 	return nil
+}
+
+func (s *Store) cacheSet(k Key, c versioning.Clock, size int) {
+	if s.cache != nil {
+		s.cache.set(k, c, size)
+	}
+}
+
+func (s *Store) cacheDrop(k Key) {
+	if s.cache != nil {
+		s.cache.drop(k)
+	}
 }
 
 // Lock locks k for a read-modify-write and returns the unlock function,
@@ -371,5 +425,6 @@ func (s *Store) PutMeta(name string, v []byte) error {
 
 // Close closes the engine. It is idempotent.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	return s.e.Close()
 }

@@ -206,7 +206,12 @@ func TestStore_scanRanges(t *testing.T) {
 
 func TestStore_corruption(t *testing.T) {
 	e := NewMemory()
-	s := newTestStore(t, e)
+	// No cache: the test damages the engine's bytes behind the store.
+	s, err := NewStoreOptions(e, StoreOptions{CacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	good := Key{Hash: 10, Bucket: "b", Key: "good"}
 	bad := Key{Hash: 20, Bucket: "b", Key: "bad"}
 	after := Key{Hash: 30, Bucket: "b", Key: "after"}
