@@ -150,3 +150,18 @@ func (c *Client) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Ready checks that a node serves requests (GET /ready): its storage is
+// open and it knows its members. A node that is up but not ready answers
+// 503, reported as an error matching ErrUnavailable.
+func (c *Client) Ready(ctx context.Context) error {
+	const op = "ready"
+	r, err := c.call(ctx, &request{op: op, method: http.MethodGet, path: "/ready"}, c.retries)
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusOK {
+		return errorFrom(op, r)
+	}
+	return nil
+}

@@ -189,6 +189,12 @@ func (c Config) memberlistConfig() *memberlist.Config {
 		mc = memberlist.DefaultLocalConfig()
 	} else {
 		mc = memberlist.DefaultLANConfig()
+		// The cluster state rides on push-pull as well as broadcasts. A
+		// broadcast sent while several nodes join at once can reach too
+		// few of them, and the LAN default (30 s) then left a member out
+		// of some nodes' rings for up to 44 s in the compose tests. The
+		// state is small, so a full exchange every 5 s is cheap.
+		mc.PushPullInterval = 5 * time.Second
 	}
 	mc.Name = c.Name
 	mc.DeadNodeReclaimTime = c.DeadNodeReclaimTime

@@ -274,7 +274,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cancel()
-	if err := cl.Ping(ctx); err != nil {
+	if err := cl.Ready(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "ok")
