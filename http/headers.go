@@ -13,6 +13,9 @@ import (
 // Header names of the API.
 const (
 	hdrContext = "Dynamod-Context"
+	// hdrWarning tells the client that an answer is degraded, e.g. a
+	// resolver failed and siblings came back instead.
+	hdrWarning = "Dynamod-Resolver-Warning"
 	hdrDeleted = "Dynamod-Deleted"
 	metaPrefix = "Dynamod-Meta-"
 )
@@ -142,4 +145,17 @@ func validHeaderValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// headerSafe keeps a text to printable ASCII, bounded, for a header value.
+func headerSafe(s string) string {
+	b := make([]byte, 0, min(len(s), 512))
+	for i := 0; i < len(s) && len(b) < 512; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		} else {
+			b = append(b, ' ')
+		}
+	}
+	return string(b)
 }

@@ -31,6 +31,9 @@ func (a *api) writeObject(w nethttp.ResponseWriter, r *nethttp.Request, obj *quo
 		h.Set(hdrContext, encoded)
 	}
 	h.Add("Vary", "Accept")
+	if obj.Warning != "" {
+		h.Set(hdrWarning, headerSafe(obj.Warning))
+	}
 	sibs := versioning.Siblings(obj.Clock)
 	a.m.siblings.Observe(float64(len(sibs)))
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dynamod/dynamod/antientropy"
 	"github.com/dynamod/dynamod/ring"
 )
 
@@ -25,6 +26,9 @@ type clusterDoc struct {
 	// PendingTransfers lists ownership handoffs in progress. Membership
 	// changes with handoff are later work; the list is empty until then.
 	PendingTransfers []string `json:"pending_transfers"`
+	// AntiEntropy shows the trees and the last exchange with each peer;
+	// absent when anti-entropy is off.
+	AntiEntropy *antientropy.Status `json:"anti_entropy,omitempty"`
 }
 
 type clusterMember struct {
@@ -40,6 +44,10 @@ func (n *Node) Cluster(context.Context) (json.RawMessage, error) {
 		Node: n.cfg.Name, Partitions: r.Config().Partitions, Tokens: r.Config().Tokens,
 		NVal: nval, UnderReplicated: len(r.Members()) < nval,
 		HintsPending: n.store.HintCount(), PendingTransfers: []string{},
+	}
+	if n.ae != nil {
+		st := n.ae.Status()
+		doc.AntiEntropy = &st
 	}
 	owned := map[string]int{}
 	for p := range r.Config().Partitions {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dynamod/dynamod/antientropy"
 	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/resolve"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
@@ -53,12 +55,20 @@ type Config struct {
 	// Registry receives the node's metrics; nil: a fresh registry (see
 	// Node.Gatherer).
 	Registry *prometheus.Registry
+	// AntiEntropy configures Merkle-tree anti-entropy; Self is set from
+	// Name. AntiEntropyOff disables it (tests of the other repair paths).
+	AntiEntropy    antientropy.Config
+	AntiEntropyOff bool
+	// Resolvers resolves siblings for buckets whose resolver property asks
+	// for it; programs that embed dynamod register their own Go resolvers
+	// in it. nil: a registry of the built-ins, owned by the node.
+	Resolvers *resolve.Registry
 }
 
 // DefaultConfig returns production defaults; Name must be set.
 func DefaultConfig() Config {
 	return Config{
-		Ring: ring.DefaultConfig(), Quorum: quorum.DefaultConfig(),
+		Ring: ring.DefaultConfig(), Quorum: quorum.DefaultConfig(), AntiEntropy: antientropy.DefaultConfig(),
 		RequestTimeout: 10 * time.Second, Defaults: quorum.DefaultProps(),
 	}
 }
@@ -90,7 +100,11 @@ type Node struct {
 	store   *storage.Store
 	members Membership
 	coord   *quorum.Coordinator
+	ae      *antientropy.AntiEntropy // nil when off
 	closers []func() error
+
+	resolvers    *resolve.Registry
+	ownResolvers bool
 
 	ring  atomic.Pointer[ring.Ring]
 	props atomic.Pointer[map[string]quorum.Props]
@@ -125,8 +139,26 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		_ = store.Close()
 		return nil, err
 	}
+	n.resolvers = cfg.Resolvers
+	if n.resolvers == nil {
+		n.resolvers, err = resolve.NewRegistry(resolve.WithWebhook(resolve.WebhookConfig{Registry: reg}))
+		if err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+		n.ownResolvers = true
+	}
 	qc := cfg.Quorum
 	qc.Self = cfg.Name
+	qc.Resolvers = n.resolvers
+	// The coordinator reports every local change to anti-entropy's trees;
+	// anti-entropy is built after the coordinator it reads through.
+	var onChange atomic.Pointer[quorum.ChangeFunc]
+	qc.OnChange = func(k storage.Key, old, new versioning.Clock) {
+		if f := onChange.Load(); f != nil {
+			(*f)(k, old, new)
+		}
+	}
 	qc.Logger = log
 	qc.Registry = reg
 	n.coord, err = quorum.New(qc, store, (*nodeMembers)(n), parts.Transport, (*nodeBuckets)(n))
@@ -134,19 +166,45 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		_ = store.Close()
 		return nil, err
 	}
+	if !cfg.AntiEntropyOff {
+		ac := cfg.AntiEntropy
+		ac.Self = cfg.Name
+		ac.Logger = log
+		ac.Registry = reg
+		n.ae, err = antientropy.New(ac, n.coord, (*nodeMembers)(n), parts.Transport)
+		if err != nil {
+			_ = n.coord.Close()
+			_ = store.Close()
+			return nil, err
+		}
+		f := quorum.ChangeFunc(n.ae.OnChange)
+		onChange.Store(&f)
+	}
 	n.registerGauges()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Go(func() { n.watch(ctx) })
 	n.wg.Go(func() { n.coord.RunHandoff(ctx) })
+	if n.ae != nil {
+		n.wg.Go(func() { n.ae.Run(ctx) }) // builds the trees first
+	}
 	n.log.Info("node started", "members", len(n.ring.Load().Members()))
 	return n, nil
 }
 
 // Serve answers a peer's request (transport.Handler).
 func (n *Node) Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+	if kind >= antientropy.KindBase {
+		if n.ae == nil {
+			return nil, errors.New("anti-entropy is off on this node")
+		}
+		return n.ae.Serve(ctx, from, kind, body)
+	}
 	return n.coord.Serve(ctx, from, kind, body)
 }
+
+// AntiEntropy exposes anti-entropy (nil when off), for tests and tools.
+func (n *Node) AntiEntropy() *antientropy.AntiEntropy { return n.ae }
 
 // Coordinator exposes the coordinator, for tests and tools.
 func (n *Node) Coordinator() *quorum.Coordinator { return n.coord }
@@ -217,6 +275,9 @@ func (n *Node) Close() error {
 		n.cancel()
 		n.wg.Wait()
 		errs := []error{n.coord.Close()}
+		if n.ownResolvers {
+			errs = append(errs, n.resolvers.Close())
+		}
 		for _, c := range n.closers {
 			errs = append(errs, c())
 		}
@@ -289,7 +350,7 @@ func (n *Node) SetBucketProps(bucket string, p quorum.Props) error {
 	cur := n.storedProps(bucket)
 	merged := mergeProps(cur, p)
 	full := merged.WithDefaults(n.cfg.Defaults)
-	if err := full.Validate(resolverKnown); err != nil {
+	if err := full.Validate(func(spec string) bool { return n.resolvers.Valid(spec) == nil }); err != nil {
 		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
 	}
 	raw, err := json.Marshal(merged)
@@ -322,11 +383,6 @@ func (n *Node) storedProps(bucket string) quorum.Props {
 // mergeProps overlays the set fields of update on base.
 func mergeProps(base, update quorum.Props) quorum.Props {
 	return update.WithDefaults(base)
-}
-
-// resolverKnown says whether a resolver name is supported.
-func resolverKnown(name string) bool {
-	return name == "siblings"
 }
 
 // DefaultTimeout implements http.Backend.

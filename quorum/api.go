@@ -71,4 +71,7 @@ type Object struct {
 	Context versioning.Context
 	// Replicas is how many replicas answered (reads) or acked (writes).
 	Replicas int
+	// Warning, if set, tells the client something degraded (e.g. a
+	// resolver failed and siblings were returned instead).
+	Warning string
 }

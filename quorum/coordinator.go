@@ -59,8 +59,11 @@ type Config struct {
 	Now func() time.Time
 	// OnChange, if set, observes local object changes.
 	OnChange ChangeFunc
-	Logger   *slog.Logger          // nil: discard
-	Registry prometheus.Registerer // nil: metrics kept but not registered
+	// Resolvers, if set, resolves siblings on reads for buckets whose
+	// resolver property asks for it.
+	Resolvers Resolvers
+	Logger    *slog.Logger          // nil: discard
+	Registry  prometheus.Registerer // nil: metrics kept but not registered
 }
 
 // DefaultConfig returns the production defaults; Self must still be set.

@@ -130,7 +130,11 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 		c.m.siblingWarnings.Inc()
 		c.log.Warn("many siblings", "bucket", bucket, "siblings", merged.Len())
 	}
-	return &Object{Clock: merged, Context: versioning.Join(merged), Replicas: t.ok}, nil
+	obj := &Object{Clock: merged, Context: versioning.Join(merged), Replicas: t.ok}
+	if merged.Len() > 1 {
+		obj = c.resolveSiblings(ctx, p, props, obj)
+	}
+	return obj, nil
 }
 
 // finishRead collects the replies still due in the background, then repairs

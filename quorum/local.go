@@ -43,3 +43,8 @@ func (c *Coordinator) ReapLocal(k storage.Key, d uint64) (bool, error) {
 	}
 	return true, nil
 }
+
+// FenceLocal returns once every local change that was persisted when it was
+// called has also been reported to OnChange (changes are persisted and
+// reported under the key's lock).
+func (c *Coordinator) FenceLocal() { c.store.Fence() }

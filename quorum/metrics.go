@@ -24,6 +24,7 @@ type metrics struct {
 	fallbackDropped prometheus.Counter
 	corrupt         prometheus.Counter
 	reaped          prometheus.Counter
+	resolutions     *prometheus.CounterVec // result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -73,6 +74,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		corrupt: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_corrupt_objects_total", Help: "Corrupt local objects found.",
 		}),
+		resolutions: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynamod_quorum_resolutions_total", Help: "Sibling resolutions on reads, by result.",
+		}, []string{"result"}),
 		reaped: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_tombstones_reaped_total", Help: "Tombstones physically deleted.",
 		}),

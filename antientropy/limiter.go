@@ -1,0 +1,67 @@
+package antientropy
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// limiter is a token bucket over bytes that may go into debt: a message
+// larger than the bucket is sent once the debt before it is paid, and the
+// bytes of a reply are charged after the fact, delaying the next request.
+type limiter struct {
+	rate float64 // bytes per second and bucket size; 0: unlimited
+
+	// mu guards tokens and last.
+	mu     sync.Mutex
+	tokens float64 // may be negative
+	last   time.Time
+}
+
+func newLimiter(rate int) *limiter {
+	return &limiter{rate: float64(rate), tokens: float64(rate), last: time.Now()}
+}
+
+func (l *limiter) refillLocked(now time.Time) {
+	l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	l.last = now
+}
+
+// wait takes n bytes and returns once the bucket is out of debt, or with
+// ctx's error (giving the bytes back).
+func (l *limiter) wait(ctx context.Context, n int) error {
+	if l.rate == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	l.refillLocked(time.Now())
+	l.tokens -= float64(n)
+	var d time.Duration
+	if l.tokens < 0 {
+		d = time.Duration(-l.tokens / l.rate * float64(time.Second))
+	}
+	l.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		l.charge(-n)
+		return ctx.Err()
+	}
+}
+
+// charge takes n bytes (gives them back if negative) without waiting.
+func (l *limiter) charge(n int) {
+	if l.rate == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.refillLocked(time.Now())
+	l.tokens -= float64(n)
+	l.mu.Unlock()
+}

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynamod/dynamod/client"
+	"github.com/dynamod/dynamod/resolve"
+)
+
+// TestResolvers_realProcesses: three real nodes; a json-set-union bucket
+// takes concurrent cart updates through every node (siblings arise) and
+// reads back as one value holding every acknowledged item; a webhook bucket
+// resolves through a test server; a webhook at a dead URL returns the
+// siblings and loses nothing; an lww bucket returns one value.
+func TestResolvers_realProcesses(t *testing.T) {
+	needBinary(t)
+	ps := startCluster(t, 3)
+	var urls []string
+	for _, p := range ps {
+		urls = append(urls, p.url())
+	}
+	cl, err := client.New(urls, client.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Siblings []struct {
+				Value []byte `json:"value"`
+			} `json:"siblings"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		var parts []string
+		for _, s := range in.Siblings {
+			parts = append(parts, string(s.Value))
+		}
+		sort.Strings(parts)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"value": base64.StdEncoding.EncodeToString([]byte(strings.Join(parts, "+"))), "content_type": "text/plain"})
+	}))
+	defer hook.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+
+	for bucket, resolver := range map[string]string{"carts": "json-set-union", "hooked": "webhook:" + hook.URL, "broken": "webhook:" + deadURL, "last": "lww"} {
+		out, code := cli(t, "props", "set", bucket, "resolver="+resolver, "--node", ps[0].url())
+		if code != 0 {
+			t.Fatalf("props set %s: exit %d\n%s", bucket, code, out)
+		}
+	}
+	// Bucket properties travel by gossip: wait until every node has them.
+	eventually(t, 20*time.Second, func() string {
+		for _, p := range ps {
+			_, body := do(t, "GET", p.url()+"/buckets/broken/props", "", nil)
+			if !strings.Contains(body, deadURL) {
+				return p.name + " lacks the props: " + body
+			}
+		}
+		return ""
+	})
+
+	// Concurrent cart updates: every worker reads, adds its item to what it
+	// read, and writes with the context it read, through its own node.
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for w := range 6 {
+		node, err := client.New([]string{urls[w%3]}, client.WithTimeout(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for i := range 10 {
+				item := fmt.Sprintf("w%d-i%d", w, i)
+				err := node.Update(ctx, "carts", "alice", func(sibs [][]byte) []byte {
+					b, _ := resolve.SetUnion(sibs)
+					return b
+				}, func(cur []byte, exists bool) ([]byte, error) {
+					var items []string
+					if exists {
+						if err := json.Unmarshal(cur, &items); err != nil {
+							return nil, err
+						}
+					}
+					return json.Marshal(append(items, item))
+				}, &client.WriteOptions{ContentType: "application/json"})
+				if err == nil {
+					mu.Lock()
+					acked = append(acked, item)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(acked) != 60 {
+		t.Errorf("%d of 60 cart updates acknowledged", len(acked))
+	}
+	obj, err := cl.Get(ctx, "carts", "alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, ok := obj.Value()
+	if !ok {
+		t.Fatalf("cart read back as %d siblings, want one resolved value", len(obj.Siblings))
+	}
+	var items []string
+	if err := json.Unmarshal(val, &items); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range acked {
+		if !slices.Contains(items, a) {
+			t.Errorf("acknowledged item %s lost", a)
+		}
+	}
+
+	// Blind writes make siblings in the other buckets.
+	for _, b := range []string{"hooked", "broken", "last"} {
+		for i, u := range urls {
+			resp, body := do(t, "PUT", u+"/kv/"+b+"/k", fmt.Sprintf("v%d", i), map[string]string{"Content-Type": "text/plain"})
+			if resp.StatusCode != 204 {
+				t.Fatalf("PUT %s: %d %s", b, resp.StatusCode, body)
+			}
+		}
+	}
+	resp, body := do(t, "GET", urls[1]+"/kv/hooked/k", "", nil)
+	if resp.StatusCode != 200 || body != "v0+v1+v2" {
+		t.Errorf("webhook bucket: %d %q, want 200 v0+v1+v2", resp.StatusCode, body)
+	}
+	resp, body = do(t, "GET", urls[1]+"/kv/broken/k", "", map[string]string{"Accept": "application/json"})
+	if resp.StatusCode != 300 || resp.Header.Get("Dynamod-Resolver-Warning") == "" {
+		t.Errorf("dead webhook: %d warning %q, want 300 with a warning", resp.StatusCode, resp.Header.Get("Dynamod-Resolver-Warning"))
+	}
+	for _, v := range []string{"djA", "djE", "djI"} { // base64 of v0, v1, v2
+		if !strings.Contains(body, v) {
+			t.Errorf("dead webhook lost a sibling: %s", body)
+		}
+	}
+	resp, body = do(t, "GET", urls[0]+"/kv/last/k", "", nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "v") {
+		t.Errorf("lww bucket: %d %q, want one value", resp.StatusCode, body)
+	}
+}

@@ -1,0 +1,182 @@
+package clustertest_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dynamod/dynamod/internal/clustertest"
+	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/versioning"
+)
+
+func setResolver(t *testing.T, c *clustertest.Cluster, bucket, resolver string) {
+	t.Helper()
+	if err := c.Node("n1").SetBucketProps(bucket, quorum.Props{Resolver: resolver}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() string {
+		for _, n := range c.Names() {
+			if got := c.Node(n).BucketProps(bucket).Resolver; got != resolver {
+				return fmt.Sprintf("%s sees resolver %q, want %q", n, got, resolver)
+			}
+		}
+		return ""
+	})
+}
+
+func putIn(t *testing.T, c *clustertest.Cluster, node, bucket, key string, data []byte, vctx versioning.Context, w quorum.Quorum) (*quorum.Object, error) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	return c.Node(node).Put(ctx, bucket, key, vctx, versioning.Value{Data: data, ContentType: "application/json"}, quorum.WriteOptions{W: w})
+}
+
+func getIn(t *testing.T, c *clustertest.Cluster, node, bucket, key string) *quorum.Object {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	obj, err := c.Node(node).Get(ctx, bucket, key, quorum.ReadOptions{})
+	if err != nil {
+		t.Fatalf("get %s/%s on %s: %v", bucket, key, node, err)
+	}
+	return obj
+}
+
+// TestResolve_setUnionThroughPartition: clients add items to a cart on both
+// sides of a partition, each writing the union of what it read plus its
+// item; after the heal one read returns one value holding every item any
+// acknowledged write added.
+func TestResolve_setUnionThroughPartition(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 5})
+	setResolver(t, c, "carts", "json-set-union")
+	c.Partition([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for i, node := range []string{"n1", "n2", "n3", "n4", "n5"} {
+		wg.Go(func() {
+			for j := range 8 {
+				item := fmt.Sprintf("item-%d-%d", i, j)
+				var cart []string
+				var vctx versioning.Context
+				ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+				obj, err := c.Node(node).Get(ctx, "carts", "alice", quorum.ReadOptions{R: quorum.One})
+				cancel()
+				if err == nil {
+					vctx = obj.Context
+					for _, v := range versioning.Values(obj.Clock) {
+						var s []string
+						if json.Unmarshal(v.Data, &s) == nil {
+							cart = append(cart, s...)
+						}
+					}
+				}
+				cart = append(cart, item)
+				b, _ := json.Marshal(cart)
+				if _, err := putIn(t, c, node, "carts", "alice", b, vctx, quorum.One); err == nil {
+					mu.Lock()
+					acked = append(acked, item)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	c.Heal()
+	if len(acked) < 20 {
+		t.Fatalf("only %d adds acknowledged", len(acked))
+	}
+	// Reads repair and resolve; poll until the cart is one value with
+	// every acknowledged item.
+	waitFor(t, 10*time.Second, func() string {
+		obj := getIn(t, c, "n3", "carts", "alice")
+		vals := versioning.Values(obj.Clock)
+		if len(vals) != 1 {
+			return fmt.Sprintf("%d values", len(vals))
+		}
+		var got []string
+		if err := json.Unmarshal(vals[0].Data, &got); err != nil {
+			return err.Error()
+		}
+		for _, item := range acked {
+			if !slices.Contains(got, item) {
+				return "missing " + item
+			}
+		}
+		return ""
+	})
+	c.RequireConverged(deadline(t, 10*time.Second), "carts", []string{"alice"})
+}
+
+// TestResolve_lww returns one value: the newest.
+func TestResolve_lww(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	setResolver(t, c, "l", "lww")
+	for i, n := range []string{"n1", "n2", "n3"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		_, err := c.Node(n).Put(ctx, "l", "k", nil, versioning.Value{Data: []byte(fmt.Sprint(i)), LastModified: int64(1000 + i)}, quorum.WriteOptions{})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj := getIn(t, c, "n1", "l", "k")
+	vals := versioning.Values(obj.Clock)
+	if len(vals) != 1 || string(vals[0].Data) != "2" {
+		t.Fatalf("lww read: %d values, first %q; want only the newest", len(vals), vals[0].Data)
+	}
+}
+
+// TestResolve_webhook: a webhook resolver merges through a test server;
+// one pointed at a dead URL returns the siblings and loses nothing.
+func TestResolve_webhook(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Siblings []struct {
+				Value []byte `json:"value"`
+			} `json:"siblings"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		var parts []string
+		for _, s := range in.Siblings {
+			parts = append(parts, string(s.Value))
+		}
+		sort.Strings(parts)
+		merged := fmt.Sprint(parts)
+		_ = json.NewEncoder(w).Encode(map[string]any{"value": base64.StdEncoding.EncodeToString([]byte(merged)), "content_type": "text/plain"})
+	}))
+	defer srv.Close()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	setResolver(t, c, "hooked", "webhook:"+srv.URL)
+	setResolver(t, c, "broken", "webhook:"+deadURL)
+	for _, b := range []string{"hooked", "broken"} {
+		for _, v := range []string{"a", "b"} {
+			if _, err := putIn(t, c, "n1", b, "k", []byte(v), nil, quorum.All); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	obj := getIn(t, c, "n2", "hooked", "k")
+	if vals := versioning.Values(obj.Clock); len(vals) != 1 || string(vals[0].Data) != "[a b]" {
+		t.Fatalf("webhook resolution: %v", vals)
+	}
+	obj = getIn(t, c, "n2", "broken", "k")
+	if vals := versioning.Values(obj.Clock); len(vals) != 2 || obj.Warning == "" {
+		t.Fatalf("dead webhook: %d values, warning %q; want both siblings and a warning", len(vals), obj.Warning)
+	}
+}
