@@ -21,8 +21,8 @@ func (s *Store) HasHint(target string, k Key) (bool, error) {
 // was called has released it: it takes and drops every lock stripe once.
 func (s *Store) Fence() {
 	for i := range s.locks {
-		//lint:ignore SA2001 an empty critical section is the point: wait for holders
 		s.locks[i].Lock()
+		//lint:ignore SA2001 an empty critical section is the point: wait for holders
 		s.locks[i].Unlock()
 	}
 }
