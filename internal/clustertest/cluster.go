@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynamod/dynamod/antientropy"
 	"github.com/dynamod/dynamod/node"
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/ring"
@@ -53,6 +54,12 @@ type Options struct {
 	ReplicaTimeout time.Duration
 	// Defaults override the default bucket properties if NVal is set.
 	Defaults quorum.Props
+	// AntiEntropy runs Merkle-tree exchanges every AEInterval (default
+	// 50ms). Off by default, so the other repair paths are tested alone.
+	AntiEntropy bool
+	AEInterval  time.Duration
+	// TombstoneGrace for anti-entropy's reaper. Default 24h.
+	TombstoneGrace time.Duration
 }
 
 // Cluster is a running in-process cluster.
@@ -139,6 +146,14 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	cfg.Quorum.HintedHandoff = !c.opts.NoHandoff
 	cfg.Quorum.ReplicaTimeout = c.opts.ReplicaTimeout
 	cfg.RequestTimeout = 2 * time.Second
+	cfg.AntiEntropyOff = !c.opts.AntiEntropy
+	cfg.AntiEntropy = antientropy.DefaultLocalConfig()
+	if c.opts.AEInterval > 0 {
+		cfg.AntiEntropy.Interval = c.opts.AEInterval
+	}
+	if c.opts.TombstoneGrace > 0 {
+		cfg.AntiEntropy.TombstoneGrace = c.opts.TombstoneGrace
+	}
 	if c.opts.Defaults.NVal != 0 {
 		cfg.Defaults = c.opts.Defaults.WithDefaults(quorum.DefaultProps())
 	}
@@ -200,6 +215,18 @@ func (c *Cluster) Restart(name string) {
 		c.t.Fatalf("restart %s: not crashed", name)
 	}
 	c.startNode(name, eng)
+}
+
+// Wipe replaces a crashed node's storage with an empty one, as if its data
+// directory had been deleted; Restart then starts it with a new identity.
+func (c *Cluster) Wipe(name string) {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.crashed[name] {
+		c.t.Fatalf("wipe %s: crash it first", name)
+	}
+	c.engines[name] = storage.NewMemory()
 }
 
 // Partition splits the cluster: nodes in different groups cannot reach each
