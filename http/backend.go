@@ -58,4 +58,19 @@ type Backend interface {
 	Ready() error
 	// DefaultTimeout is the request timeout when the client gives none.
 	DefaultTimeout() time.Duration
+	// Find runs an operator finder over this node's replicas (Riak 3's
+	// folds): what is "siblings" (keys with more than q.Min values),
+	// "large" (objects over q.Bytes encoded bytes) or "tombstones"
+	// (tombstone counts per partition). An unknown what wraps
+	// quorum.ErrBadRequest.
+	Find(ctx context.Context, what string, q FindQuery) (json.RawMessage, error)
+}
+
+// FindQuery selects what a finder scans.
+type FindQuery struct {
+	Min, Bytes int
+	// Partition is one partition, or -1 for all.
+	Partition int
+	// Limit bounds the keys returned; 0 takes the default (1000).
+	Limit int
 }

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	nethttp "net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
 )
 
 // cluster serves GET /cluster: the backend's document as is.
@@ -65,4 +68,57 @@ func (a *api) ready(w nethttp.ResponseWriter, r *nethttp.Request) {
 		return
 	}
 	a.ping(w, r)
+}
+
+// find serves GET /admin/find/{what}: siblings?min=K, large?bytes=N,
+// tombstones; each takes partition=P and limit=N. It scans this node's
+// replicas only (ask each node for a cluster-wide view).
+func (a *api) find(w nethttp.ResponseWriter, r *nethttp.Request) {
+	what := mux.Vars(r)["what"]
+	q := r.URL.Query()
+	fq := FindQuery{Partition: -1}
+	ints := []struct {
+		name     string
+		dst      *int
+		min      int
+		required bool
+	}{
+		{"min", &fq.Min, 1, what == "siblings"},
+		{"bytes", &fq.Bytes, 1, what == "large"},
+		{"partition", &fq.Partition, 0, false},
+		{"limit", &fq.Limit, 1, false},
+	}
+	for _, f := range ints {
+		s, ok, err := param(q, f.name)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if !ok {
+			if f.required {
+				a.writeError(w, r, paramError(f.name, "required"))
+				return
+			}
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < f.min {
+			a.writeError(w, r, paramError(f.name, fmt.Sprintf("want an integer >= %d", f.min)))
+			return
+		}
+		*f.dst = n
+	}
+	timeout, err := parseTimeout(q)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := withTimeout(r.Context(), timeout, 10*a.b.DefaultTimeout())
+	defer cancel()
+	doc, err := a.b.Find(ctx, what, fq)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeRaw(w, r, doc)
 }

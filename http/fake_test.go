@@ -259,3 +259,12 @@ func (f *fakeBackend) reset() {
 	f.objects = make(map[string]map[string]versioning.Clock)
 	f.props = make(map[string]quorum.Props)
 }
+
+// Find implements Backend: it echoes the query so tests can check parsing.
+func (f *fakeBackend) Find(_ context.Context, what string, q FindQuery) (json.RawMessage, error) {
+	if what != "siblings" && what != "large" && what != "tombstones" {
+		return nil, fmt.Errorf("%w: unknown finder %q", quorum.ErrBadRequest, what)
+	}
+	f.calls.Add(1)
+	return json.Marshal(map[string]any{"what": what, "min": q.Min, "bytes": q.Bytes, "partition": q.Partition, "limit": q.Limit})
+}

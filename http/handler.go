@@ -139,6 +139,7 @@ func (a *api) router() *mux.Router {
 	r.Handle(props, a.route("bucket_props", a.deleteProps)).Methods("DELETE")
 	r.Handle("/cluster", a.route("cluster", a.cluster)).Methods("GET")
 	r.Handle(preflst, a.route("preflist", a.preflist)).Methods("GET")
+	r.Handle("/admin/find/{what}", a.route("find", a.find)).Methods("GET")
 	r.Handle("/ping", a.route("ping", a.ping)).Methods("GET", "HEAD")
 	r.Handle("/ready", a.route("ready", a.ready)).Methods("GET", "HEAD")
 	if a.cfg.Gatherer != nil {

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamod/dynamod/antientropy"
+	dhttp "github.com/dynamod/dynamod/http"
+	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/ring"
 )
 
@@ -112,4 +114,32 @@ func (n *Node) registerGauges() {
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dynamod_ring_members", Help: "Members in this node's ring.",
 	}, func() float64 { return float64(len(n.ring.Load().Members())) }))
+}
+
+// Find implements http.Backend with anti-entropy's finders over this
+// node's replicas.
+func (n *Node) Find(ctx context.Context, what string, q dhttp.FindQuery) (json.RawMessage, error) {
+	r := n.ring.Load()
+	aq := antientropy.Query{Partition: q.Partition, Limit: q.Limit}
+	if q.Partition < 0 {
+		aq.Partition = antientropy.AllPartitions
+	} else if q.Partition >= r.Config().Partitions {
+		return nil, fmt.Errorf("%w: partition %d out of range (0..%d)", quorum.ErrBadRequest, q.Partition, r.Config().Partitions-1)
+	}
+	var doc any
+	var err error
+	switch what {
+	case "siblings":
+		doc, err = antientropy.FindSiblings(ctx, n.coord, r, aq, q.Min)
+	case "large":
+		doc, err = antientropy.FindLarge(ctx, n.coord, r, aq, q.Bytes)
+	case "tombstones":
+		doc, err = antientropy.CountTombstones(ctx, n.coord, r, aq)
+	default:
+		return nil, fmt.Errorf("%w: unknown finder %q (want siblings, large or tombstones)", quorum.ErrBadRequest, what)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
 }

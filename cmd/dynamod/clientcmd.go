@@ -381,6 +381,24 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		NVal            int  `json:"default_n_val"`
 		UnderReplicated bool `json:"under_replicated"`
 		HintsPending    int  `json:"hints_pending"`
+		AntiEntropy     *struct {
+			Partitions int    `json:"partitions"`
+			Built      int    `json:"built"`
+			TreeBytes  int64  `json:"tree_bytes"`
+			Keys       int    `json:"keys"`
+			Tombstones int    `json:"tombstones"`
+			Exchanges  uint64 `json:"exchanges"`
+			Failures   uint64 `json:"failures"`
+			Pushed     uint64 `json:"keys_pushed"`
+			Pulled     uint64 `json:"keys_pulled"`
+			Reaped     uint64 `json:"tombstones_reaped"`
+			Peers      []struct {
+				Peer          string    `json:"peer"`
+				LastExchange  time.Time `json:"last_exchange"`
+				LastError     string    `json:"last_error"`
+				DifferingKeys int       `json:"differing_keys"`
+			} `json:"peers"`
+		} `json:"anti_entropy"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return fmt.Errorf("bad /cluster document: %w", err)
@@ -398,6 +416,28 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			share = fmt.Sprintf("%d (%.1f%%)", m.Primaries, 100*float64(m.Primaries)/float64(doc.Partitions*max(doc.NVal, 1)))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Status, m.Liveness, share, m.HTTPAddr, m.RPCAddr)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	ae := doc.AntiEntropy
+	if ae == nil {
+		fmt.Fprintln(stdout, "\nanti-entropy: off")
+		return nil
+	}
+	fmt.Fprintf(stdout, "\nanti-entropy: %d/%d trees built (%d KiB), %d keys, %d tombstones; %d exchanges (%d failed), %d keys pushed, %d pulled, %d tombstones reaped\n",
+		ae.Built, ae.Partitions, ae.TreeBytes>>10, ae.Keys, ae.Tombstones, ae.Exchanges, ae.Failures, ae.Pushed, ae.Pulled, ae.Reaped)
+	if len(ae.Peers) == 0 {
+		return nil
+	}
+	tw = tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tLAST EXCHANGE\tDIFFERING KEYS\tERROR")
+	for _, p := range ae.Peers {
+		ago := "never"
+		if !p.LastExchange.IsZero() {
+			ago = time.Since(p.LastExchange).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.Peer, ago, p.DifferingKeys, p.LastError)
 	}
 	return tw.Flush()
 }

@@ -28,8 +28,9 @@ type serveFlags struct {
 	name, data, httpAddr, rpcAddr, gossipAddr, advertise, join, gossipKey string
 	logLevel                                                              string
 	partitions, tokens                                                    int
-	hintedHandoff, pprof                                                  bool
-	handoffInterval, requestTimeout                                       time.Duration
+	hintedHandoff, pprof, antiEntropy                                     bool
+	handoffInterval, requestTimeout, aeInterval, tombstoneGrace           time.Duration
+	aeRate                                                                int
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -49,6 +50,10 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&f.tokens, "tokens", 256, "ring tokens per member")
 	fs.BoolVar(&f.hintedHandoff, "hinted-handoff", true, "deliver hints to recovered primaries")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof")
+	fs.BoolVar(&f.antiEntropy, "anti-entropy", true, "exchange Merkle trees with co-replicas to repair divergence")
+	fs.DurationVar(&f.aeInterval, "ae-interval", 10*time.Second, "mean gap between anti-entropy exchange rounds")
+	fs.IntVar(&f.aeRate, "ae-rate", 8<<20, "anti-entropy repair traffic limit in bytes/s (0: unlimited)")
+	fs.DurationVar(&f.tombstoneGrace, "tombstone-grace", 24*time.Hour, "keep tombstones at least this long before reaping")
 	fs.DurationVar(&f.handoffInterval, "handoff-interval", 5*time.Second, "mean gap between hint deliveries")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Second, "default client request timeout")
 	pos, err := parseFlags(fs, args)
@@ -88,6 +93,10 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	cfg.Quorum.HintedHandoff = f.hintedHandoff
 	cfg.Quorum.HandoffInterval = f.handoffInterval
 	cfg.RequestTimeout = f.requestTimeout
+	cfg.AntiEntropyOff = !f.antiEntropy
+	cfg.AntiEntropy.Interval = f.aeInterval
+	cfg.AntiEntropy.MaxBytesPerSecond = f.aeRate
+	cfg.AntiEntropy.TombstoneGrace = f.tombstoneGrace
 	cfg.Logger = log
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
