@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/dynamod/dynamod/internal/clustertest"
 	"github.com/dynamod/dynamod/quorum"
@@ -50,4 +51,38 @@ func BenchmarkQuorum(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkConvergeAfterPartition measures how long a 3-node cluster with
+// hinted handoff off takes to converge by anti-entropy alone after a
+// partition left one node without 10 000 keys (the figure):
+//
+//	go test -run '^$' -bench ConvergeAfterPartition -benchtime 1x ./internal/clustertest/
+func BenchmarkConvergeAfterPartition(b *testing.B) {
+	const keys = 10000
+	b.StopTimer()
+	for range b.N { // setup dominates, so not b.Loop: the timer runs only for the heal
+
+		c := clustertest.Start(b, clustertest.Options{Nodes: 3, Seed: 1, NoHandoff: true, AntiEntropy: true,
+			AEInterval: 100 * time.Millisecond, Partitions: 1024, Tokens: 256})
+		c.Partition([]string{"n1", "n2"}, []string{"n3"})
+		value := make([]byte, 1024)
+		ctx := context.Background()
+		names := make([]string, keys)
+		for i := range keys {
+			names[i] = fmt.Sprint(i)
+			if _, err := c.Node("n1").Put(ctx, "b", names[i], nil, versioning.Value{Data: value}, quorum.WriteOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		c.Heal()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		c.RequireConverged(cctx, "b", names)
+		cancel()
+		b.StopTimer()
+		b.ReportMetric(time.Since(start).Seconds(), "s-to-converge")
+		c.Close()
+	}
 }
