@@ -139,24 +139,16 @@ func (c *Client) Cluster(ctx context.Context) (json.RawMessage, error) {
 
 // Ping reports whether some node answers /ping. Failover applies, so a nil
 // error does not mean every node is up.
-func (c *Client) Ping(ctx context.Context) error {
-	const op = "ping"
-	r, err := c.call(ctx, &request{op: op, method: http.MethodGet, path: "/ping"}, c.retries)
-	if err != nil {
-		return err
-	}
-	if r.status != http.StatusOK {
-		return errorFrom(op, r)
-	}
-	return nil
-}
+func (c *Client) Ping(ctx context.Context) error { return c.getOK(ctx, "ping", "/ping") }
 
 // Ready checks that a node serves requests (GET /ready): its storage is
 // open and it knows its members. A node that is up but not ready answers
 // 503, reported as an error matching ErrUnavailable.
-func (c *Client) Ready(ctx context.Context) error {
-	const op = "ready"
-	r, err := c.call(ctx, &request{op: op, method: http.MethodGet, path: "/ready"}, c.retries)
+func (c *Client) Ready(ctx context.Context) error { return c.getOK(ctx, "ready", "/ready") }
+
+// getOK GETs path and wants a 200.
+func (c *Client) getOK(ctx context.Context, op, path string) error {
+	r, err := c.call(ctx, &request{op: op, method: http.MethodGet, path: path}, c.retries)
 	if err != nil {
 		return err
 	}

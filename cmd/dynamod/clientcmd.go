@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,27 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.node, "node", "http://127.0.0.1:7070", "node URL(s), comma-separated for failover")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "request timeout")
 	fs.BoolVar(&c.jsonOut, "json", false, "print JSON")
+}
+
+// start parses args into fs, checks the number of positional arguments
+// (one of counts; none given: any), and connects a client. The caller
+// defers cancel.
+func (c *commonFlags) start(fs *flag.FlagSet, args []string, want string, counts ...int) ([]string, *client.Client, context.Context, context.CancelFunc, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(counts) > 0 && !slices.Contains(counts, len(pos)) {
+		if want == "" {
+			return nil, nil, nil, nil, usagef("unexpected argument %q", pos[0])
+		}
+		return nil, nil, nil, nil, usagef("want %s, got %d arguments", want, len(pos))
+	}
+	cl, ctx, cancel, err := c.client()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return pos, cl, ctx, cancel, nil
 }
 
 func (c *commonFlags) client() (*client.Client, context.Context, context.CancelFunc, error) {
@@ -53,14 +75,7 @@ func cmdGet(args []string, stdout, stderr io.Writer) error {
 	c.register(fs)
 	fs.StringVar(&r, "r", "", "read quorum (number, one, quorum, all)")
 	fs.StringVar(&pr, "pr", "", "primary read quorum")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usagef("want BUCKET KEY, got %d arguments", len(pos))
-	}
-	cl, ctx, cancel, err := c.client()
+	pos, cl, ctx, cancel, err := c.start(fs, args, "BUCKET KEY", 2)
 	if err != nil {
 		return err
 	}
@@ -208,18 +223,11 @@ func cmdDelete(args []string, stdout, stderr io.Writer) error {
 	var f writeFlags
 	fs := newFlagSet("delete", stderr)
 	f.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usagef("want BUCKET KEY, got %d arguments", len(pos))
-	}
 	o, err := f.options()
 	if err != nil {
 		return err
 	}
-	cl, ctx, cancel, err := f.client()
+	pos, cl, ctx, cancel, err := f.start(fs, args, "BUCKET KEY", 2)
 	if err != nil {
 		return err
 	}
@@ -231,14 +239,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 	var c commonFlags
 	fs := newFlagSet("keys", stderr)
 	c.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("want BUCKET, got %d arguments", len(pos))
-	}
-	cl, ctx, cancel, err := c.client()
+	pos, cl, ctx, cancel, err := c.start(fs, args, "BUCKET", 1)
 	if err != nil {
 		return err
 	}
@@ -262,14 +263,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("health", stderr)
 	c.register(fs)
 	c.timeout = 3 * time.Second
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	cl, ctx, cancel, err := c.client()
+	_, cl, ctx, cancel, err := c.start(fs, args, "", 0)
 	if err != nil {
 		return err
 	}
@@ -347,14 +341,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	var c commonFlags
 	fs := newFlagSet("status", stderr)
 	c.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	cl, ctx, cancel, err := c.client()
+	_, cl, ctx, cancel, err := c.start(fs, args, "", 0)
 	if err != nil {
 		return err
 	}
