@@ -101,15 +101,15 @@ func (a *AntiEntropy) exchangePeer(ctx context.Context, peer string, st *Stats) 
 		e.int(hi - lo)
 		for i := lo; i < hi; i++ {
 			e.int(parts[i])
-			e.fixed64(roots[i])
+			e.Fixed64(roots[i])
 		}
-		d, err := a.call(ctx, peer, KindRoots, e.b, st)
+		d, err := a.call(ctx, peer, KindRoots, e.B, st)
 		if err != nil {
 			return err
 		}
 		n := hi - lo
 		bd, bn := d.raw((n+7)/8), d.raw((n+7)/8)
-		if err := d.end(); err != nil {
+		if err := d.End(); err != nil {
 			return err
 		}
 		st.Partitions += n
@@ -143,7 +143,7 @@ func (a *AntiEntropy) call(ctx context.Context, peer string, kind uint8, body []
 	}
 	st.BytesReceived += int64(len(resp))
 	a.lim.charge(len(resp))
-	d := &decoder{b: resp}
+	d := ptrDecoder(resp)
 	if err := d.status(peer); err != nil {
 		return nil, fmt.Errorf("antientropy: %s to %s: %w", KindName(kind), peer, err)
 	}
@@ -161,17 +161,17 @@ func (a *AntiEntropy) exchange(ctx context.Context, p int, peer string, st *Stat
 	e := encoder{}
 	e.header(a.geo)
 	e.int(p)
-	e.fixed64(snap.root)
-	d, err := a.call(ctx, peer, KindBranches, e.b, st)
+	e.Fixed64(snap.root)
+	d, err := a.call(ctx, peer, KindBranches, e.B, st)
 	if err != nil {
 		return err
 	}
-	same := d.byte()
+	same := d.Byte()
 	var theirs []uint64
 	if same == 0 {
 		theirs = d.sparse(a.geo.branches())
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return err
 	}
 	if same != 0 {
@@ -219,7 +219,7 @@ func (a *AntiEntropy) diffLeaves(ctx context.Context, p int, peer string, branch
 	for _, b := range branches {
 		e.int(b)
 	}
-	d, err := a.call(ctx, peer, KindLeaves, e.b, st)
+	d, err := a.call(ctx, peer, KindLeaves, e.B, st)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ func (a *AntiEntropy) diffLeaves(ctx context.Context, p int, peer string, branch
 			}
 		}
 	}
-	return spans, d.end()
+	return spans, d.End()
 }
 
 // descend compares ranges with the peer level by level and returns the
@@ -267,10 +267,10 @@ func (a *AntiEntropy) compareRanges(ctx context.Context, p int, peer string, bat
 	e.int(p)
 	e.int(len(batch))
 	for _, sp := range batch {
-		e.fixed64(sp.lo)
-		e.fixed64(sp.hi)
+		e.Fixed64(sp.lo)
+		e.Fixed64(sp.hi)
 	}
-	d, err := a.call(ctx, peer, KindRanges, e.b, st)
+	d, err := a.call(ctx, peer, KindRanges, e.B, st)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -282,14 +282,14 @@ func (a *AntiEntropy) compareRanges(ctx context.Context, p int, peer string, bat
 		if sp.seg >= 0 {
 			a.checkLeaf(p, sp.seg, sp.before, xor)
 		}
-		switch form := d.byte(); form {
+		switch form := d.Byte(); form {
 		case formList:
 			m := d.count(16)
 			theirs := make([]entry, 0, m)
 			for range m {
-				en := entry{h: d.fixed64(), ih: d.fixed64()}
-				if d.err == nil && (en.h < sp.lo || en.h > sp.hi || (len(theirs) > 0 && en.h <= theirs[len(theirs)-1].h)) {
-					d.fail("list entry out of order or range")
+				en := entry{h: d.Fixed64(), ih: d.Fixed64()}
+				if d.Err == nil && (en.h < sp.lo || en.h > sp.hi || (len(theirs) > 0 && en.h <= theirs[len(theirs)-1].h)) {
+					d.Fail("list entry out of order or range")
 				}
 				theirs = append(theirs, en)
 			}
@@ -297,7 +297,7 @@ func (a *AntiEntropy) compareRanges(ctx context.Context, p int, peer string, bat
 		case formSplit:
 			w, ok := splitWidth(sp.lo, sp.hi)
 			if !ok {
-				d.fail("split of a range too narrow to split")
+				d.Fail("split of a range too narrow to split")
 				break
 			}
 			theirs := d.sparse(splitWays)
@@ -311,13 +311,13 @@ func (a *AntiEntropy) compareRanges(ctx context.Context, p int, peer string, bat
 				}
 			}
 		default:
-			d.fail(fmt.Sprintf("range form %d", form))
+			d.Fail(fmt.Sprintf("range form %d", form))
 		}
-		if d.err != nil {
-			return nil, nil, d.err
+		if d.Err != nil {
+			return nil, nil, d.Err
 		}
 	}
-	return diff, next, d.end()
+	return diff, next, d.End()
 }
 
 // syncHashes sends our objects of every hash in hashes to the peer, which
@@ -330,7 +330,7 @@ func (a *AntiEntropy) syncHashes(ctx context.Context, p int, peer string, hashes
 		body := encoder{}
 		var pushes []int // objects sent per item
 		n := 0
-		for n < len(hashes) && n < maxSyncItems && len(body.b) < maxSyncBytes {
+		for n < len(hashes) && n < maxSyncItems && len(body.B) < maxSyncBytes {
 			h := hashes[n]
 			var objs []object
 			err := a.scan(ctx, h, h, func(k storage.Key, c versioning.Clock) error {
@@ -340,14 +340,14 @@ func (a *AntiEntropy) syncHashes(ctx context.Context, p int, peer string, hashes
 			if err != nil {
 				return err
 			}
-			body.fixed64(h)
+			body.Fixed64(h)
 			body.int(len(objs))
 			for _, o := range objs {
-				body.str(o.k.Bucket)
-				body.str(o.k.Key)
+				body.Str(o.k.Bucket)
+				body.Str(o.k.Key)
 				scratch = storage.AppendObject(scratch[:0], o.c)
-				body.uvarint(uint64(len(scratch)))
-				body.b = append(body.b, scratch...)
+				body.Uvarint(uint64(len(scratch)))
+				body.B = append(body.B, scratch...)
 			}
 			pushes = append(pushes, len(objs))
 			n++
@@ -356,14 +356,14 @@ func (a *AntiEntropy) syncHashes(ctx context.Context, p int, peer string, hashes
 		e.header(a.geo)
 		e.int(p)
 		e.int(n)
-		e.b = append(e.b, body.b...)
-		d, err := a.call(ctx, peer, KindSync, e.b, st)
+		e.B = append(e.B, body.B...)
+		d, err := a.call(ctx, peer, KindSync, e.B, st)
 		if err != nil {
 			return err
 		}
 		answered := d.int(n + 1)
-		if d.err == nil && answered == 0 && n > 0 {
-			d.fail("sync reply answers no item")
+		if d.Err == nil && answered == 0 && n > 0 {
+			d.Fail("sync reply answers no item")
 		}
 		var in []object
 		for i := range answered {
@@ -371,13 +371,13 @@ func (a *AntiEntropy) syncHashes(ctx context.Context, p int, peer string, hashes
 			m := d.count(3)
 			for range m {
 				k, c := d.object()
-				if d.err == nil && k.Hash != hashes[i] {
-					d.fail("object under another hash")
+				if d.Err == nil && k.Hash != hashes[i] {
+					d.Fail("object under another hash")
 				}
 				in = append(in, object{k, c})
 			}
 		}
-		if err := d.end(); err != nil {
+		if err := d.End(); err != nil {
 			return err
 		}
 		for _, o := range in {
@@ -398,13 +398,13 @@ type object struct {
 
 // object reads (bucket, key, object) and derives the key's hash.
 func (d *decoder) object() (storage.Key, versioning.Clock) {
-	bucket, key, raw := d.str(), d.str(), d.bytes()
-	if d.err != nil {
+	bucket, key, raw := d.Str(), d.Str(), d.Bytes()
+	if d.Err != nil {
 		return storage.Key{}, versioning.Clock{}
 	}
 	c, err := storage.DecodeObject(raw)
 	if err != nil {
-		d.fail(err.Error())
+		d.Fail(err.Error())
 		return storage.Key{}, versioning.Clock{}
 	}
 	return storage.Key{Hash: ring.Hash(bucket, key), Bucket: bucket, Key: key}, c

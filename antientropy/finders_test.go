@@ -135,7 +135,7 @@ func TestDeps(t *testing.T) {
 		t.Fatalf("go list reported %v; the check would pass vacuously", imports)
 	}
 	for _, imp := range imports {
-		for _, banned := range []string{"gossip", "http", "node", "quorum", "transport", "internal", "cmd"} {
+		for _, banned := range []string{"gossip", "http", "node", "quorum", "transport", "internal/clustertest", "cmd"} {
 			if imp == "github.com/dynamod/dynamod/"+banned || strings.HasPrefix(imp, "github.com/dynamod/dynamod/"+banned+"/") {
 				t.Errorf("imports %s", imp)
 			}

@@ -146,16 +146,16 @@ func (a *AntiEntropy) reapBatch(ctx context.Context, p int, walk, prim []string,
 		e.int(p)
 		e.int(len(idx))
 		for _, i := range idx {
-			e.str(batch[i].k.Bucket)
-			e.str(batch[i].k.Key)
-			e.fixed64(batch[i].d)
+			e.Str(batch[i].k.Bucket)
+			e.Str(batch[i].k.Key)
+			e.Fixed64(batch[i].d)
 		}
-		d, err := a.call(ctx, m, KindReap, e.b, &st)
+		d, err := a.call(ctx, m, KindReap, e.B, &st)
 		if err != nil {
 			return 0, 0, err
 		}
 		d.raw(len(idx))
-		if err := d.end(); err != nil {
+		if err := d.End(); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -180,22 +180,22 @@ func (a *AntiEntropy) remoteDigests(ctx context.Context, m string, p int, batch 
 	e.int(p)
 	e.int(len(batch))
 	for _, c := range batch {
-		e.str(c.k.Bucket)
-		e.str(c.k.Key)
+		e.Str(c.k.Bucket)
+		e.Str(c.k.Key)
 	}
-	d, err := a.call(ctx, m, KindDigests, e.b, st)
+	d, err := a.call(ctx, m, KindDigests, e.B, st)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]remoteState, len(batch))
 	for i := range out {
-		switch d.byte() {
+		switch d.Byte() {
 		case 0:
 		case 1:
-			out[i] = remoteState{present: true, d: d.fixed64()}
+			out[i] = remoteState{present: true, d: d.Fixed64()}
 		default:
-			d.fail("digest flag")
+			d.Fail("digest flag")
 		}
 	}
-	return out, d.end()
+	return out, d.End()
 }

@@ -252,10 +252,10 @@ func TestReap_liveSiblingKeepsKey(t *testing.T) {
 	e.header(a.geo)
 	e.int(p)
 	e.int(1)
-	e.str(k.Bucket)
-	e.str(k.Key)
-	e.fixed64(versioning.Digest(both))
-	resp, err := a.Serve(t.Context(), pl[0], KindReap, e.b)
+	e.Str(k.Bucket)
+	e.Str(k.Key)
+	e.Fixed64(versioning.Digest(both))
+	resp, err := a.Serve(t.Context(), pl[0], KindReap, e.B)
 	if err != nil || len(resp) != 2 || resp[0] != stOK || resp[1] != 0 {
 		t.Fatalf("reap request for a live key: %x, %v", resp, err)
 	}

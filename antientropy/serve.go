@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/dynamod/dynamod/internal/wire"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
@@ -21,7 +22,7 @@ func (a *AntiEntropy) Serve(ctx context.Context, from string, kind uint8, body [
 		name = KindName(kind)
 	}
 	a.m.served.WithLabelValues(name).Inc()
-	d := &decoder{b: body}
+	d := ptrDecoder(body)
 	if mm := d.header(a.geo); mm != nil {
 		return mm, nil
 	}
@@ -57,9 +58,9 @@ func (a *AntiEntropy) serveRoots(d *decoder) ([]byte, error) {
 	roots := make([]uint64, n)
 	for i := range n {
 		ps[i] = d.int(len(a.trees))
-		roots[i] = d.fixed64()
+		roots[i] = d.Fixed64()
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	differ := make([]bool, n)
@@ -70,16 +71,16 @@ func (a *AntiEntropy) serveRoots(d *decoder) ([]byte, error) {
 		notReady[i] = !snap.built
 	}
 	e := encoder{}
-	e.byte(stOK)
-	e.b = append(e.b, bitmap(n, func(i int) bool { return differ[i] })...)
-	e.b = append(e.b, bitmap(n, func(i int) bool { return notReady[i] })...)
-	return e.b, nil
+	e.Byte(stOK)
+	e.B = append(e.B, bitmap(n, func(i int) bool { return differ[i] })...)
+	e.B = append(e.B, bitmap(n, func(i int) bool { return notReady[i] })...)
+	return e.B, nil
 }
 
 func (a *AntiEntropy) serveBranches(d *decoder) ([]byte, error) {
 	p := d.int(len(a.trees))
-	root := d.fixed64()
-	if err := d.end(); err != nil {
+	root := d.Fixed64()
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	snap := a.trees[p].snapshot()
@@ -90,23 +91,23 @@ func (a *AntiEntropy) serveBranches(d *decoder) ([]byte, error) {
 		return []byte{stOK, 1}, nil
 	}
 	e := encoder{}
-	e.byte(stOK)
-	e.byte(0)
+	e.Byte(stOK)
+	e.Byte(0)
 	e.sparse(snap.branches, a.geo.branches())
-	return e.b, nil
+	return e.B, nil
 }
 
 func (a *AntiEntropy) serveLeaves(d *decoder) ([]byte, error) {
 	p := d.int(len(a.trees))
 	n := d.count(1)
 	if n > a.geo.branches() {
-		d.fail("more branches than the tree has")
+		d.Fail("more branches than the tree has")
 	}
 	bs := make([]int, n)
 	for i := range bs {
 		bs[i] = d.int(a.geo.branches())
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	t := &a.trees[p]
@@ -114,13 +115,13 @@ func (a *AntiEntropy) serveLeaves(d *decoder) ([]byte, error) {
 		return []byte{stNotReady}, nil
 	}
 	e := encoder{}
-	e.byte(stOK)
+	e.Byte(stOK)
 	leaves := make([]uint64, 0, a.geo.fan())
 	for _, b := range bs {
 		leaves = t.branchLeaves(a.geo, leaves[:0], b)
 		e.sparse(leaves, a.geo.fan())
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
 func (a *AntiEntropy) serveRanges(ctx context.Context, d *decoder) ([]byte, error) {
@@ -129,16 +130,16 @@ func (a *AntiEntropy) serveRanges(ctx context.Context, d *decoder) ([]byte, erro
 	plo, phi := a.geo.partRange(p)
 	spans := make([]span, n)
 	for i := range spans {
-		spans[i] = span{lo: d.fixed64(), hi: d.fixed64(), seg: -1}
-		if d.err == nil && (spans[i].lo > spans[i].hi || spans[i].lo < plo || spans[i].hi > phi) {
-			d.fail("range outside the partition")
+		spans[i] = span{lo: d.Fixed64(), hi: d.Fixed64(), seg: -1}
+		if d.Err == nil && (spans[i].lo > spans[i].hi || spans[i].lo < plo || spans[i].hi > phi) {
+			d.Fail("range outside the partition")
 		}
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	e := encoder{}
-	e.byte(stOK)
+	e.Byte(stOK)
 	for _, sp := range spans {
 		// A whole segment: compare the scan with the leaf to catch drift.
 		s := a.geo.segment(sp.lo)
@@ -156,18 +157,18 @@ func (a *AntiEntropy) serveRanges(ctx context.Context, d *decoder) ([]byte, erro
 			a.checkLeaf(p, s, before, sum.xor)
 		}
 		if sum.split {
-			e.byte(formSplit)
+			e.Byte(formSplit)
 			e.sparse(sum.subs[:], splitWays)
 			continue
 		}
-		e.byte(formList)
+		e.Byte(formList)
 		e.int(len(sum.list))
 		for _, en := range sum.list {
-			e.fixed64(en.h)
-			e.fixed64(en.ih)
+			e.Fixed64(en.h)
+			e.Fixed64(en.ih)
 		}
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
 func (a *AntiEntropy) serveSync(ctx context.Context, d *decoder) ([]byte, error) {
@@ -179,22 +180,22 @@ func (a *AntiEntropy) serveSync(ctx context.Context, d *decoder) ([]byte, error)
 	}
 	items := make([]item, n)
 	for i := range items {
-		h := d.fixed64()
-		if d.err == nil && a.geo.partition(h) != p {
-			d.fail("hash outside the partition")
+		h := d.Fixed64()
+		if d.Err == nil && a.geo.partition(h) != p {
+			d.Fail("hash outside the partition")
 		}
 		m := d.count(3)
 		objs := make([]object, 0, m)
 		for range m {
 			k, c := d.object()
-			if d.err == nil && k.Hash != h {
-				d.fail("object under another hash")
+			if d.Err == nil && k.Hash != h {
+				d.Fail("object under another hash")
 			}
 			objs = append(objs, object{k, c})
 		}
 		items[i] = item{h, objs}
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	// Items are answered in order until the reply outgrows maxReplyBytes;
@@ -204,7 +205,7 @@ func (a *AntiEntropy) serveSync(ctx context.Context, d *decoder) ([]byte, error)
 	var scratch []byte
 	answered := 0
 	for _, it := range items {
-		if answered > 0 && len(body.b) >= maxReplyBytes {
+		if answered > 0 && len(body.B) >= maxReplyBytes {
 			break
 		}
 		sent := make(map[storage.Key]uint64, len(it.objs))
@@ -226,27 +227,27 @@ func (a *AntiEntropy) serveSync(ctx context.Context, d *decoder) ([]byte, error)
 		}
 		body.int(len(back))
 		for _, o := range back {
-			body.str(o.k.Bucket)
-			body.str(o.k.Key)
+			body.Str(o.k.Bucket)
+			body.Str(o.k.Key)
 			scratch = storage.AppendObject(scratch[:0], o.c)
-			body.uvarint(uint64(len(scratch)))
-			body.b = append(body.b, scratch...)
+			body.Uvarint(uint64(len(scratch)))
+			body.B = append(body.B, scratch...)
 		}
 		answered++
 	}
-	e := encoder{b: make([]byte, 0, len(body.b)+8)}
-	e.byte(stOK)
+	e := encoder{wire.Encoder{B: make([]byte, 0, len(body.B)+8)}}
+	e.Byte(stOK)
 	e.int(answered)
-	e.b = append(e.b, body.b...)
-	return e.b, nil
+	e.B = append(e.B, body.B...)
+	return e.B, nil
 }
 
 // keyIn reads (bucket, key) and checks that the key belongs to partition p.
 func (d *decoder) keyIn(g geometry, p int) storage.Key {
-	bucket, key := d.str(), d.str()
+	bucket, key := d.Str(), d.Str()
 	k := storage.Key{Hash: ring.Hash(bucket, key), Bucket: bucket, Key: key}
-	if d.err == nil && g.partition(k.Hash) != p {
-		d.fail("key outside the partition")
+	if d.Err == nil && g.partition(k.Hash) != p {
+		d.Fail("key outside the partition")
 	}
 	return k
 }
@@ -258,24 +259,24 @@ func (a *AntiEntropy) serveDigests(d *decoder) ([]byte, error) {
 	for i := range keys {
 		keys[i] = d.keyIn(a.geo, p)
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	e := encoder{}
-	e.byte(stOK)
+	e.Byte(stOK)
 	for _, k := range keys {
 		c, found, err := a.local.ReadLocal(k)
 		if err != nil {
 			return nil, err
 		}
 		if !found {
-			e.byte(0)
+			e.Byte(0)
 			continue
 		}
-		e.byte(1)
-		e.fixed64(versioning.Digest(c))
+		e.Byte(1)
+		e.Fixed64(versioning.Digest(c))
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
 func (a *AntiEntropy) serveReap(d *decoder) ([]byte, error) {
@@ -288,21 +289,21 @@ func (a *AntiEntropy) serveReap(d *decoder) ([]byte, error) {
 	ts := make([]target, n)
 	for i := range ts {
 		ts[i].k = d.keyIn(a.geo, p)
-		ts[i].d = d.fixed64()
+		ts[i].d = d.Fixed64()
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	e := encoder{}
-	e.byte(stOK)
+	e.Byte(stOK)
 	for _, t := range ts {
 		reaped, err := a.reapLocal(t.k, t.d)
 		if err != nil {
 			return nil, err
 		}
-		e.byte(uint8(b2i(reaped)))
+		e.Byte(uint8(b2i(reaped)))
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
 // reapLocal deletes k here if it is still the tombstone with digest dg.

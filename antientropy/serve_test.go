@@ -138,75 +138,75 @@ func TestServe_rejectsMalformed(t *testing.T) {
 		body func() []byte
 	}{
 		{"empty", KindRoots, func() []byte { return nil }},
-		{"unknown kind", KindBase + 40, func() []byte { return hdr().b }},
-		{"truncated roots", KindRoots, func() []byte { e := hdr(); e.int(2); e.int(0); return e.b }},
-		{"partition out of range", KindBranches, func() []byte { e := hdr(); e.int(2); e.fixed64(0); return e.b }},
-		{"trailing bytes", KindBranches, func() []byte { e := hdr(); e.int(0); e.fixed64(0); e.byte(1); return e.b }},
-		{"huge count", KindLeaves, func() []byte { e := hdr(); e.int(0); e.uvarint(1 << 40); return e.b }},
-		{"branch out of range", KindLeaves, func() []byte { e := hdr(); e.int(0); e.int(1); e.int(99); return e.b }},
+		{"unknown kind", KindBase + 40, func() []byte { return hdr().B }},
+		{"truncated roots", KindRoots, func() []byte { e := hdr(); e.int(2); e.int(0); return e.B }},
+		{"partition out of range", KindBranches, func() []byte { e := hdr(); e.int(2); e.Fixed64(0); return e.B }},
+		{"trailing bytes", KindBranches, func() []byte { e := hdr(); e.int(0); e.Fixed64(0); e.Byte(1); return e.B }},
+		{"huge count", KindLeaves, func() []byte { e := hdr(); e.int(0); e.Uvarint(1 << 40); return e.B }},
+		{"branch out of range", KindLeaves, func() []byte { e := hdr(); e.int(0); e.int(1); e.int(99); return e.B }},
 		{"range outside partition", KindRanges, func() []byte {
 			e := hdr()
 			e.int(p)
 			e.int(1)
-			e.fixed64(plo)
-			e.fixed64(phi + 1)
-			return e.b
+			e.Fixed64(plo)
+			e.Fixed64(phi + 1)
+			return e.B
 		}},
 		{"inverted range", KindRanges, func() []byte {
 			e := hdr()
 			e.int(p)
 			e.int(1)
-			e.fixed64(phi)
-			e.fixed64(plo)
-			return e.b
+			e.Fixed64(phi)
+			e.Fixed64(plo)
+			return e.B
 		}},
 		{"sync object under another hash", KindSync, func() []byte {
 			e := hdr()
 			e.int(p)
 			e.int(1)
-			e.fixed64(k.Hash)
+			e.Fixed64(k.Hash)
 			e.int(1)
-			e.str(k.Bucket)
-			e.str("other key")
-			e.str(string(obj))
-			return e.b
+			e.Str(k.Bucket)
+			e.Str("other key")
+			e.Str(string(obj))
+			return e.B
 		}},
 		{"sync corrupt object", KindSync, func() []byte {
 			e := hdr()
 			e.int(p)
 			e.int(1)
-			e.fixed64(k.Hash)
+			e.Fixed64(k.Hash)
 			e.int(1)
-			e.str(k.Bucket)
-			e.str(k.Key)
+			e.Str(k.Bucket)
+			e.Str(k.Key)
 			bad := bytes.Clone(obj)
 			bad[len(bad)-1] ^= 1
-			e.str(string(bad))
-			return e.b
+			e.Str(string(bad))
+			return e.B
 		}},
 		{"sync hash outside partition", KindSync, func() []byte {
 			e := hdr()
 			e.int(p)
 			e.int(1)
-			e.fixed64(phi + 1)
+			e.Fixed64(phi + 1)
 			e.int(0)
-			return e.b
+			return e.B
 		}},
 		{"digests key outside partition", KindDigests, func() []byte {
 			e := hdr()
 			e.int(1 - p)
 			e.int(1)
-			e.str(k.Bucket)
-			e.str(k.Key)
-			return e.b
+			e.Str(k.Bucket)
+			e.Str(k.Key)
+			return e.B
 		}},
 		{"reap truncated", KindReap, func() []byte {
 			e := hdr()
 			e.int(p)
 			e.int(1)
-			e.str(k.Bucket)
-			e.str(k.Key)
-			return e.b
+			e.Str(k.Bucket)
+			e.Str(k.Key)
+			return e.B
 		}},
 	}
 	before := r.dump(t)
@@ -223,10 +223,10 @@ func TestServe_rejectsMalformed(t *testing.T) {
 	}
 	// Another version or geometry gets a mismatch reply, not an error.
 	e := encoder{}
-	e.byte(protoVersion + 1)
+	e.Byte(protoVersion + 1)
 	e.int(2)
 	e.int(16)
-	resp, err := a.Serve(t.Context(), "peer", KindRoots, e.b)
+	resp, err := a.Serve(t.Context(), "peer", KindRoots, e.B)
 	if err != nil || len(resp) == 0 || resp[0] != stMismatch {
 		t.Fatalf("Serve of another version = %x, %v; want a mismatch reply", resp, err)
 	}

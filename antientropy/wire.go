@@ -1,9 +1,10 @@
 package antientropy
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/bits"
+
+	"github.com/dynamod/dynamod/internal/wire"
 )
 
 // Message kinds, KindBase+i. The node routes every kind >= KindBase to
@@ -93,27 +94,25 @@ const (
 // maxItems bounds every count in a request a server accepts.
 const maxItems = 1 << 16
 
-type encoder struct{ b []byte }
+// encoder and decoder are the shared wire primitives plus this protocol's
+// trees and headers.
+type encoder struct{ wire.Encoder }
 
-func (e *encoder) byte(v uint8)     { e.b = append(e.b, v) }
-func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) int(v int)        { e.uvarint(uint64(v)) }
-func (e *encoder) fixed64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
-func (e *encoder) str(v string)     { e.uvarint(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *encoder) int(v int) { e.Uvarint(uint64(v)) }
 
 func (e *encoder) sparse(vs []uint64, n int) {
-	start := len(e.b)
-	e.b = append(e.b, make([]byte, (n+7)/8)...)
+	start := len(e.B)
+	e.B = append(e.B, make([]byte, (n+7)/8)...)
 	for i := range n {
 		if v := at(vs, i); v != 0 {
-			e.b[start+i/8] |= 1 << (i % 8)
-			e.fixed64(v)
+			e.B[start+i/8] |= 1 << (i % 8)
+			e.Fixed64(v)
 		}
 	}
 }
 
 func (e *encoder) header(g geometry) {
-	e.byte(protoVersion)
+	e.Byte(protoVersion)
 	e.int(g.partitions())
 	e.int(g.segments())
 }
@@ -128,45 +127,18 @@ func bitmap(n int, set func(int) bool) []byte {
 	return b
 }
 
-// decoder reads what encoder wrote. The first error sticks; every read after
-// it returns zero values, so a reader checks err once at the end.
-type decoder struct {
-	b   []byte
-	err error
-}
+// decoder reads what encoder wrote; failures wrap ErrMalformed.
+type decoder struct{ wire.Decoder }
 
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", ErrMalformed, what)
-	}
-	d.b = nil
-}
+func newDecoder(b []byte) decoder { return decoder{wire.Decoder{B: b, Malformed: ErrMalformed}} }
 
-func (d *decoder) byte() uint8 {
-	if len(d.b) < 1 {
-		d.fail("truncated")
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func ptrDecoder(b []byte) *decoder { d := newDecoder(b); return &d }
 
 // int reads a uvarint that must be < limit.
 func (d *decoder) int(limit int) int {
-	v := d.uvarint()
-	if d.err == nil && v >= uint64(limit) {
-		d.fail(fmt.Sprintf("%d out of range [0, %d)", v, limit))
+	v := d.Uvarint()
+	if d.Err == nil && v >= uint64(limit) {
+		d.Fail(fmt.Sprintf("%d out of range [0, %d)", v, limit))
 		return 0
 	}
 	return int(v)
@@ -175,59 +147,34 @@ func (d *decoder) int(limit int) int {
 // count reads an item count; each item takes at least minSize bytes, so a
 // count the rest of the message cannot hold is rejected before allocating.
 func (d *decoder) count(minSize int) int {
-	v := d.uvarint()
-	if d.err == nil && (v > maxItems || v*uint64(minSize) > uint64(len(d.b))) {
-		d.fail(fmt.Sprintf("count %d too large for %d bytes", v, len(d.b)))
+	v := d.Uvarint()
+	if d.Err == nil && (v > maxItems || v*uint64(minSize) > uint64(len(d.B))) {
+		d.Fail(fmt.Sprintf("count %d too large for %d bytes", v, len(d.B)))
 		return 0
 	}
 	return int(v)
 }
 
-func (d *decoder) fixed64() uint64 {
-	if len(d.b) < 8 {
-		d.fail("truncated")
-		return 0
-	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
-		d.fail("truncated")
-	}
-	if d.err != nil {
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) str() string { return string(d.bytes()) }
-
 func (d *decoder) raw(n int) []byte {
-	if len(d.b) < n {
-		d.fail("truncated")
+	if len(d.B) < n {
+		d.Fail("truncated")
 		return nil
 	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
+	v := d.B[:n:n]
+	d.B = d.B[n:]
 	return v
 }
 
 // sparse reads a sparse vector of n values (nil when all are zero).
 func (d *decoder) sparse(n int) []uint64 {
 	bm := d.raw((n + 7) / 8)
-	if d.err != nil {
+	if d.Err != nil {
 		return nil
 	}
 	ones := 0
 	for i, x := range bm {
 		if i == len(bm)-1 && n%8 != 0 && x>>(n%8) != 0 {
-			d.fail("bits set past the vector's end")
+			d.Fail("bits set past the vector's end")
 			return nil
 		}
 		ones += bits.OnesCount8(x)
@@ -235,15 +182,15 @@ func (d *decoder) sparse(n int) []uint64 {
 	if ones == 0 {
 		return nil
 	}
-	if len(d.b) < 8*ones {
-		d.fail("truncated")
+	if len(d.B) < 8*ones {
+		d.Fail("truncated")
 		return nil
 	}
 	vs := make([]uint64, n)
 	for i := range n {
 		if bm[i/8]&(1<<(i%8)) != 0 {
-			if vs[i] = d.fixed64(); vs[i] == 0 {
-				d.fail("zero value marked present")
+			if vs[i] = d.Fixed64(); vs[i] == 0 {
+				d.Fail("zero value marked present")
 				return nil
 			}
 		}
@@ -253,20 +200,13 @@ func (d *decoder) sparse(n int) []uint64 {
 
 func bitSet(bm []byte, i int) bool { return bm[i/8]&(1<<(i%8)) != 0 }
 
-func (d *decoder) end() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.fail(fmt.Sprintf("%d trailing bytes", len(d.b)))
-	}
-	return d.err
-}
-
 // header checks a request header against g; it returns a mismatch reply to
 // send instead of serving, or nil.
 func (d *decoder) header(g geometry) []byte {
-	v := d.byte()
-	q := d.uvarint()
-	s := d.uvarint()
-	if d.err != nil || (v == protoVersion && q == uint64(g.partitions()) && s == uint64(g.segments())) {
+	v := d.Byte()
+	q := d.Uvarint()
+	s := d.Uvarint()
+	if d.Err != nil || (v == protoVersion && q == uint64(g.partitions()) && s == uint64(g.segments())) {
 		return nil
 	}
 	return mismatchReply(g)
@@ -274,23 +214,23 @@ func (d *decoder) header(g geometry) []byte {
 
 func mismatchReply(g geometry) []byte {
 	e := encoder{}
-	e.byte(stMismatch)
+	e.Byte(stMismatch)
 	e.header(g)
-	return e.b
+	return e.B
 }
 
 // status reads a reply's status byte and turns the not-ready and mismatch
 // replies into errors.
 func (d *decoder) status(peer string) error {
-	switch st := d.byte(); {
-	case d.err != nil:
-		return d.err
+	switch st := d.Byte(); {
+	case d.Err != nil:
+		return d.Err
 	case st == stOK:
 		return nil
 	case st == stNotReady:
 		return fmt.Errorf("%w on %s", ErrNotReady, peer)
 	case st == stMismatch:
-		v, q, s := d.byte(), d.uvarint(), d.uvarint()
+		v, q, s := d.Byte(), d.Uvarint(), d.Uvarint()
 		return fmt.Errorf("%w: %s speaks version %d with %d partitions of %d segments", ErrMismatch, peer, v, q, s)
 	default:
 		return fmt.Errorf("%w: status %d", ErrMalformed, st)

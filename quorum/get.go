@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/dynamod/dynamod/internal/wire"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -196,7 +197,7 @@ func (c *Coordinator) readRepair(p placement, got []getReply) {
 }
 
 func encodeKey(k storage.Key) []byte {
-	e := encoder{b: make([]byte, 0, 16+len(k.Bucket)+len(k.Key))}
+	e := encoder{wire.Encoder{B: make([]byte, 0, 16+len(k.Bucket)+len(k.Key))}}
 	e.key(k)
-	return e.b
+	return e.B
 }

@@ -58,33 +58,33 @@ func (c *Coordinator) ListKeys(ctx context.Context, bucket string, fn func(key s
 			continue
 		}
 		e := encoder{}
-		e.str(bucket)
-		e.uvarint(uint64(len(plan[node])))
+		e.Str(bucket)
+		e.Uvarint(uint64(len(plan[node])))
 		for _, rg := range plan[node] {
-			e.fixed64(rg.lo)
-			e.fixed64(rg.hi)
+			e.Fixed64(rg.lo)
+			e.Fixed64(rg.hi)
 		}
-		b, err := c.tr.Call(ctx, node, KindList, e.b)
+		b, err := c.tr.Call(ctx, node, KindList, e.B)
 		if err != nil {
 			return &UnavailableError{Op: "list", Want: 1, Reason: fmt.Sprintf("%s: %v", node, err)}
 		}
 		if len(b) == 0 {
 			return errMalformed
 		}
-		d := decoder{b: b[1:]}
+		d := newDecoder(b[1:])
 		if b[0] != stOK {
 			return decodeErr(b[0], &d)
 		}
-		count := d.uvarint()
-		for i := uint64(0); i < count && d.err == nil; i++ {
-			k := d.str()
-			if d.err == nil {
+		count := d.Uvarint()
+		for i := uint64(0); i < count && d.Err == nil; i++ {
+			k := d.Str()
+			if d.Err == nil {
 				if err := fn(k); err != nil {
 					return err
 				}
 			}
 		}
-		if err := d.end(); err != nil {
+		if err := d.End(); err != nil {
 			return err
 		}
 	}
@@ -120,17 +120,17 @@ func (c *Coordinator) listLocal(ctx context.Context, bucket string, ranges []has
 }
 
 func (c *Coordinator) serveList(ctx context.Context, body []byte) []byte {
-	d := decoder{b: body}
-	bucket := d.str()
-	n := d.uvarint()
+	d := newDecoder(body)
+	bucket := d.Str()
+	n := d.Uvarint()
 	if n > 1<<20 {
 		return encodeErr(errMalformed)
 	}
 	ranges := make([]hashRange, 0, min(n, 1024))
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		ranges = append(ranges, hashRange{d.fixed64(), d.fixed64()})
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		ranges = append(ranges, hashRange{d.Fixed64(), d.Fixed64()})
 	}
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return encodeErr(err)
 	}
 	var keys []string
@@ -138,12 +138,12 @@ func (c *Coordinator) serveList(ctx context.Context, body []byte) []byte {
 		return encodeErr(err)
 	}
 	e := encoder{}
-	e.byte(stOK)
-	e.uvarint(uint64(len(keys)))
+	e.Byte(stOK)
+	e.Uvarint(uint64(len(keys)))
 	for _, k := range keys {
-		e.str(k)
+		e.Str(k)
 	}
-	return e.b
+	return e.B
 }
 
 // ListBuckets returns the buckets any live member stores.
@@ -160,10 +160,10 @@ func (c *Coordinator) ListBuckets(ctx context.Context) ([]string, error) {
 		if err != nil || len(b) == 0 || b[0] != stOK {
 			continue // best effort, like key listing's coverage
 		}
-		d := decoder{b: b[1:]}
-		n := d.uvarint()
-		for i := uint64(0); i < n && d.err == nil; i++ {
-			if s := d.str(); d.err == nil {
+		d := newDecoder(b[1:])
+		n := d.Uvarint()
+		for i := uint64(0); i < n && d.Err == nil; i++ {
+			if s := d.Str(); d.Err == nil {
 				set[s] = true
 			}
 		}

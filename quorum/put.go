@@ -132,23 +132,23 @@ func (c *Coordinator) serveCoordinate(ctx context.Context, body []byte) []byte {
 		return encodeErr(err)
 	}
 	e := encoder{}
-	e.byte(stOK)
-	e.uvarint(uint64(obj.Replicas))
+	e.Byte(stOK)
+	e.Uvarint(uint64(obj.Replicas))
 	e.object(obj.Clock)
-	return e.b
+	return e.B
 }
 
 func decodeCoordReply(b []byte) (*Object, error) {
 	if len(b) == 0 {
 		return nil, errMalformed
 	}
-	d := decoder{b: b[1:]}
+	d := newDecoder(b[1:])
 	if b[0] != stOK {
 		return nil, decodeErr(b[0], &d)
 	}
-	n := int(d.uvarint())
+	n := int(d.Uvarint())
 	cl := d.object()
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, err
 	}
 	return &Object{Clock: cl, Context: versioning.Join(cl), Replicas: n}, nil

@@ -68,21 +68,21 @@ func (c *Coordinator) Serve(ctx context.Context, from string, kind uint8, body [
 		return c.serveList(ctx, body), nil
 	case KindBuckets:
 		e := encoder{}
-		e.byte(stOK)
+		e.Byte(stOK)
 		bs := c.store.Buckets()
-		e.uvarint(uint64(len(bs)))
+		e.Uvarint(uint64(len(bs)))
 		for _, b := range bs {
-			e.str(b)
+			e.Str(b)
 		}
-		return e.b, nil
+		return e.B, nil
 	}
 	return encodeErr(fmt.Errorf("%w: unknown kind %d", errMalformed, kind)), nil
 }
 
 func (c *Coordinator) serveGet(body []byte) []byte {
-	d := decoder{b: body}
+	d := newDecoder(body)
 	k := d.key()
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return encodeErr(err)
 	}
 	cl, found, err := c.readLocal(k)
@@ -131,7 +131,7 @@ func decodeGetReply(b []byte) (versioning.Clock, bool, error) {
 	case stNotFound:
 		return versioning.Clock{}, false, nil
 	}
-	d := decoder{b: b[1:]}
+	d := newDecoder(b[1:])
 	return versioning.Clock{}, false, decodeErr(b[0], &d)
 }
 
@@ -143,6 +143,6 @@ func decodePutReply(b []byte) (bool, error) {
 	if len(b) == 0 {
 		return false, errMalformed
 	}
-	d := decoder{b: b[1:]}
+	d := newDecoder(b[1:])
 	return false, decodeErr(b[0], &d)
 }

@@ -1,10 +1,10 @@
 package quorum
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
+	"github.com/dynamod/dynamod/internal/wire"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -54,111 +54,35 @@ const (
 
 var errMalformed = errors.New("quorum: malformed message")
 
-type encoder struct{ b []byte }
+// encoder and decoder are the shared wire primitives plus this protocol's
+// keys and objects.
+type encoder struct{ wire.Encoder }
 
-func (e *encoder) byte(v uint8)              { e.b = append(e.b, v) }
-func (e *encoder) uvarint(v uint64)          { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) varint(v int64)            { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) bytes(v []byte)            { e.uvarint(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *encoder) str(v string)              { e.uvarint(uint64(len(v))); e.b = append(e.b, v...) }
-func (e *encoder) fixed64(v uint64)          { e.b = binary.BigEndian.AppendUint64(e.b, v) }
-func (e *encoder) object(c versioning.Clock) { e.bytes(storage.AppendObject(nil, c)) }
-func (e *encoder) key(k storage.Key)         { e.fixed64(k.Hash); e.str(k.Bucket); e.str(k.Key) }
+func (e *encoder) object(c versioning.Clock) { e.Bytes(storage.AppendObject(nil, c)) }
+func (e *encoder) key(k storage.Key)         { e.Fixed64(k.Hash); e.Str(k.Bucket); e.Str(k.Key) }
 
-// decoder reads what encoder wrote. The first error sticks; every read after
-// it returns zero values, so a handler checks err once at the end.
-type decoder struct {
-	b   []byte
-	err error
-}
+// decoder reads what encoder wrote; failures wrap errMalformed.
+type decoder struct{ wire.Decoder }
 
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = errMalformed
-	}
-	d.b = nil
-}
-
-func (d *decoder) byte() uint8 {
-	if len(d.b) < 1 {
-		d.fail()
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) fixed64() uint64 {
-	if len(d.b) < 8 {
-		d.fail()
-		return 0
-	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
-// bytes returns a slice of the input; callers copy what they keep.
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) str() string { return string(d.bytes()) }
+func newDecoder(b []byte) decoder { return decoder{wire.Decoder{B: b, Malformed: errMalformed}} }
 
 func (d *decoder) key() storage.Key {
-	h := d.fixed64()
-	b := d.str()
-	k := d.str()
+	h := d.Fixed64()
+	b := d.Str()
+	k := d.Str()
 	return storage.Key{Hash: h, Bucket: b, Key: k}
 }
 
 func (d *decoder) object() versioning.Clock {
-	raw := d.bytes()
-	if d.err != nil {
+	raw := d.Bytes()
+	if d.Err != nil {
 		return versioning.Clock{}
 	}
 	c, err := storage.DecodeObject(raw)
 	if err != nil {
-		d.err = fmt.Errorf("%w: %w", errMalformed, err)
-		d.b = nil
+		d.Fail(err.Error())
 	}
 	return c
-}
-
-// end fails if input is left over, and returns the sticky error.
-func (d *decoder) end() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", errMalformed, len(d.b))
-	}
-	return d.err
 }
 
 // putMsg carries a replica state: replicate, repair and handoff.
@@ -172,26 +96,26 @@ type putMsg struct {
 // encodePut builds a putMsg body around an object already encoded with
 // storage.AppendObject, so a fan-out encodes the object once.
 func encodePut(k storage.Key, sync bool, hintFor string, obj []byte) []byte {
-	e := encoder{b: make([]byte, 0, 32+len(k.Bucket)+len(k.Key)+len(hintFor)+len(obj))}
+	e := encoder{wire.Encoder{B: make([]byte, 0, 32+len(k.Bucket)+len(k.Key)+len(hintFor)+len(obj))}}
 	e.key(k)
 	flags := uint8(0)
 	if sync {
 		flags |= 1
 	}
-	e.byte(flags)
-	e.str(hintFor)
-	e.bytes(obj)
-	return e.b
+	e.Byte(flags)
+	e.Str(hintFor)
+	e.Bytes(obj)
+	return e.B
 }
 
 func decodePut(b []byte) (putMsg, error) {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var m putMsg
 	m.key = d.key()
-	m.sync = d.byte()&1 != 0
-	m.hintFor = d.str()
+	m.sync = d.Byte()&1 != 0
+	m.hintFor = d.Str()
 	m.clock = d.object()
-	return m, d.end()
+	return m, d.End()
 }
 
 // coordMsg is a client write forwarded to a primary.
@@ -205,27 +129,27 @@ type coordMsg struct {
 func (m *coordMsg) encode() []byte {
 	e := encoder{}
 	e.key(m.key)
-	e.varint(int64(m.w))
-	e.varint(int64(m.pw))
-	e.varint(int64(m.dw))
-	e.varint(m.timeoutMS)
+	e.Varint(int64(m.w))
+	e.Varint(int64(m.pw))
+	e.Varint(int64(m.dw))
+	e.Varint(m.timeoutMS)
 	e.object(m.client)
-	return e.b
+	return e.B
 }
 
 func decodeCoord(b []byte) (coordMsg, error) {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var m coordMsg
 	m.key = d.key()
-	m.w = Quorum(d.varint())
-	m.pw = Quorum(d.varint())
-	m.dw = Quorum(d.varint())
-	m.timeoutMS = d.varint()
+	m.w = Quorum(d.Varint())
+	m.pw = Quorum(d.Varint())
+	m.dw = Quorum(d.Varint())
+	m.timeoutMS = d.Varint()
 	m.client = d.object()
-	if d.err == nil && len(m.client.Anon) == 0 {
-		d.err = fmt.Errorf("%w: forwarded write carries %d values", errMalformed, len(m.client.Anon))
+	if d.Err == nil && len(m.client.Anon) == 0 {
+		d.Err = fmt.Errorf("%w: forwarded write carries %d values", errMalformed, len(m.client.Anon))
 	}
-	return m, d.end()
+	return m, d.End()
 }
 
 // encodeErr turns a coordinator error into a reply body that keeps its
@@ -235,47 +159,47 @@ func encodeErr(err error) []byte {
 	var ue *UnavailableError
 	switch {
 	case errors.As(err, &ue):
-		e.byte(stUnavailable)
-		e.str(ue.Op)
+		e.Byte(stUnavailable)
+		e.Str(ue.Op)
 		for _, v := range []int{ue.Want, ue.Got, ue.WantPrimary, ue.GotPrimary, ue.WantDurable, ue.GotDurable} {
-			e.uvarint(uint64(max(v, 0)))
+			e.Uvarint(uint64(max(v, 0)))
 		}
-		e.str(ue.Reason)
-		return e.b
+		e.Str(ue.Reason)
+		return e.B
 	case errors.Is(err, ErrNotFound):
-		e.byte(stNotFound)
+		e.Byte(stNotFound)
 	case errors.Is(err, ErrTooLarge):
-		e.byte(stTooLarge)
+		e.Byte(stTooLarge)
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadQuorum), errors.Is(err, errMalformed):
-		e.byte(stBadRequest)
+		e.Byte(stBadRequest)
 	default:
-		e.byte(stError)
+		e.Byte(stError)
 	}
-	e.str(err.Error())
-	return e.b
+	e.Str(err.Error())
+	return e.B
 }
 
 // decodeErr reverses encodeErr for a status other than stOK.
 func decodeErr(st uint8, d *decoder) error {
 	switch st {
 	case stUnavailable:
-		ue := &UnavailableError{Op: d.str()}
+		ue := &UnavailableError{Op: d.Str()}
 		for _, p := range []*int{&ue.Want, &ue.Got, &ue.WantPrimary, &ue.GotPrimary, &ue.WantDurable, &ue.GotDurable} {
-			*p = int(d.uvarint())
+			*p = int(d.Uvarint())
 		}
-		ue.Reason = d.str()
-		if d.err != nil {
-			return d.err
+		ue.Reason = d.Str()
+		if d.Err != nil {
+			return d.Err
 		}
 		return ue
 	case stNotFound:
-		return fmt.Errorf("%w (remote: %s)", ErrNotFound, d.str())
+		return fmt.Errorf("%w (remote: %s)", ErrNotFound, d.Str())
 	case stTooLarge:
-		return fmt.Errorf("%w (remote: %s)", ErrTooLarge, d.str())
+		return fmt.Errorf("%w (remote: %s)", ErrTooLarge, d.Str())
 	case stBadRequest:
-		return fmt.Errorf("%w (remote: %s)", ErrBadRequest, d.str())
+		return fmt.Errorf("%w (remote: %s)", ErrBadRequest, d.Str())
 	case stError:
-		return fmt.Errorf("quorum: remote error: %s", d.str())
+		return fmt.Errorf("quorum: remote error: %s", d.Str())
 	}
 	return fmt.Errorf("%w: status %d", errMalformed, st)
 }

@@ -66,7 +66,7 @@ func TestWire_roundTrip(t *testing.T) {
 	}
 	ue := &UnavailableError{Op: "put", Want: 2, Got: 1, WantPrimary: 1, Reason: "timeout"}
 	b := encodeErr(ue)
-	d := decoder{b: b[1:]}
+	d := newDecoder(b[1:])
 	back := decodeErr(b[0], &d)
 	if back.Error() != ue.Error() {
 		t.Errorf("error round trip: %v, want %v", back, ue)
