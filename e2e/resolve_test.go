@@ -2,19 +2,18 @@ package e2e
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dynamod/dynamod/client"
+	"github.com/dynamod/dynamod/internal/clustertest"
 	"github.com/dynamod/dynamod/resolve"
 )
 
@@ -37,24 +36,7 @@ func TestResolvers_realProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			Siblings []struct {
-				Value []byte `json:"value"`
-			} `json:"siblings"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		var parts []string
-		for _, s := range in.Siblings {
-			parts = append(parts, string(s.Value))
-		}
-		sort.Strings(parts)
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"value": base64.StdEncoding.EncodeToString([]byte(strings.Join(parts, "+"))), "content_type": "text/plain"})
-	}))
+	hook := httptest.NewServer(clustertest.JoinWebhook("+"))
 	defer hook.Close()
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL

@@ -2,13 +2,11 @@ package clustertest_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -138,24 +136,7 @@ func TestResolve_lww(t *testing.T) {
 // TestResolve_webhook: a webhook resolver merges through a test server;
 // one pointed at a dead URL returns the siblings and loses nothing.
 func TestResolve_webhook(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			Siblings []struct {
-				Value []byte `json:"value"`
-			} `json:"siblings"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		var parts []string
-		for _, s := range in.Siblings {
-			parts = append(parts, string(s.Value))
-		}
-		sort.Strings(parts)
-		merged := fmt.Sprint(parts)
-		_ = json.NewEncoder(w).Encode(map[string]any{"value": base64.StdEncoding.EncodeToString([]byte(merged)), "content_type": "text/plain"})
-	}))
+	srv := httptest.NewServer(clustertest.JoinWebhook(" "))
 	defer srv.Close()
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
@@ -172,7 +153,7 @@ func TestResolve_webhook(t *testing.T) {
 		}
 	}
 	obj := getIn(t, c, "n2", "hooked", "k")
-	if vals := versioning.Values(obj.Clock); len(vals) != 1 || string(vals[0].Data) != "[a b]" {
+	if vals := versioning.Values(obj.Clock); len(vals) != 1 || string(vals[0].Data) != "a b" {
 		t.Fatalf("webhook resolution: %v", vals)
 	}
 	obj = getIn(t, c, "n2", "broken", "k")
