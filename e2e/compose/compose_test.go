@@ -614,6 +614,10 @@ func TestPartitionHealKill(t *testing.T) {
 	c.mustPut("n3", "solo-min", "solo-min-0", "")
 	m.set("solo-min", "solo-min-0")
 	c.converged("healthy cluster", m, all, 30*time.Second)
+	// A json-set-union bucket: its siblings are merged on the server.
+	c.setResolver("n1", "carts", "json-set-union")
+	c.putIn("n1", "carts", "alice", `["base"]`, "", false)
+	union0 := c.getIn("n2", "carts", "alice").Context
 	cart0 := c.mustGet("n2", "cart").Context
 	solo0 := c.mustGet("n1", "solo").Context
 	soloMin0 := c.mustGet("n2", "solo-min").Context
@@ -651,6 +655,10 @@ func TestPartitionHealKill(t *testing.T) {
 		}
 		m.set(k, v)
 	}
+	// Both sides add to the union cart, each with the context it read.
+	c.putIn("n1", "carts", "alice", `["base","left"]`, union0, false)
+	c.putIn("n3", "carts", "alice", `["base","right"]`, union0, true)
+
 	// The partition is real: each side sees only its own write.
 	if got := c.mustGet("n1", "cart"); !slices.Equal(got.Values, []string{"cart-left"}) {
 		t.Fatalf("majority side reads cart as %v, want only cart-left", got)
@@ -681,6 +689,17 @@ func TestPartitionHealKill(t *testing.T) {
 		return ""
 	})
 	c.converged("after the heal", m, all, 60*time.Second)
+
+	// The union cart reads back as one merged value on every node.
+	for _, n := range all {
+		c.eventually("union cart merged on "+n, 30*time.Second, 500*time.Millisecond, func() string {
+			got := c.getIn(n, "carts", "alice")
+			if len(got.Values) != 1 || got.Values[0] != `["base","left","right"]` {
+				return fmt.Sprintf("%s reads the cart as %q", n, got.Values)
+			}
+			return ""
+		})
+	}
 
 	// Resolve the siblings: write the merge with the context of the read.
 	sib := c.mustGet("n3", "cart")
@@ -778,4 +797,100 @@ func TestFiveNodes(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&pl); err != nil || len(pl.Primaries) != 3 {
 		t.Fatalf("preflist of five-0: %+v (%v), want 3 primaries", pl, err)
 	}
+}
+
+// setResolver sets a bucket's resolver through svc and waits until every
+// node's properties show it (they travel by gossip).
+func (c *cluster) setResolver(svc, b, resolver string) {
+	c.t.Helper()
+	body := fmt.Sprintf(`{"resolver":%q}`, resolver)
+	req, err := http.NewRequest("PUT", c.url(svc)+"/buckets/"+url.PathEscape(b)+"/props", strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 204 && resp.StatusCode != 200 {
+		c.t.Fatalf("set resolver: %d %s", resp.StatusCode, out)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		c.eventually("resolver of "+b+" on "+n, 30*time.Second, 200*time.Millisecond, func() string {
+			resp, err := c.http.Get(c.url(n) + "/buckets/" + url.PathEscape(b) + "/props")
+			if err != nil {
+				return err.Error()
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(body), resolver) {
+				return string(body)
+			}
+			return ""
+		})
+	}
+}
+
+// putIn writes a JSON value to bucket b; with exec it goes through the CLI
+// inside svc's container with w=1 (the minority side of a partition).
+func (c *cluster) putIn(svc, b, key, value, vctx string, exec bool) {
+	c.t.Helper()
+	if exec {
+		args := []string{"put", b, key, value, "-w", "1", "--content-type", "application/json"}
+		if vctx != "" {
+			args = append(args, "--context", vctx)
+		}
+		if out, err := c.exec(svc, args...); err != nil {
+			c.t.Fatalf("put %s/%s in %s: %v: %s", b, key, svc, err, out)
+		}
+		return
+	}
+	req, err := http.NewRequest("PUT", c.url(svc)+"/kv/"+url.PathEscape(b)+"/"+url.PathEscape(key), strings.NewReader(value))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if vctx != "" {
+		req.Header.Set("Dynamod-Context", vctx)
+	}
+	if err := c.send(req, svc, key); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// getIn reads bucket b's key through svc with the default quorums.
+func (c *cluster) getIn(svc, b, key string) state {
+	c.t.Helper()
+	req, err := http.NewRequest("GET", c.url(svc)+"/kv/"+url.PathEscape(b)+"/"+url.PathEscape(key), nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	st := state{Status: resp.StatusCode, Context: resp.Header.Get("Dynamod-Context")}
+	switch resp.StatusCode {
+	case 200:
+		st.Values = []string{string(body)}
+	case 300:
+		var doc struct {
+			Siblings []struct{ Value []byte } `json:"siblings"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			c.t.Fatal(err)
+		}
+		for _, sb := range doc.Siblings {
+			st.Values = append(st.Values, string(sb.Value))
+		}
+	default:
+		c.t.Fatalf("get %s/%s via %s: %d %s", b, key, svc, resp.StatusCode, body)
+	}
+	return st
 }
