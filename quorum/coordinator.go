@@ -98,9 +98,12 @@ type Coordinator struct {
 	log     *slog.Logger
 	m       *metrics
 
-	// bg tracks work that outlives a request (replication tails, read
-	// repair); Close waits for it.
-	bg sync.WaitGroup
+	// bg tracks every goroutine the coordinator starts (peer calls,
+	// replication tails, read repair); Close waits for it. bgMu makes
+	// spawning and closing exclusive, so bg.Add never races bg.Wait.
+	bg       sync.WaitGroup
+	bgMu     sync.RWMutex
+	bgClosed bool
 	// life ends at Close; stop ends it.
 	life context.Context
 	stop context.CancelFunc
@@ -133,9 +136,27 @@ func New(cfg Config, store *storage.Store, members Members, tr Transport, bucket
 
 // Close stops background work and waits for it. Idempotent.
 func (c *Coordinator) Close() error {
+	c.bgMu.Lock()
+	c.bgClosed = true
+	c.bgMu.Unlock()
 	c.stop()
 	c.bg.Wait()
 	return nil
+}
+
+// errClosed is what work refused after Close reports.
+var errClosed = errors.New("quorum: coordinator closed")
+
+// spawn runs f in a goroutine Close waits for, unless Close has begun; it
+// reports whether f was started.
+func (c *Coordinator) spawn(f func()) bool {
+	c.bgMu.RLock()
+	defer c.bgMu.RUnlock()
+	if c.bgClosed {
+		return false
+	}
+	c.bg.Go(f)
+	return true
 }
 
 // placement is where a key lives right now.

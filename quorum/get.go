@@ -65,7 +65,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 		if tg.node == c.cfg.Self {
 			continue
 		}
-		go func() {
+		started := c.spawn(func() {
 			b, err := c.tr.Call(bctx, tg.node, KindGet, req)
 			if err != nil {
 				replies <- getReply{t: tg, err: err}
@@ -73,7 +73,10 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 			}
 			cl, found, err := decodeGetReply(b)
 			replies <- getReply{t: tg, clock: cl, found: found, err: err}
-		}()
+		})
+		if !started {
+			replies <- getReply{t: tg, err: errClosed}
+		}
 	}
 	for _, tg := range p.targets {
 		if tg.node == c.cfg.Self {
@@ -141,15 +144,16 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 // finishRead collects the replies still due in the background, then repairs
 // every replica whose state is behind the merge of all replies.
 func (c *Coordinator) finishRead(p placement, got []getReply, replies <-chan getReply, cancel context.CancelFunc) {
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
+	started := c.spawn(func() {
 		defer cancel()
 		for len(got) < len(p.targets) {
 			got = append(got, <-replies) // every caller sends exactly once
 		}
 		c.readRepair(p, got)
-	}()
+	})
+	if !started {
+		cancel() // closing: no repair; the reply goroutines end with bctx
+	}
 }
 
 // readRepair sends the merge of all found replies to every replica that

@@ -209,14 +209,17 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		}
 		sent++
 		body := encodePut(p.key, dw > 0, tg.hintFor, obj)
-		go func() {
+		started := c.spawn(func() {
 			b, err := c.tr.Call(bctx, tg.node, KindReplicate, body)
 			var durable bool
 			if err == nil {
 				durable, err = decodePutReply(b)
 			}
 			acks <- putAck{t: tg, durable: durable, err: err}
-		}()
+		})
+		if !started {
+			acks <- putAck{t: tg, err: errClosed}
+		}
 	}
 	// Down primaries with no fallback: the coordinator keeps their hints.
 	for _, down := range p.unhinted {
@@ -243,14 +246,14 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		}
 	}
 	// The tail of the fan-out finishes in the background.
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
+	if !c.spawn(func() {
 		defer cancel()
 		for ; received < sent; received++ {
 			c.noteAck(p, <-acks)
 		}
-	}()
+	}) {
+		cancel()
+	}
 	if result != voteWon {
 		reason := "insufficient replicas"
 		if waitErr != nil {
