@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
 )
 
@@ -66,6 +67,17 @@ func (a *api) postObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 	a.write(w, r, bucket, rand.Text(), true)
 }
 
+// parseWrite parses what every write takes: the query's options and the
+// causal context header.
+func parseWrite(r *nethttp.Request, props quorum.Props) (quorum.WriteOptions, bool, versioning.Context, error) {
+	o, returnBody, err := parseWriteOptions(r.URL.Query(), props)
+	if err != nil {
+		return o, false, nil, err
+	}
+	vctx, err := parseContext(r.Header)
+	return o, returnBody, vctx, err
+}
+
 // deleteObject serves DELETE /kv/{bucket}/{key}: it writes a tombstone that
 // descends the request's context.
 func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
@@ -74,12 +86,7 @@ func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	o, _, err := parseWriteOptions(r.URL.Query(), a.b.BucketProps(bucket))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	vctx, err := parseContext(r.Header)
+	o, _, vctx, err := parseWrite(r, a.b.BucketProps(bucket))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -99,12 +106,7 @@ func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 // changes nothing.
 func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key string, created bool) {
 	props := a.b.BucketProps(bucket)
-	o, returnBody, err := parseWriteOptions(r.URL.Query(), props)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	vctx, err := parseContext(r.Header)
+	o, returnBody, vctx, err := parseWrite(r, props)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
