@@ -65,7 +65,9 @@ type Config struct {
 	// 64 MiB; at least MinFrame (1 KiB), at most 1 GiB.
 	MaxFrame int
 	// ConnsPerPeer is the number of connections kept to each peer; calls
-	// use them round-robin. Default 2.
+	// use them round-robin. Default 1: one connection coalesces the most
+	// frames per write system call; in the 3-node cluster bench going from
+	// 2 to 1 raised throughput from 11.1k to 12.6k ops/s.
 	ConnsPerPeer int
 	// MaxConcurrent bounds the requests one inbound connection runs at once;
 	// when they are all busy the connection stops reading, which pushes
@@ -88,7 +90,7 @@ func DefaultConfig() Config {
 		WriteTimeout:  10 * time.Second,
 		DialBackoff:   100 * time.Millisecond,
 		MaxFrame:      64 << 20,
-		ConnsPerPeer:  2,
+		ConnsPerPeer:  1,
 		MaxConcurrent: 1024,
 	}
 }

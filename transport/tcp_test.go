@@ -166,7 +166,7 @@ func TestTCP_outOfOrder(t *testing.T) {
 func TestTCP_concurrentMixed(t *testing.T) {
 	checkNoLeaks(t)
 	r := newResolver()
-	a := startNode(t, r, "a", nil, nil)
+	a := startNode(t, r, "a", nil, func(c *Config) { c.ConnsPerPeer = 2 })
 	startNode(t, r, "b", HandlerFunc(func(_ context.Context, _ string, kind uint8, body []byte) ([]byte, error) {
 		out := make([]byte, len(body))
 		for i, c := range body {
@@ -698,7 +698,7 @@ func TestTCP_dialFailures(t *testing.T) {
 func TestTCP_metrics(t *testing.T) {
 	checkNoLeaks(t)
 	r := newResolver()
-	a := startNode(t, r, "a", nil, nil)
+	a := startNode(t, r, "a", nil, func(c *Config) { c.ConnsPerPeer = 2 })
 	b := startNode(t, r, "b", HandlerFunc(echo), nil)
 	ctx := t.Context()
 	for range 5 {
