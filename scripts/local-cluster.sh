@@ -2,7 +2,9 @@
 # Starts a local N-node dynamod cluster on 127.0.0.1 (default 3 nodes):
 # node i serves HTTP on 7070+10*(i-1), node-to-node on 7071+10*(i-1) and
 # gossip on 7946+i-1, with data in ./dynamod-cluster/nI. Ctrl-C stops all.
-# DYNAMOD_ARGS adds flags to every node; DYNAMOD_BIN uses a built binary.
+# DYNAMOD_ARGS adds flags to every node; DYNAMOD_BIN uses a built binary;
+# DYNAMOD_FRESH=1 deletes ./dynamod-cluster first (benchmark on empty data:
+# siblings left by an earlier run slow every later one).
 #
 #   scripts/local-cluster.sh [N]
 set -euo pipefail
@@ -12,6 +14,7 @@ bin=${DYNAMOD_BIN:-./dynamod}
 if [[ -z ${DYNAMOD_BIN:-} ]]; then
   go build -o "$bin" ./cmd/dynamod
 fi
+if [[ ${DYNAMOD_FRESH:-} == 1 ]]; then rm -rf dynamod-cluster; fi
 extra=()
 if [[ -n ${DYNAMOD_ARGS:-} ]]; then read -ra extra <<<"$DYNAMOD_ARGS"; fi
 pids=()
