@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -13,8 +12,6 @@ import (
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/ring"
 )
-
-func sortStrings(s []string) { slices.Sort(s) }
 
 // clusterDoc is the /cluster document.
 type clusterDoc struct {
@@ -89,18 +86,13 @@ func (n *Node) Preflist(bucket, key string) (json.RawMessage, error) {
 	}{Bucket: bucket, Key: key, Hash: fmt.Sprintf("%016x", h), Partition: p, NVal: nval, Replicas: cnt,
 		Primaries: []preflistEntry{}, Fallbacks: []preflistEntry{}}
 	alive := (*nodeMembers)(n).Alive
-	next := cnt
 	for _, m := range walk[:cnt] {
 		doc.Primaries = append(doc.Primaries, preflistEntry{Node: m, Alive: alive(m)})
-		if alive(m) {
-			continue
-		}
-		for next < len(walk) && !alive(walk[next]) {
-			next++
-		}
-		if next < len(walk) {
-			doc.Fallbacks = append(doc.Fallbacks, preflistEntry{Node: walk[next], Alive: true, HintFor: m})
-			next++
+	}
+	targets, _ := quorum.Targets(walk, cnt, alive)
+	for _, t := range targets {
+		if t.HintFor != "" {
+			doc.Fallbacks = append(doc.Fallbacks, preflistEntry{Node: t.Node, Alive: true, HintFor: t.HintFor})
 		}
 	}
 	return json.Marshal(doc)

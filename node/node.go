@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,7 +238,7 @@ func (n *Node) refresh() error {
 	if err != nil {
 		return err
 	}
-	if old := n.ring.Load(); old == nil || !equalStrings(old.Members(), r.Members()) {
+	if old := n.ring.Load(); old == nil || !slices.Equal(old.Members(), r.Members()) {
 		if old != nil {
 			n.log.Info("ring changed", "members", len(r.Members()))
 		}
@@ -254,18 +255,6 @@ func (n *Node) refresh() error {
 	}
 	n.props.Store(&props)
 	return nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Close shuts the node down in reverse start order: loops and coordinator,
@@ -329,12 +318,7 @@ func (n *Node) ListBuckets(ctx context.Context) ([]string, error) {
 	for b := range *n.props.Load() {
 		set[b] = true
 	}
-	out := make([]string, 0, len(set))
-	for b := range maps.Keys(set) {
-		out = append(out, b)
-	}
-	sortStrings(out)
-	return out, nil
+	return slices.Sorted(maps.Keys(set)), nil
 }
 
 // BucketProps implements http.Backend.
@@ -348,7 +332,7 @@ func (n *Node) BucketProps(bucket string) quorum.Props {
 // SetBucketProps implements http.Backend.
 func (n *Node) SetBucketProps(bucket string, p quorum.Props) error {
 	cur := n.storedProps(bucket)
-	merged := mergeProps(cur, p)
+	merged := p.WithDefaults(cur) // the fields p sets, over the stored ones
 	full := merged.WithDefaults(n.cfg.Defaults)
 	if err := full.Validate(func(spec string) bool { return n.resolvers.Valid(spec) == nil }); err != nil {
 		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
@@ -378,11 +362,6 @@ func (n *Node) storedProps(bucket string) quorum.Props {
 		_ = json.Unmarshal(raw, &p) // a bad entry was logged by refresh
 	}
 	return p
-}
-
-// mergeProps overlays the set fields of update on base.
-func mergeProps(base, update quorum.Props) quorum.Props {
-	return update.WithDefaults(base)
 }
 
 // DefaultTimeout implements http.Backend.

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -55,7 +56,7 @@ func (c *Coordinator) DeliverHints(ctx context.Context) int {
 		}
 		return nil
 	})
-	if err != nil && err != errStop {
+	if err != nil && !errors.Is(err, errStop) {
 		c.log.Warn("cannot read hints", "err", err)
 		return 0
 	}
@@ -78,11 +79,8 @@ func (c *Coordinator) DeliverHints(ctx context.Context) int {
 	return delivered
 }
 
-type stopError struct{}
-
-func (stopError) Error() string { return "stop" }
-
-var errStop error = stopError{}
+// errStop ends a hint scan early once a round has its batch.
+var errStop = errors.New("quorum: hint batch full")
 
 // deliver hands one key to target under the key's lock, so that no write can
 // slip in between sending the state and dropping the local copy.

@@ -10,6 +10,27 @@ type target struct {
 	hintFor string
 }
 
+// Target is one replica of a key's sloppy preference list, as /cluster and
+// the coordinator see it.
+type Target struct {
+	Node string
+	// HintFor names the down primary a fallback stands in for; "" for a
+	// live primary.
+	HintFor string
+}
+
+// Targets returns a key's sloppy preference list (see sloppyTargets) for
+// display: the live primaries and the fallbacks standing in for down ones,
+// and the down primaries no fallback covers.
+func Targets(walk []string, n int, alive func(string) bool) (targets []Target, unhinted []string) {
+	ts, unhinted := sloppyTargets(walk, n, alive)
+	targets = make([]Target, len(ts))
+	for i, t := range ts {
+		targets[i] = Target{Node: t.node, HintFor: t.hintFor}
+	}
+	return targets, unhinted
+}
+
 // sloppyTargets picks the replicas for a key from its preference walk: each
 // of the first n members that is alive, and for each one that is down the
 // next live member after them (a fallback, carrying a hint). It also returns

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,7 +121,7 @@ func TestCluster_fallbackAndHandoff(t *testing.T) {
 		for _, k := range h.Keys() {
 			pl := r.Preflist(r.Partition(ringHash(h.Bucket, k)), 3)
 			for _, n := range c.Names() {
-				if _, ok := c.LocalState(n, h.Bucket, k); ok && !contains(pl, n) {
+				if _, ok := c.LocalState(n, h.Bucket, k); ok && !slices.Contains(pl, n) {
 					return fmt.Sprintf("fallback %s still holds %s", n, k)
 				}
 			}
@@ -327,15 +328,6 @@ func TestCluster_underReplicated(t *testing.T) {
 	if _, err := get(t, c, "n1", "k", quorum.ReadOptions{R: 3}); err != nil {
 		t.Fatalf("r=3 fits n_val 3 and is capped to the one replica: %v", err)
 	}
-}
-
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func waitFor(t *testing.T, d time.Duration, f func() string) {
