@@ -1,6 +1,6 @@
 // Package antientropy makes replicas converge by themselves, even when
-// hinted handoff and read repair never run (DESIGN §6), and reaps
-// tombstones safely (DESIGN §4). It owns:
+// hinted handoff and read repair never run, and reaps tombstones safely
+// (docs/design.md, "Anti-entropy"). It owns:
 //
 //   - one Tictac-style Merkle tree per partition, kept in memory;
 //   - exchanges with co-replicas that find and repair differing keys;

@@ -122,7 +122,8 @@ func TestFinders(t *testing.T) {
 	}
 }
 
-// TestDeps keeps the package's imports pointing down (DESIGN §10): no
+// TestDeps keeps the package's imports pointing down (docs/design.md,
+// "Packages and their imports"): no
 // gossip, http, node, quorum or transport implementation, and no storage
 // engine constructor outside tests.
 func TestDeps(t *testing.T) {

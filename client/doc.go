@@ -1,4 +1,5 @@
-// Package client is a Go client for dynamod's HTTP API (DESIGN §2).
+// Package client is a Go client for dynamod's HTTP API (docs/design.md,
+// "Client HTTP API").
 //
 // It hides the two things that make an eventually consistent store awkward
 // to use by hand: the causal context and siblings. A read returns an

@@ -7,7 +7,8 @@ import (
 )
 
 // The resolvers sit beside versioning: they may use it, and nothing else of
-// dynamod's (DESIGN §10: dependencies point one way).
+// dynamod's (docs/design.md, "Packages and their imports": dependencies
+// point one way).
 func TestDeps_onlyVersioning(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, ".").Output()
 	if err != nil {

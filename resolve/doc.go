@@ -1,10 +1,12 @@
 // Package resolve owns dynamod's conflict resolvers: the functions that merge
 // the siblings of a key into one value when a bucket's "resolver" property
-// asks for it (DESIGN §9). The read path calls a [Resolver] on the siblings
-// of a merged read and stores the result with versioning.Reconcile, which
-// keeps the joined history and mints no dot; that is why pure resolvers must
-// be deterministic merges (see [Resolver]): replicas and coordinators that
-// resolve the same siblings independently then store the same value.
+// asks for it (docs/design.md, "Resolvers"). The read path calls a
+// [Resolver] on the siblings of a merged read and writes the result back as
+// an ordinary write whose context is the read's joined history, so it gets
+// a dot of its own and a write racing the resolution becomes its sibling.
+// Pure resolvers must still be deterministic merges (see [Resolver]):
+// coordinators that resolve the same siblings independently then write the
+// same value.
 //
 // A [Registry] maps the property's values (specs) to resolvers:
 //

@@ -7,8 +7,9 @@ import (
 	"slices"
 )
 
-// ActorID identifies the node that minted a dot. It is random, 64 bits,
-// created with a node's data directory and never reused.
+// ActorID identifies who minted a dot. An actor must never mint the same
+// dot twice; dynamod's coordinators use per-incarnation epochs, never
+// reused (docs/design.md, "Actors are epochs").
 type ActorID uint64
 
 // Dot is one event: the Counter-th write coordinated by Actor.

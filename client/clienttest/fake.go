@@ -122,7 +122,8 @@ func (b *buffered) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// ServeHTTP implements the API of DESIGN §2 that package client uses.
+// ServeHTTP implements the part of the API (docs/design.md, "Client HTTP
+// API") that package client uses.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var segs []string
 	for _, s := range strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/") {

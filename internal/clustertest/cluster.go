@@ -1,7 +1,7 @@
 // Package clustertest runs N full dynamod nodes in one process, on the
 // memory storage engine and the fault-injecting memory network, with static
-// membership so that quorum tests need not wait on gossip (STYLE §9 level
-// 3). Tests only.
+// membership so that quorum tests need not wait on gossip (level 3 of
+// docs/design.md, "Testing"). Tests only.
 package clustertest
 
 import (
