@@ -42,18 +42,22 @@ func TestResolvers_realProcesses(t *testing.T) {
 	deadURL := dead.URL
 	dead.Close()
 
-	for bucket, resolver := range map[string]string{"carts": "json-set-union", "hooked": "webhook:" + hook.URL, "broken": "webhook:" + deadURL, "last": "lww"} {
+	resolvers := map[string]string{"carts": "json-set-union", "hooked": "webhook:" + hook.URL, "broken": "webhook:" + deadURL, "last": "lww"}
+	for bucket, resolver := range resolvers {
 		out, code := cli(t, "props", "set", bucket, "resolver="+resolver, "--node", ps[0].url())
 		if code != 0 {
 			t.Fatalf("props set %s: exit %d\n%s", bucket, code, out)
 		}
 	}
-	// Bucket properties travel by gossip: wait until every node has them.
+	// Bucket properties travel by gossip, one entry per bucket: those of
+	// one bucket having arrived says nothing of another's. Wait until every
+	// node serves the resolver of every bucket read below.
 	eventually(t, 20*time.Second, func() string {
 		for _, p := range ps {
-			_, body := do(t, "GET", p.url()+"/buckets/broken/props", "", nil)
-			if !strings.Contains(body, deadURL) {
-				return p.name + " lacks the props: " + body
+			for bucket, resolver := range resolvers {
+				if got := resolverOf(t, p, bucket); got != resolver {
+					return fmt.Sprintf("%s has resolver %q for %s, want %q", p.name, got, bucket, resolver)
+				}
 			}
 		}
 		return ""
@@ -136,8 +140,26 @@ func TestResolvers_realProcesses(t *testing.T) {
 			t.Errorf("dead webhook lost a sibling: %s", body)
 		}
 	}
+	// The writes were acknowledged one after the other, so v2 has the
+	// latest timestamp (and would win a tie too: the greater data).
 	resp, body = do(t, "GET", urls[0]+"/kv/last/k", "", nil)
-	if resp.StatusCode != 200 || !strings.HasPrefix(body, "v") {
-		t.Errorf("lww bucket: %d %q, want one value", resp.StatusCode, body)
+	if resp.StatusCode != 200 || body != "v2" {
+		t.Errorf("lww bucket: %d %q, want 200 v2, the newest", resp.StatusCode, body)
 	}
+}
+
+// resolverOf returns the resolver p serves in bucket's properties.
+func resolverOf(t *testing.T, p *proc, bucket string) string {
+	t.Helper()
+	resp, body := do(t, "GET", p.url()+"/buckets/"+bucket+"/props", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("props of %s on %s: %d %s", bucket, p.name, resp.StatusCode, body)
+	}
+	var props struct {
+		Resolver string `json:"resolver"`
+	}
+	if err := json.Unmarshal([]byte(body), &props); err != nil {
+		t.Fatalf("props of %s on %s: %v: %s", bucket, p.name, err, body)
+	}
+	return props.Resolver
 }
