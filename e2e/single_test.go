@@ -112,8 +112,10 @@ func TestSingleNode_survivesKill9(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "value7") || !strings.Contains(out, "context: ") {
 		t.Fatalf("dynamod get: exit %d\n%s", code, out)
 	}
+	// The node refuses the quorum (400, naming the parameter); the CLI
+	// exits 1, as for any failed request, and prints no value.
 	out, code = cli(t, "get", "b", "key7", "--node", p.url(), "--r", "banana")
-	if code == 0 || !strings.Contains(out, "r") {
-		t.Fatalf("dynamod get --r banana: exit %d\n%s", code, out)
+	if code != 1 || !strings.Contains(out, "answered 400") || !strings.Contains(out, `"parameter":"r"`) || strings.Contains(out, "value7") {
+		t.Fatalf("dynamod get --r banana: exit %d, want 1 and the node's 400 about parameter r\n%s", code, out)
 	}
 }

@@ -89,8 +89,11 @@ func TestResolve_setUnionThroughPartition(t *testing.T) {
 	}
 	wg.Wait()
 	c.Heal()
-	if len(acked) < 20 {
-		t.Fatalf("only %d adds acknowledged", len(acked))
+	// w=1, and on either side every node is one of the cart's sloppy
+	// targets (the live primaries and the fallbacks), so each coordinator's
+	// own write meets the quorum: every add is acknowledged.
+	if len(acked) != 40 {
+		t.Fatalf("%d of 40 adds acknowledged", len(acked))
 	}
 	// Reads repair and resolve; poll until the cart is one value with
 	// every acknowledged item.
@@ -129,7 +132,11 @@ func TestResolve_lww(t *testing.T) {
 	obj := getIn(t, c, "n1", "l", "k")
 	vals := versioning.Values(obj.Clock)
 	if len(vals) != 1 || string(vals[0].Data) != "2" {
-		t.Fatalf("lww read: %d values, first %q; want only the newest", len(vals), vals[0].Data)
+		var got []string
+		for _, v := range vals {
+			got = append(got, string(v.Data))
+		}
+		t.Fatalf("lww read: %q; want only the newest, 2", got)
 	}
 }
 

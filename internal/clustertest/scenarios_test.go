@@ -110,8 +110,10 @@ func TestCluster_fallbackAndHandoff(t *testing.T) {
 	down := "n2"
 	c.Crash(down)
 	h := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 40, Ops: 300, Nodes: []string{"n1", "n3", "n4", "n5"}})
-	if len(h.Acked()) < 250 {
-		t.Fatalf("only %d of 300 writes acknowledged with one node down", len(h.Acked()))
+	// Four of five nodes answer: every read and write has its quorum (a
+	// write whose read failed is skipped, and so missing from Acked too).
+	if n := len(h.Acked()); n != 300 {
+		t.Fatalf("%d of 300 writes acknowledged with one node down of five", n)
 	}
 	c.Restart(down)
 	c.RequireConverged(deadline(t, 10*time.Second), h.Bucket, h.Keys())
@@ -145,8 +147,8 @@ func TestCluster_coordinatorKeepsHint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if c.Node("n1").Store().HintCount() == 0 {
-		t.Fatal("coordinator kept no hints for the down primary")
+	if h := c.Node("n1").Store().HintCount(); h < 20 {
+		t.Fatalf("coordinator kept %d hints for the down primary, want one per write (20)", h)
 	}
 	c.Restart("n3")
 	var keys []string
