@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynamod/dynamod/internal/ratelimit"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
@@ -62,6 +63,14 @@ type Members interface {
 	Alive(name string) bool
 }
 
+// Steadier is an optional capability of [Members]. Steady reports whether
+// no partition is being handed off; while one is, holders other than the
+// ring's primaries may have copies, so reaping pauses (a reaped tombstone
+// could come back from a copy nobody checked). It must not block.
+type Steadier interface {
+	Steady() bool
+}
+
 // Transport sends a request to a peer and returns its reply. Implemented by
 // transport.TCP and transport.MemEndpoint. Call blocks until the reply, an
 // error, or ctx's end; it is safe for concurrent use; the caller keeps body
@@ -95,7 +104,7 @@ type AntiEntropy struct {
 	tr      Transport
 	log     *slog.Logger
 	m       *metrics
-	lim     *limiter
+	lim     *ratelimit.Limiter
 	geo     geometry
 	trees   []tree // one per partition
 
@@ -156,7 +165,7 @@ func New(cfg Config, local Local, members Members, tr Transport) (*AntiEntropy, 
 		tr:       tr,
 		log:      log.With("component", "antientropy", "node", cfg.Self),
 		m:        newMetrics(cfg.Registry),
-		lim:      newLimiter(cfg.MaxBytesPerSecond),
+		lim:      ratelimit.New(cfg.MaxBytesPerSecond),
 		geo:      newGeometry(r.Partitions(), cfg.Segments),
 		trees:    make([]tree, r.Partitions()),
 		suspects: make(map[segRef]struct{}),

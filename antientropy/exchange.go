@@ -130,7 +130,7 @@ func (a *AntiEntropy) exchangePeer(ctx context.Context, peer string, st *Stats) 
 // call sends one request, paced by the rate limit and bounded by
 // CallTimeout, and returns a decoder positioned after an OK status.
 func (a *AntiEntropy) call(ctx context.Context, peer string, kind uint8, body []byte, st *Stats) (*decoder, error) {
-	if err := a.lim.wait(ctx, len(body)); err != nil {
+	if err := a.lim.Wait(ctx, len(body)); err != nil {
 		return nil, fmt.Errorf("antientropy: %s to %s: %w", KindName(kind), peer, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.CallTimeout)
@@ -142,7 +142,7 @@ func (a *AntiEntropy) call(ctx context.Context, peer string, kind uint8, body []
 		return nil, fmt.Errorf("antientropy: %s to %s: %w", KindName(kind), peer, err)
 	}
 	st.BytesReceived += int64(len(resp))
-	a.lim.charge(len(resp))
+	a.lim.Charge(len(resp))
 	d := ptrDecoder(resp)
 	if err := d.status(peer); err != nil {
 		return nil, fmt.Errorf("antientropy: %s to %s: %w", KindName(kind), peer, err)

@@ -65,6 +65,10 @@ func (a *AntiEntropy) ReapPartition(ctx context.Context, p int) (ReapStats, erro
 	if !slices.Contains(prim, a.cfg.Self) {
 		return st, fmt.Errorf("%w: reap partition %d", ErrNotPrimary, p)
 	}
+	if s, ok := a.members.(Steadier); ok && !s.Steady() {
+		st.Reason = "membership change in progress"
+		return st, nil
+	}
 	walk := r.Walk(p)
 	for _, m := range walk {
 		if m != a.cfg.Self && !a.members.Alive(m) {

@@ -137,7 +137,8 @@ func TestGossip_leaveRemoveAndMarkLeaving(t *testing.T) {
 		return seesAlive(g, "a", "c")
 	}, a, cc))
 
-	// The leave flow for a live node: Leaving (still owns), then removes itself.
+	// The leave flow for a live node: Leaving (out of the target ring, still
+	// holding), then left for good.
 	if err := cc.MarkLeaving(); err != nil {
 		t.Fatalf("MarkLeaving: %v", err)
 	}
@@ -145,18 +146,23 @@ func TestGossip_leaveRemoveAndMarkLeaving(t *testing.T) {
 		if got, want := memberView(a), "a:joined:alive c:leaving:alive"; got != want {
 			return fmt.Errorf("a sees %q, want %q", got, want)
 		}
-		if got := a.RingMembers(); !slices.Equal(got, []string{"a", "c"}) {
-			return fmt.Errorf("RingMembers = %v", got)
+		if got := a.RingMembers(); !slices.Equal(got, []string{"a"}) {
+			return fmt.Errorf("RingMembers = %v, want [a]: a leaving member owns nothing", got)
 		}
 		return nil
 	})
-	if err := cc.Remove("c"); err != nil {
-		t.Fatalf("c.Remove(c): %v", err)
+	if err := cc.MarkLeft(); err != nil {
+		t.Fatalf("c.MarkLeft: %v", err)
 	}
 	if err := cc.MarkLeaving(); !errors.Is(err, ErrRemoved) {
 		t.Errorf("MarkLeaving after removal = %v, want ErrRemoved", err)
 	}
-	waitFor(t, settle, "a sees c removed", func() error {
+	waitFor(t, settle, "a sees c left", func() error {
+		for _, m := range a.Members() {
+			if m.Name == "c" && m.Status != Left {
+				return fmt.Errorf("a sees c %v, want left", m.Status)
+			}
+		}
 		if got := a.RingMembers(); !slices.Equal(got, []string{"a"}) {
 			return fmt.Errorf("RingMembers = %v", got)
 		}

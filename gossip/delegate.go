@@ -173,12 +173,12 @@ func (g *Gossip) rejoin() {
 func (g *Gossip) rejoinTargets() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.self.Status == Removed {
+	if g.self.Status.Gone() {
 		return nil
 	}
 	var out []string
 	for name, e := range g.state.members {
-		if name == g.cfg.Name || e.Status == Removed || g.livenessLocked(name) == Alive {
+		if name == g.cfg.Name || e.Status.Gone() || g.livenessLocked(name) == Alive {
 			continue
 		}
 		out = append(out, e.Gossip)

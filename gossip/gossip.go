@@ -11,12 +11,15 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/dynamod/dynamod/ownership"
 )
 
 // Errors returned by this package.
@@ -74,6 +77,9 @@ type Member struct {
 	HTTPAddr   string // client address; "" if the node advertised none
 	Status     Status
 	Liveness   Liveness
+	// Settled and Extra say what the member holds (see memberEntry).
+	Settled []string
+	Extra   string
 }
 
 // Gossip is one node's membership: memberlist for liveness plus the
@@ -286,15 +292,17 @@ func (g *Gossip) start() error {
 		Gossip: addr,
 		RPC:    g.cfg.RPCAddr,
 		HTTP:   g.cfg.HTTPAddr,
-		Status: Joined,
+		Status: Joining, // until it has received its partitions
 	}
-	if cur, ok := g.state.members[g.cfg.Name]; ok && cur.Status == Leaving {
-		g.self.Status = Leaving // an interrupted leave goes on
+	if cur, ok := g.state.members[g.cfg.Name]; ok && !cur.Status.Gone() {
+		// A restart keeps its status (an interrupted join or leave goes
+		// on) and what it holds.
+		g.self.Status, g.self.Settled, g.self.Extra = cur.Status, cur.Settled, cur.Extra
 	}
 	hasPeers := false
 	var known []string
 	for name, e := range g.state.members {
-		if name != g.cfg.Name && e.Status != Removed {
+		if name != g.cfg.Name && !e.Status.Gone() {
 			hasPeers = true
 			known = append(known, e.Gossip)
 		}
@@ -376,16 +384,14 @@ func (g *Gossip) LocalName() string { return g.cfg.Name }
 // 1): read the current state after each one. The channel is never closed.
 func (g *Gossip) Changes() <-chan struct{} { return g.changes }
 
-// Members returns every member of the cluster state except removed ones,
-// with memberlist's current liveness (this node is always Alive), sorted by
-// name. Members that are known but have never answered are Dead.
+// Members returns every member of the cluster state, left and removed ones
+// included (their status says so), with memberlist's current liveness (this
+// node is always Alive), sorted by name. Members that are known but have
+// never answered are Dead.
 func (g *Gossip) Members() []Member {
 	g.mu.Lock()
 	out := make([]Member, 0, len(g.state.members))
 	for name, e := range g.state.members {
-		if e.Status == Removed {
-			continue
-		}
 		out = append(out, Member{
 			Name:       name,
 			GossipAddr: e.Gossip,
@@ -393,31 +399,24 @@ func (g *Gossip) Members() []Member {
 			HTTPAddr:   e.HTTP,
 			Status:     e.Status,
 			Liveness:   g.livenessLocked(name),
+			Settled:    slices.Clone(e.Settled),
+			Extra:      e.Extra,
 		})
 	}
 	g.mu.Unlock()
-	slices.SortFunc(out, func(a, b Member) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// RingMembers returns the names of the members that own partitions
-// (Joined or Leaving), sorted. It does not depend on liveness: a failure is
-// temporary, and only Remove takes a member out of the ring.
+// RingMembers returns the names of the members of the target ring, the
+// ones that own partitions once transfers are done (Joining or Joined),
+// sorted. It does not depend on liveness: a failure is temporary, and only
+// a leave or a removal takes a member out of the ring.
 func (g *Gossip) RingMembers() []string {
 	g.mu.Lock()
 	var out []string
 	for name, e := range g.state.members {
-		if e.Status == Joined || e.Status == Leaving {
+		if e.Status.Owns() {
 			out = append(out, name)
 		}
 	}
@@ -453,7 +452,7 @@ func (g *Gossip) Resolve(name string) (rpcAddr string, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e, found := g.state.members[name]
-	if !found || e.Status == Removed || e.RPC == "" {
+	if !found || e.Status.Gone() || e.RPC == "" {
 		return "", false
 	}
 	return e.RPC, true
@@ -506,11 +505,11 @@ func (g *Gossip) SetBucketProps(bucket string, props []byte) error {
 	return nil
 }
 
-// Remove marks a member Removed cluster-wide: it leaves the ring and the
-// rejoin loop forgets it. Removing an already removed member does nothing.
-// A member that memberlist sees alive is refused (ErrMemberAlive), except
-// this node itself (the last step of a leave). A removed node that is
-// started again rejoins as Joined.
+// Remove marks a member Removed cluster-wide: it leaves the ring, holds
+// nothing any more, and the rejoin loop forgets it. Removing an already
+// removed or left member does nothing. A member that memberlist sees alive
+// is refused (ErrMemberAlive), except this node itself. A removed node that
+// is started again rejoins as Joining, holding nothing.
 func (g *Gossip) Remove(name string) error {
 	if g.isClosed() {
 		return ErrClosed
@@ -521,7 +520,7 @@ func (g *Gossip) Remove(name string) error {
 	if !ok {
 		return fmt.Errorf("gossip: remove %q: %w", name, ErrUnknownMember)
 	}
-	if e.Status == Removed {
+	if e.Status.Gone() {
 		return nil
 	}
 	if name != g.cfg.Name && g.livenessLocked(name) != Dead {
@@ -537,9 +536,9 @@ func (g *Gossip) Remove(name string) error {
 	return nil
 }
 
-// MarkLeaving records this node as Leaving: it still owns its partitions
-// (it stays in RingMembers) while the caller hands them off, then calls
-// Remove(LocalName()) and Leave.
+// MarkLeaving records this node as Leaving: it leaves the target ring but
+// keeps holding and serving its data while the new owners receive it; the
+// caller then calls MarkLeft and Leave.
 func (g *Gossip) MarkLeaving() error {
 	if g.isClosed() {
 		return ErrClosed
@@ -549,10 +548,55 @@ func (g *Gossip) MarkLeaving() error {
 	switch g.self.Status {
 	case Leaving:
 		return nil
-	case Removed:
+	case Removed, Left:
 		return ErrRemoved
 	}
 	g.self.Status = Leaving
+	g.refuteLocked()
+	return nil
+}
+
+// MarkLeft records that this node has handed everything off and left for
+// good: it holds nothing any more. Call Leave and Close afterwards. A left
+// node that is started again rejoins as Joining, holding nothing.
+func (g *Gossip) MarkLeft() error {
+	if g.isClosed() {
+		return ErrClosed
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.self.Status == Removed {
+		return ErrRemoved
+	}
+	g.self.Status = Left
+	g.self.Settled, g.self.Extra = nil, ""
+	g.refuteLocked()
+	return nil
+}
+
+// Settle records what this node holds: the member set it finished
+// receiving data for and the extra partitions (an ownership.Set encoding)
+// it still holds beyond that ring's share. A Joining node becomes Joined.
+// It fails for a node that left or was removed.
+func (g *Gossip) Settle(settled []string, extra string) error {
+	if g.isClosed() {
+		return ErrClosed
+	}
+	s := slices.Clone(settled)
+	slices.Sort(s)
+	s = slices.Compact(s)
+	if _, err := ownership.ParseSet(extra); err != nil {
+		return fmt.Errorf("gossip: settle: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.self.Status.Gone() {
+		return ErrRemoved
+	}
+	if g.self.Status == Joining {
+		g.self.Status = Joined
+	}
+	g.self.Settled, g.self.Extra = s, extra
 	g.refuteLocked()
 	return nil
 }
@@ -646,7 +690,7 @@ func (g *Gossip) changedLocked() {
 func (g *Gossip) refreshGaugesLocked() {
 	var n [Dead + 1]int
 	for name, e := range g.state.members {
-		if e.Status != Removed {
+		if !e.Status.Gone() {
 			n[g.livenessLocked(name)]++
 		}
 	}
@@ -667,6 +711,7 @@ func (g *Gossip) refuteLocked() {
 	if ok && cur.Status == Removed && !g.starting && g.self.Status != Removed {
 		g.log.Warn("this node was removed from the cluster", "by", cur.Origin)
 		g.self.Status = Removed
+		g.self.Settled, g.self.Extra = nil, ""
 		g.self.Gossip, g.self.RPC, g.self.HTTP = cur.Gossip, cur.RPC, cur.HTTP
 		g.changedLocked()
 		return

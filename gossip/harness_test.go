@@ -93,8 +93,18 @@ func (c *cluster) start(cfg Config) *Gossip {
 	if err != nil {
 		c.t.Fatalf("start %s: %v", cfg.Name, err)
 	}
+	settleNode(c.t, g)
 	c.nodes[cfg.Name] = g
 	return g
+}
+
+// settleNode does what the node does once it holds its partitions: it makes a
+// Joining member Joined (nodes start Joining).
+func settleNode(t testing.TB, g *Gossip) {
+	t.Helper()
+	if err := g.Settle([]string{g.LocalName()}, ""); err != nil && !errors.Is(err, ErrRemoved) {
+		t.Fatalf("settle %s: %v", g.LocalName(), err)
+	}
 }
 
 // startDefault starts a node on memberlist's own NetTransport (created by
@@ -110,6 +120,7 @@ func (c *cluster) startDefault(cfg Config) *Gossip {
 		if err != nil {
 			c.t.Fatalf("start %s: %v", cfg.Name, err)
 		}
+		settleNode(c.t, g)
 		c.nodes[cfg.Name] = g
 		return g
 	}
@@ -167,6 +178,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 func memberView(g *Gossip) string {
 	var parts []string
 	for _, m := range g.Members() {
+		if m.Status.Gone() {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s:%s:%s", m.Name, m.Status, m.Liveness))
 	}
 	return strings.Join(parts, " ")

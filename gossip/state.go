@@ -6,29 +6,50 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/dynamod/dynamod/ownership"
 )
 
 // Status is a member's place in the cluster, as recorded in the cluster
 // state. It changes only by explicit operator action; liveness is separate.
 type Status int
 
-// Statuses. The zero value is invalid.
+// Statuses. The zero value is invalid. The numbers are not persisted
+// (statuses travel and are stored by name).
 const (
-	// Joined members own partitions.
+	// Joined members own partitions and have received them.
 	Joined Status = 1 + iota
-	// Leaving members still own partitions while they hand them off.
+	// Leaving members own no partitions; they still hold their data and
+	// serve it while the new owners receive it.
 	Leaving
-	// Removed members own nothing. The entry stays as a tombstone so the
-	// removal wins over older state still circulating.
+	// Removed members own and hold nothing: an operator took them out. The
+	// entry stays as a tombstone so the removal wins over older state
+	// still circulating.
 	Removed
+	// Joining members own partitions but have not received them all yet.
+	Joining
+	// Left members handed everything off and left for good; like Removed,
+	// the entry stays as a tombstone.
+	Left
 )
 
-var statusNames = [...]string{Joined: "joined", Leaving: "leaving", Removed: "removed"}
+const lastStatus = Left
 
-// String returns "joined", "leaving", "removed" or "Status(N)".
+var statusNames = [...]string{Joined: "joined", Leaving: "leaving", Removed: "removed", Joining: "joining", Left: "left"}
+
+// Owns reports whether a member of status s is in the target ring: it owns
+// partitions once transfers are done (Joining or Joined).
+func (s Status) Owns() bool { return s == Joining || s == Joined }
+
+// Gone reports whether a member of status s is out of the cluster for good
+// (Left or Removed): it holds nothing and is not re-joined.
+func (s Status) Gone() bool { return s == Left || s == Removed }
+
+// String returns the status's name or "Status(N)".
 func (s Status) String() string {
-	if s >= Joined && s <= Removed {
+	if s >= Joined && s <= lastStatus {
 		return statusNames[s]
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
@@ -36,7 +57,7 @@ func (s Status) String() string {
 
 // MarshalText encodes s by name; an invalid Status is an error.
 func (s Status) MarshalText() ([]byte, error) {
-	if s < Joined || s > Removed {
+	if s < Joined || s > lastStatus {
 		return nil, fmt.Errorf("gossip: invalid status %d", int(s))
 	}
 	return []byte(statusNames[s]), nil
@@ -44,7 +65,7 @@ func (s Status) MarshalText() ([]byte, error) {
 
 // UnmarshalText decodes a status name.
 func (s *Status) UnmarshalText(b []byte) error {
-	for i := Joined; i <= Removed; i++ {
+	for i := Joined; i <= lastStatus; i++ {
 		if string(b) == statusNames[i] {
 			*s = i
 			return nil
@@ -65,6 +86,9 @@ const maxVersion = 1 << 53
 // maxBucketLen bounds bucket names.
 const maxBucketLen = 1024
 
+// maxMembers bounds a settled member set.
+const maxMembers = 4096
+
 // memberEntry is one member in the cluster state. Versions are Lamport
 // timestamps; (Ver, Origin) identifies the write.
 type memberEntry struct {
@@ -74,6 +98,12 @@ type memberEntry struct {
 	RPC    string `json:"rpc,omitempty"`
 	HTTP   string `json:"http,omitempty"`
 	Status Status `json:"status"`
+	// Settled is the member set whose ring this member last finished
+	// receiving data for (sorted); nil if it never did. Extra encodes
+	// (ownership.Set) the partitions it still holds beyond that ring's
+	// share. Together they say what it serves (package ownership).
+	Settled []string `json:"settled,omitempty"`
+	Extra   string   `json:"extra,omitempty"`
 }
 
 // compareMember totally orders member entries: version, then origin, then
@@ -88,13 +118,16 @@ func compareMember(a, b memberEntry) int {
 		strings.Compare(a.Gossip, b.Gossip),
 		strings.Compare(a.RPC, b.RPC),
 		strings.Compare(a.HTTP, b.HTTP),
+		slices.Compare(a.Settled, b.Settled),
+		strings.Compare(a.Extra, b.Extra),
 	)
 }
 
 // sameMember reports whether two entries describe the member the same way,
 // ignoring who wrote it when.
 func sameMember(a, b memberEntry) bool {
-	return a.Status == b.Status && a.Gossip == b.Gossip && a.RPC == b.RPC && a.HTTP == b.HTTP
+	return a.Status == b.Status && a.Gossip == b.Gossip && a.RPC == b.RPC && a.HTTP == b.HTTP &&
+		slices.Equal(a.Settled, b.Settled) && a.Extra == b.Extra
 }
 
 // bucketEntry is one bucket's properties, or their reset (Deleted).
@@ -248,8 +281,19 @@ func checkMember(name string, e memberEntry) error {
 	if err := checkEntryID(e.Ver, e.Origin); err != nil {
 		return err
 	}
-	if e.Status < Joined || e.Status > Removed {
+	if e.Status < Joined || e.Status > lastStatus {
 		return errors.New("missing status")
+	}
+	if len(e.Settled) > maxMembers {
+		return fmt.Errorf("settled set of %d members (max %d)", len(e.Settled), maxMembers)
+	}
+	for i, m := range e.Settled {
+		if m == "" || len(m) > maxNameLen || (i > 0 && e.Settled[i-1] >= m) {
+			return errors.New("settled set is not sorted distinct names")
+		}
+	}
+	if _, err := ownership.ParseSet(e.Extra); err != nil {
+		return fmt.Errorf("extra partitions: %w", err)
 	}
 	if _, err := splitPort(e.Gossip); err != nil {
 		return fmt.Errorf("gossip address %q: %w", e.Gossip, err)

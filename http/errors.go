@@ -10,6 +10,10 @@ import (
 	"github.com/dynamod/dynamod/versioning"
 )
 
+// ErrConflict marks a backend error caused by the cluster's state rather
+// than the request's form (removing a member that is alive): 409.
+var ErrConflict = errors.New("conflict")
+
 // Errors of the HTTP layer itself. Conditions shared with the backend use
 // quorum's and versioning's sentinels.
 var (
@@ -108,6 +112,8 @@ func classify(err error, requestID string) (int, errorBody) {
 		status, body = nethttp.StatusBadRequest, errorBody{Error: "bad quorum", Detail: err.Error()}
 	case errors.Is(err, quorum.ErrBadRequest):
 		status, body = nethttp.StatusBadRequest, errorBody{Error: "bad request", Detail: err.Error()}
+	case errors.Is(err, ErrConflict):
+		status, body = nethttp.StatusConflict, errorBody{Error: "conflict", Detail: err.Error()}
 	case errors.Is(err, quorum.ErrNotFound), errors.Is(err, errNoRoute):
 		status, body = nethttp.StatusNotFound, errorBody{Error: "not found"}
 	case errors.Is(err, quorum.ErrTooLarge):

@@ -9,8 +9,10 @@ import (
 
 	"github.com/dynamod/dynamod/antientropy"
 	dhttp "github.com/dynamod/dynamod/http"
+	"github.com/dynamod/dynamod/ownership"
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/ring"
+	"github.com/dynamod/dynamod/transfer"
 )
 
 // clusterDoc is the /cluster document.
@@ -22,9 +24,13 @@ type clusterDoc struct {
 	NVal            int             `json:"default_n_val"`
 	UnderReplicated bool            `json:"under_replicated"`
 	HintsPending    int             `json:"hints_pending"`
-	// PendingTransfers lists ownership handoffs in progress. Membership
-	// changes with handoff are later work; the list is empty until then.
-	PendingTransfers []string `json:"pending_transfers"`
+	// Steady is true when no partition is being handed off.
+	Steady bool `json:"steady"`
+	// PendingTransfers lists every partition a member still has to
+	// receive, as this node's view says; progress (keys, bytes, state) is
+	// known for the ones this node receives, the others are "pending".
+	// Empty only when none is pending.
+	PendingTransfers []transfer.Progress `json:"pending_transfers"`
 	// AntiEntropy shows the trees and the last exchange with each peer;
 	// absent when anti-entropy is off.
 	AntiEntropy *antientropy.Status `json:"anti_entropy,omitempty"`
@@ -37,12 +43,13 @@ type clusterMember struct {
 
 // Cluster implements http.Backend.
 func (n *Node) Cluster(context.Context) (json.RawMessage, error) {
-	r := n.ring.Load()
+	v := n.view.Load()
+	r := v.Target()
 	nval := n.cfg.Defaults.NVal
 	doc := clusterDoc{
 		Node: n.cfg.Name, Partitions: r.Config().Partitions, Tokens: r.Config().Tokens,
-		NVal: nval, UnderReplicated: len(r.Members()) < nval,
-		HintsPending: n.store.HintCount(), PendingTransfers: []string{},
+		NVal: nval, UnderReplicated: len(r.Members()) < nval, Steady: v.Steady(),
+		HintsPending: n.store.HintCount(), PendingTransfers: n.transfers(v),
 	}
 	if n.ae != nil {
 		st := n.ae.Status()
@@ -60,6 +67,28 @@ func (n *Node) Cluster(context.Context) (json.RawMessage, error) {
 	return json.Marshal(doc)
 }
 
+// transfers lists the view's pending transfers, with this node's progress
+// where it is the receiver.
+func (n *Node) transfers(v *ownership.View) []transfer.Progress {
+	mine := map[int]transfer.Progress{}
+	for _, p := range n.xfer.Progress() {
+		mine[p.Partition] = p
+	}
+	out := []transfer.Progress{}
+	for _, t := range v.Transfers(n.xfer.N()) {
+		if p, ok := mine[t.Partition]; ok && t.To == n.cfg.Name {
+			out = append(out, p)
+			continue
+		}
+		from := ""
+		if len(t.From) > 0 {
+			from = t.From[0]
+		}
+		out = append(out, transfer.Progress{Partition: t.Partition, From: from, To: t.To, State: "pending"})
+	}
+	return out
+}
+
 type preflistEntry struct {
 	Node    string `json:"node"`
 	Alive   bool   `json:"alive"`
@@ -68,12 +97,12 @@ type preflistEntry struct {
 
 // Preflist implements http.Backend.
 func (n *Node) Preflist(bucket, key string) (json.RawMessage, error) {
-	r := n.ring.Load()
+	v := n.view.Load()
+	r := v.Target()
 	nval := n.BucketProps(bucket).NVal
 	h := ring.Hash(bucket, key)
 	p := r.Partition(h)
-	walk := r.Walk(p)
-	cnt := min(nval, len(walk))
+	walk, cnt, pending := v.Place(p, nval)
 	doc := struct {
 		Bucket    string          `json:"bucket"`
 		Key       string          `json:"key"`
@@ -83,11 +112,17 @@ func (n *Node) Preflist(bucket, key string) (json.RawMessage, error) {
 		Replicas  int             `json:"replicas"`
 		Primaries []preflistEntry `json:"primaries"`
 		Fallbacks []preflistEntry `json:"fallbacks"`
+		// Pending are new owners still receiving the partition: they get
+		// writes; the primaries above include the holders standing in.
+		Pending []preflistEntry `json:"pending,omitempty"`
 	}{Bucket: bucket, Key: key, Hash: fmt.Sprintf("%016x", h), Partition: p, NVal: nval, Replicas: cnt,
 		Primaries: []preflistEntry{}, Fallbacks: []preflistEntry{}}
 	alive := (*nodeMembers)(n).Alive
 	for _, m := range walk[:cnt] {
 		doc.Primaries = append(doc.Primaries, preflistEntry{Node: m, Alive: alive(m)})
+	}
+	for _, m := range pending {
+		doc.Pending = append(doc.Pending, preflistEntry{Node: m, Alive: alive(m)})
 	}
 	targets, _ := quorum.Targets(walk, cnt, alive)
 	for _, t := range targets {
@@ -105,13 +140,16 @@ func (n *Node) registerGauges() {
 	}, func() float64 { return float64(n.store.HintCount()) }))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dynamod_ring_members", Help: "Members in this node's ring.",
-	}, func() float64 { return float64(len(n.ring.Load().Members())) }))
+	}, func() float64 { return float64(len(n.ring().Members())) }))
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynamod_transfers_pending", Help: "Partitions some member still has to receive, in this node's view.",
+	}, func() float64 { return float64(len(n.view.Load().Transfers(n.xfer.N()))) }))
 }
 
 // Find implements http.Backend with anti-entropy's finders over this
 // node's replicas.
 func (n *Node) Find(ctx context.Context, what string, q dhttp.FindQuery) (json.RawMessage, error) {
-	r := n.ring.Load()
+	r := n.ring()
 	aq := antientropy.Query{Partition: q.Partition, Limit: q.Limit}
 	if q.Partition < 0 {
 		aq.Partition = antientropy.AllPartitions

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"slices"
 	"sync"
 )
@@ -8,21 +9,53 @@ import (
 // MemberInfo is one member as /cluster shows it.
 type MemberInfo struct {
 	Name     string `json:"name"`
-	Status   string `json:"status"`   // joined, leaving, removed
+	Status   string `json:"status"`   // joining, joined, leaving, left, removed
 	Liveness string `json:"liveness"` // alive, suspect, dead
 	RPCAddr  string `json:"rpc_addr,omitempty"`
 	HTTPAddr string `json:"http_addr,omitempty"`
 	Gossip   string `json:"gossip_addr,omitempty"`
+	// Settled is the member set whose ring the member last finished
+	// receiving data for; nil if it never did. Extra encodes the
+	// partitions it holds beyond that (ownership.Set).
+	Settled []string `json:"settled,omitempty"`
+	Extra   string   `json:"-"`
 }
 
+// gone reports whether a member of status s is out of the cluster for good.
+func gone(status string) bool { return status == "left" || status == "removed" }
+
+// Errors of membership changes.
+var (
+	// ErrUnknownMember: no member has that name.
+	ErrUnknownMember = errors.New("unknown member")
+	// ErrMemberAlive: a live member cannot be removed; it must leave.
+	ErrMemberAlive = errors.New("member is alive")
+	// ErrNotSupported: the membership cannot change (a static one).
+	ErrNotSupported = errors.New("membership changes are not supported here")
+)
+
 // Membership is what a node needs from the cluster layer: who owns the
-// ring, who answers, and the cluster-wide bucket properties. The gossip
-// adapter implements it for real nodes; [Static] for tests and single nodes.
-// Every method is safe for concurrent use and must not block.
+// ring, who holds what, who answers, and the cluster-wide bucket
+// properties. The gossip adapter implements it for real nodes; [Static] for
+// tests and single nodes. Every method is safe for concurrent use and must
+// not block.
 type Membership interface {
-	// RingMembers are the members that own partitions. Liveness does not
-	// change it: a failure is temporary (DESIGN §5).
+	// RingMembers are the members of the target ring, which own
+	// partitions once transfers are done (joining and joined). Liveness
+	// does not change it: a failure is temporary (docs/design.md,
+	// "Membership").
 	RingMembers() []string
+	// Settle publishes what this node holds (see MemberInfo.Settled); a
+	// joining node becomes joined.
+	Settle(settled []string, extra string) error
+	// MarkLeaving takes this node out of the target ring; it keeps
+	// holding its data until the new owners have it.
+	MarkLeaving() error
+	// MarkLeft records that this node handed everything off.
+	MarkLeft() error
+	// Remove takes a dead member out for good: ErrUnknownMember,
+	// ErrMemberAlive.
+	Remove(name string) error
 	// Alive reports whether a member answers, as far as this node knows.
 	Alive(name string) bool
 	// Changes is signalled (coalesced) after any change of the above or of
@@ -88,6 +121,18 @@ func (s *Static) Alive(name string) bool {
 // Changes implements Membership.
 func (s *Static) Changes() <-chan struct{} { return s.changes }
 
+// Settle implements Membership: a static member set is always settled.
+func (s *Static) Settle([]string, string) error { return nil }
+
+// MarkLeaving implements Membership: not supported.
+func (s *Static) MarkLeaving() error { return ErrNotSupported }
+
+// MarkLeft implements Membership: not supported.
+func (s *Static) MarkLeft() error { return ErrNotSupported }
+
+// Remove implements Membership: not supported.
+func (s *Static) Remove(string) error { return ErrNotSupported }
+
 // Members implements Membership.
 func (s *Static) Members() []MemberInfo {
 	out := make([]MemberInfo, 0, len(s.members))
@@ -96,7 +141,7 @@ func (s *Static) Members() []MemberInfo {
 		if !s.Alive(m) {
 			l = "dead"
 		}
-		out = append(out, MemberInfo{Name: m, Status: "joined", Liveness: l})
+		out = append(out, MemberInfo{Name: m, Status: "joined", Liveness: l, Settled: s.members})
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,10 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamod/dynamod/antientropy"
+	dhttp "github.com/dynamod/dynamod/http"
+	"github.com/dynamod/dynamod/ownership"
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/resolve"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
+	"github.com/dynamod/dynamod/transfer"
 	"github.com/dynamod/dynamod/versioning"
 )
 
@@ -64,6 +68,9 @@ type Config struct {
 	// for it; programs that embed dynamod register their own Go resolvers
 	// in it. nil: a registry of the built-ins, owned by the node.
 	Resolvers *resolve.Registry
+	// Transfer configures partition transfers on membership changes; Self,
+	// Range, Verify and OnLeft are set by the node.
+	Transfer transfer.Config
 }
 
 // DefaultConfig returns production defaults; Name must be set.
@@ -107,8 +114,17 @@ type Node struct {
 	resolvers    *resolve.Registry
 	ownResolvers bool
 
-	ring  atomic.Pointer[ring.Ring]
+	// view is the ownership view; its target is the ring.
+	view  atomic.Pointer[ownership.View]
 	props atomic.Pointer[map[string]quorum.Props]
+	xfer  *transfer.Manager
+	// rings caches the rings of member sets (targets and settled sets);
+	// ringMu guards it.
+	ringMu sync.Mutex
+	rings  map[string]*ring.Ring
+	// left is closed once this node has handed everything off and left.
+	left     chan struct{}
+	leftOnce sync.Once
 
 	// wg tracks the node's loops; cancel stops them.
 	wg     sync.WaitGroup
@@ -135,7 +151,8 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		_ = parts.Engine.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log.With("node", cfg.Name), reg: reg, store: store, members: parts.Members, closers: parts.Closers}
+	n := &Node{cfg: cfg, log: log.With("node", cfg.Name), reg: reg, store: store, members: parts.Members, closers: parts.Closers,
+		rings: map[string]*ring.Ring{}, left: make(chan struct{})}
 	if err := n.refresh(); err != nil {
 		_ = store.Close()
 		return nil, err
@@ -181,20 +198,41 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		f := quorum.ChangeFunc(n.ae.OnChange)
 		onChange.Store(&f)
 	}
+	tc := cfg.Transfer
+	tc.Self, tc.Logger, tc.Registry = cfg.Name, log, reg
+	tc.N = max(tc.N, cfg.Ring.NVal, cfg.Defaults.NVal)
+	tc.Range = n.ring().Range
+	if n.ae != nil {
+		tc.Verify = func(ctx context.Context, p int, peer string) error {
+			_, err := n.ae.Exchange(ctx, p, peer)
+			return err
+		}
+	}
+	tc.OnLeft = n.finishLeave
+	n.xfer, err = transfer.New(tc, n.coord, (*nodeTransfer)(n), parts.Transport, store)
+	if err != nil {
+		_ = n.coord.Close()
+		_ = store.Close()
+		return nil, err
+	}
 	n.registerGauges()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Go(func() { n.watch(ctx) })
 	n.wg.Go(func() { n.coord.RunHandoff(ctx) })
+	n.wg.Go(func() { n.xfer.Run(ctx) })
 	if n.ae != nil {
 		n.wg.Go(func() { n.ae.Run(ctx) }) // builds the trees first
 	}
-	n.log.Info("node started", "members", len(n.ring.Load().Members()))
+	n.log.Info("node started", "members", len(n.ring().Members()))
 	return n, nil
 }
 
 // Serve answers a peer's request (transport.Handler).
 func (n *Node) Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+	if kind >= transfer.KindBase {
+		return n.xfer.Serve(ctx, from, kind, body)
+	}
 	if kind >= antientropy.KindBase {
 		if n.ae == nil {
 			return nil, errors.New("anti-entropy is off on this node")
@@ -234,15 +272,33 @@ func (n *Node) watch(ctx context.Context) {
 }
 
 func (n *Node) refresh() error {
-	r, err := ring.New(n.cfg.Ring, n.members.RingMembers())
+	r, err := n.ringOf(n.members.RingMembers())
 	if err != nil {
 		return err
 	}
-	if old := n.ring.Load(); old == nil || !slices.Equal(old.Members(), r.Members()) {
-		if old != nil {
-			n.log.Info("ring changed", "members", len(r.Members()))
+	held := map[string]ownership.Holding{}
+	for _, m := range n.members.Members() {
+		if gone(m.Status) || (m.Settled == nil && m.Extra == "") {
+			continue
 		}
-		n.ring.Store(r)
+		var h ownership.Holding
+		if m.Settled != nil {
+			if h.Ring, err = n.ringOf(m.Settled); err != nil {
+				return err
+			}
+		}
+		if h.Extra, err = ownership.ParseSet(m.Extra); err != nil {
+			n.log.Warn("ignoring bad extra partitions", "member", m.Name, "err", err)
+		}
+		held[m.Name] = h
+	}
+	v := ownership.New(r, held)
+	old := n.view.Swap(v)
+	if old != nil && !slices.Equal(old.Target().Members(), r.Members()) {
+		n.log.Info("ring changed", "members", len(r.Members()), "steady", v.Steady())
+	}
+	if n.xfer != nil {
+		n.xfer.Notify()
 	}
 	props := map[string]quorum.Props{}
 	for b, raw := range n.members.BucketProps() {
@@ -277,12 +333,104 @@ func (n *Node) Close() error {
 	return n.err
 }
 
-// nodeMembers adapts the node to quorum.Members.
+// ring returns the target ring.
+func (n *Node) ring() *ring.Ring { return n.view.Load().Target() }
+
+// ringOf returns the ring of a member set, cached: a few distinct sets are
+// in use at a time (the target and the sets members settled at).
+func (n *Node) ringOf(members []string) (*ring.Ring, error) {
+	ms := slices.Clone(members)
+	slices.Sort(ms)
+	key := strings.Join(slices.Compact(ms), "\x00")
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
+	if r, ok := n.rings[key]; ok {
+		return r, nil
+	}
+	r, err := ring.New(n.cfg.Ring, ms)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.rings) >= 16 {
+		clear(n.rings) // old sets are rarely needed again
+	}
+	n.rings[key] = r
+	return r, nil
+}
+
+// Leave starts this node's leave: it leaves the target ring at once and
+// hands every partition it holds to the new owners; Left is closed when it
+// is done. Idempotent.
+func (n *Node) Leave() error {
+	if err := n.members.MarkLeaving(); err != nil {
+		if errors.Is(err, ErrNotSupported) {
+			return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
+		}
+		return err
+	}
+	n.log.Info("leaving the cluster: handing off partitions")
+	return n.refresh()
+}
+
+// Left is closed once this node has handed everything off after Leave and
+// recorded itself left; the process should then stop.
+func (n *Node) Left() <-chan struct{} { return n.left }
+
+func (n *Node) finishLeave() {
+	if err := n.members.MarkLeft(); err != nil {
+		n.log.Error("cannot record the leave", "err", err)
+		return
+	}
+	n.log.Info("left the cluster")
+	n.leftOnce.Do(func() { close(n.left) })
+}
+
+// Remove takes a dead member out of the cluster for good; its partitions
+// are rebuilt on their new owners from the surviving replicas.
+func (n *Node) Remove(name string) error {
+	err := n.members.Remove(name)
+	switch {
+	case errors.Is(err, ErrUnknownMember), errors.Is(err, ErrNotSupported):
+		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
+	case errors.Is(err, ErrMemberAlive):
+		return fmt.Errorf("%w: %w", dhttp.ErrConflict, err)
+	case err != nil:
+		return err
+	}
+	n.log.Info("member removed", "peer", name)
+	return n.refresh()
+}
+
+// nodeMembers adapts the node to quorum.Members and antientropy.Members.
 type nodeMembers Node
 
-func (m *nodeMembers) Ring() *ring.Ring { return m.ring.Load() }
+func (m *nodeMembers) Ring() *ring.Ring { return (*Node)(m).ring() }
+func (m *nodeMembers) Owners(p, n int) (walk []string, serving int, pending []string) {
+	return m.view.Load().Place(p, n)
+}
+func (m *nodeMembers) Steady() bool { return m.view.Load().Steady() }
 func (m *nodeMembers) Alive(name string) bool {
 	return name == m.cfg.Name || m.members.Alive(name)
+}
+
+// nodeTransfer adapts the node to transfer.Members.
+type nodeTransfer Node
+
+func (m *nodeTransfer) View() *ownership.View  { return m.view.Load() }
+func (m *nodeTransfer) Alive(name string) bool { return (*nodeMembers)(m).Alive(name) }
+func (m *nodeTransfer) Settle(members []string, extra ownership.Set) error {
+	if err := m.members.Settle(members, extra.String()); err != nil {
+		return err
+	}
+	return (*Node)(m).refresh()
+}
+func (m *nodeTransfer) Leaving() bool {
+	for _, x := range m.members.Members() {
+		if x.Name == m.cfg.Name {
+			return x.Status == "leaving"
+		}
+	}
+	return false
 }
 
 // nodeBuckets adapts the node to quorum.Buckets.
@@ -369,7 +517,7 @@ func (n *Node) DefaultTimeout() time.Duration { return n.cfg.RequestTimeout }
 
 // Ready implements http.Backend.
 func (n *Node) Ready() error {
-	if n.ring.Load() == nil || len(n.ring.Load().Members()) == 0 {
+	if v := n.view.Load(); v == nil || len(v.Target().Members()) == 0 {
 		return errors.New("no members")
 	}
 	return nil

@@ -124,19 +124,23 @@ func (v *View) Settle(member string, n int) Holding {
 }
 
 // Place returns where partition p is served for an n_val of n. walk is the
-// preference order the coordinator uses like a ring walk: its first
-// min(n, len) entries serve p (holders only, where enough holders exist),
-// the rest are fallbacks in the target walk's order. pending are target
-// primaries that do not hold p yet: they receive writes, but their acks and
-// read answers do not count. In a steady view walk is the target walk and
-// pending is nil. The returned walk may be shared with the ring: callers
-// must not modify it.
-func (v *View) Place(p, n int) (walk, pending []string) {
+// preference order the coordinator uses like a ring walk: its first serving
+// entries serve p, the rest are fallbacks in the target walk's order.
+// pending are target primaries that do not hold p yet: they receive writes,
+// but their acks and read answers do not count. A pending primary is
+// replaced by a holder that lost p where one is left; where none is, the
+// partition is served by fewer replicas until the primary has received it
+// (serving < min(n, members)), so a not-found from it never counts. Only
+// when nobody holds p at all (a new cluster) do the target primaries serve
+// as they are. In a steady view walk is the target walk, serving is
+// min(n, len(walk)) and pending is nil. The returned walk may be shared
+// with the ring: callers must not modify it.
+func (v *View) Place(p, n int) (walk []string, serving int, pending []string) {
 	tw := v.target.Walk(p)
-	if v.steady || len(tw) == 0 {
-		return tw, nil
-	}
 	k := min(n, len(tw))
+	if v.steady || len(tw) == 0 {
+		return tw, k, nil
+	}
 	var subs []string // holders that are not target primaries, in order
 	for _, m := range tw[k:] {
 		if v.Holds(m, p, n) {
@@ -148,24 +152,30 @@ func (v *View) Place(p, n int) (walk, pending []string) {
 			subs = append(subs, m)
 		}
 	}
+	anyHolder := len(subs) > 0
+	for _, m := range tw[:k] {
+		anyHolder = anyHolder || v.Holds(m, p, n)
+	}
 	walk = make([]string, 0, len(tw)+len(v.others))
 	for _, m := range tw[:k] {
-		if v.Holds(m, p, n) || len(subs) == 0 {
-			// A primary with no holder left to stand in for it serves as
-			// it is: nobody has more of p than it will.
+		switch {
+		case v.Holds(m, p, n) || !anyHolder:
 			walk = append(walk, m)
-			continue
+		case len(subs) > 0:
+			walk = append(walk, subs[0])
+			subs = subs[1:]
+			pending = append(pending, m)
+		default:
+			pending = append(pending, m)
 		}
-		walk = append(walk, subs[0])
-		subs = subs[1:]
-		pending = append(pending, m)
 	}
+	serving = len(walk)
 	for _, m := range tw[k:] {
 		if !slices.Contains(walk, m) {
 			walk = append(walk, m)
 		}
 	}
-	return walk, pending
+	return walk, serving, pending
 }
 
 // Needs returns, in increasing order, the partitions member must receive

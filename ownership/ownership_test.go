@@ -35,9 +35,9 @@ func TestSteadyViewIsTheRing(t *testing.T) {
 		t.Fatal("Steady(r) is not steady")
 	}
 	for p := range r.Partitions() {
-		walk, pending := v.Place(p, 3)
-		if !slices.Equal(walk, r.Walk(p)) || pending != nil {
-			t.Fatalf("p%d: walk %v pending %v, want the ring walk %v", p, walk, pending, r.Walk(p))
+		walk, serving, pending := v.Place(p, 3)
+		if !slices.Equal(walk, r.Walk(p)) || pending != nil || serving != 3 {
+			t.Fatalf("p%d: walk %v serving %d pending %v, want the ring walk %v", p, walk, serving, pending, r.Walk(p))
 		}
 		if !v.Done(p, 3) {
 			t.Fatalf("p%d: not done in a steady view", p)
@@ -56,7 +56,7 @@ func TestJoinPendingPrimariesGetStandIns(t *testing.T) {
 		t.Fatal("a view with a joining member is steady")
 	}
 	for p := range target.Partitions() {
-		walk, pending := v.Place(p, 3)
+		walk, serving, pending := v.Place(p, 3)
 		prim := target.Preflist(p, 3)
 		if slices.Contains(prim, "n4") {
 			if !slices.Equal(pending, []string{"n4"}) {
@@ -64,6 +64,9 @@ func TestJoinPendingPrimariesGetStandIns(t *testing.T) {
 			}
 		} else if pending != nil {
 			t.Fatalf("p%d: pending %v, want none", p, pending)
+		}
+		if serving != 3 {
+			t.Fatalf("p%d: %d serving, want 3 (a holder stands in)", p, serving)
 		}
 		for _, m := range walk[:3] {
 			if !v.Holds(m, p, 3) {
@@ -96,9 +99,9 @@ func TestBootstrapWithoutHolders(t *testing.T) {
 	target := mustRing(t, "n1", "n2")
 	v := New(target, nil)
 	for p := range target.Partitions() {
-		walk, pending := v.Place(p, 3)
-		if !slices.Equal(walk, target.Walk(p)) || pending != nil {
-			t.Fatalf("p%d: with no holder anywhere the target serves; got %v %v", p, walk, pending)
+		walk, serving, pending := v.Place(p, 3)
+		if !slices.Equal(walk, target.Walk(p)) || pending != nil || serving != 2 {
+			t.Fatalf("p%d: with no holder anywhere the target serves; got %v %d %v", p, walk, serving, pending)
 		}
 		if src := v.Sources(p, 3, "n1"); src != nil {
 			t.Fatalf("p%d: sources %v with no holder", p, src)
@@ -151,8 +154,7 @@ func TestChangesNeverServeWithoutData(t *testing.T) {
 			check := func(step string) {
 				v := view()
 				for p := range v.Target().Partitions() {
-					walk, pending := v.Place(p, n)
-					k := min(n, len(v.Target().Members()))
+					walk, k, pending := v.Place(p, n)
 					holders := 0
 					for m := range data {
 						if data[m][p] {
@@ -168,7 +170,7 @@ func TestChangesNeverServeWithoutData(t *testing.T) {
 						if !data[m][p] && holders > 0 && v.Holds(m, p, n) {
 							t.Fatalf("%s: p%d: %s counts as holder without data", step, p, m)
 						}
-						if !data[m][p] && holders >= k {
+						if !data[m][p] && holders > 0 {
 							t.Fatalf("%s: p%d: %s serves without data (walk %v, pending %v)", step, p, m, walk, pending)
 						}
 					}

@@ -17,8 +17,18 @@ import (
 
 // Members is the coordinator's view of the cluster.
 type Members interface {
-	// Ring returns the current ring (immutable). Safe for concurrent use.
+	// Ring returns the target ring (immutable): the members that own
+	// partitions once transfers are done. Safe for concurrent use.
 	Ring() *ring.Ring
+	// Owners returns where partition p is served for an n_val of n while
+	// members change (ownership.View.Place): walk is used like a ring walk
+	// (its first serving entries serve p, fewer than min(n, members) while
+	// a new owner has no holder to stand in for it), pending are target
+	// primaries still receiving p, which get every write but whose answers
+	// do not count. In a steady cluster walk is Ring().Walk(p), serving is
+	// min(n, members) and pending is nil. The slices are shared: callers
+	// must not modify them. It must not block.
+	Owners(p, n int) (walk []string, serving int, pending []string)
 	// Alive reports whether a member answers, as far as this node knows.
 	// It must not block; the local node is always alive.
 	Alive(name string) bool
@@ -161,21 +171,27 @@ func (c *Coordinator) spawn(f func()) bool {
 
 // placement is where a key lives right now.
 type placement struct {
-	key     storage.Key
-	walk    []string // preference order of every member
-	n       int      // replicas: min(n_val, members)
+	key  storage.Key
+	walk []string // preference order (Members.Owners)
+	n    int      // replicas: min(n_val, owners)
+	// targets serve the key; pending receive its writes without counting.
 	targets []target
+	pending []target
 	// unhinted are down primaries with no fallback left.
 	unhinted []string
 }
 
 func (c *Coordinator) place(bucket, key string, nval int) placement {
-	r := c.members.Ring()
 	h := ring.Hash(bucket, key)
-	walk := r.Walk(r.Partition(h))
-	n := min(nval, len(walk))
+	r := c.members.Ring()
+	walk, n, pending := c.members.Owners(r.Partition(h), nval)
 	p := placement{key: storage.Key{Hash: h, Bucket: bucket, Key: key}, walk: walk, n: n}
 	p.targets, p.unhinted = sloppyTargets(walk, n, c.alive)
+	for _, m := range pending {
+		if c.alive(m) && !p.isTarget(m) {
+			p.pending = append(p.pending, target{node: m, pending: true})
+		}
+	}
 	return p
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/dynamod/dynamod/storage"
@@ -105,14 +106,8 @@ func (c *Coordinator) deliver(ctx context.Context, target string, k storage.Key)
 	if err := c.store.DeleteHint(target, k); err != nil {
 		return err
 	}
-	if !found || c.replicates(k) {
+	if !found || c.replicates(k) || c.owedElsewhere(k, target) {
 		return nil
-	}
-	r := c.members.Ring()
-	for _, m := range r.Members() {
-		if has, err := c.store.HasHint(m, k); m != target && (has || err != nil) {
-			return nil // still owed to another primary
-		}
 	}
 	if err := c.store.Delete(k, false); err != nil {
 		return err
@@ -124,14 +119,43 @@ func (c *Coordinator) deliver(ctx context.Context, target string, k storage.Key)
 	return nil
 }
 
-// replicates reports whether this node is a primary of k.
+// replicates reports whether this node is a replica of k: one of the
+// owners serving it (a primary, or a holder standing in for a new owner),
+// or a new owner still receiving it.
 func (c *Coordinator) replicates(k storage.Key) bool {
 	props := c.buckets.Props(k.Bucket)
 	r := c.members.Ring()
-	for _, m := range r.Preflist(r.Partition(k.Hash), props.NVal) {
-		if m == c.cfg.Self {
+	walk, n, pending := c.members.Owners(r.Partition(k.Hash), props.NVal)
+	return slices.Contains(walk[:n], c.cfg.Self) || slices.Contains(pending, c.cfg.Self)
+}
+
+// owedElsewhere reports whether this node holds a hint for k for a member
+// other than except.
+func (c *Coordinator) owedElsewhere(k storage.Key, except string) bool {
+	for _, m := range c.members.Ring().Members() {
+		if has, err := c.store.HasHint(m, k); m != except && (has || err != nil) {
 			return true
 		}
 	}
 	return false
+}
+
+// ReleaseLocal drops this node's copy of k if it is no replica of k and
+// owes it to nobody (no hint): what a node does with a partition it
+// handed off. It reports whether it dropped the copy.
+func (c *Coordinator) ReleaseLocal(k storage.Key) (bool, error) {
+	unlock := c.store.Lock(k)
+	defer unlock()
+	cl, found, err := c.readLocal(k)
+	if err != nil || !found || c.replicates(k) || c.owedElsewhere(k, "") {
+		return false, err
+	}
+	if err := c.store.Delete(k, false); err != nil {
+		return false, err
+	}
+	c.m.released.Inc()
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange(k, cl, versioning.Clock{})
+	}
+	return true, nil
 }

@@ -20,8 +20,7 @@ func (c *Coordinator) ListKeys(ctx context.Context, bucket string, fn func(key s
 	r := c.members.Ring()
 	plan := map[string][]hashRange{}
 	for p := range r.Config().Partitions {
-		walk := r.Walk(p)
-		n := min(props.NVal, len(walk))
+		walk, n, _ := c.members.Owners(p, props.NVal)
 		pick := ""
 		if slices.Contains(walk[:n], c.cfg.Self) {
 			pick = c.cfg.Self

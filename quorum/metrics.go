@@ -22,6 +22,7 @@ type metrics struct {
 	hintsDelivered  prometheus.Counter
 	hintFailures    prometheus.Counter
 	fallbackDropped prometheus.Counter
+	released        prometheus.Counter
 	corrupt         prometheus.Counter
 	reaped          prometheus.Counter
 	resolutions     *prometheus.CounterVec // result
@@ -70,6 +71,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		fallbackDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_fallback_dropped_total", Help: "Fallback copies dropped after handoff.",
+		}),
+		released: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_released_total", Help: "Local copies dropped after their partition was handed off.",
 		}),
 		corrupt: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_corrupt_objects_total", Help: "Corrupt local objects found.",

@@ -3,6 +3,7 @@ package quorum
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dynamod/dynamod/storage"
@@ -199,11 +200,11 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 	}
 	t.add(self.primary, p.isTarget(c.cfg.Self), syncLocal)
 
-	acks := make(chan putAck, len(p.targets))
+	acks := make(chan putAck, len(p.targets)+len(p.pending))
 	bctx, cancel := c.bgContext()
 	obj := storage.AppendObject(nil, newClock)
 	sent := 0
-	for _, tg := range p.targets {
+	for _, tg := range slices.Concat(p.targets, p.pending) {
 		if tg.node == c.cfg.Self {
 			continue
 		}
@@ -238,8 +239,10 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		case a := <-acks:
 			received++
 			c.noteAck(p, a)
-			t.add(a.t.primary, a.err == nil, a.durable)
-			result = t.result()
+			if !a.t.pending {
+				t.add(a.t.primary, a.err == nil, a.durable)
+				result = t.result()
+			}
 		case <-ctx.Done():
 			waitErr = ctx.Err()
 			result = voteLost

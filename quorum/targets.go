@@ -8,6 +8,9 @@ type target struct {
 	// hintFor names the down primary a fallback stands in for; "" for a
 	// primary.
 	hintFor string
+	// pending: node is a new owner still receiving the key's partition;
+	// it gets writes, but its acks do not count.
+	pending bool
 }
 
 // Target is one replica of a key's sloppy preference list, as /cluster and

@@ -14,6 +14,9 @@ type fixedMembers struct{ r *ring.Ring }
 
 func (m fixedMembers) Ring() *ring.Ring  { return m.r }
 func (m fixedMembers) Alive(string) bool { return true }
+func (m fixedMembers) Owners(p, n int) ([]string, int, []string) {
+	return m.r.Walk(p), min(n, len(m.r.Members())), nil
+}
 
 type defaultBuckets struct{}
 

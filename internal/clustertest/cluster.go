@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,8 +68,15 @@ type Cluster struct {
 	t     testing.TB
 	opts  Options
 	Net   *transport.MemNetwork
-	names []string
 	props *sharedProps
+
+	// names are every node ever started, n1..nN in order of joining; mu
+	// guards it once the cluster runs.
+	names []string
+	// members is the cluster state gossip would replicate: status and
+	// holdings by name. mmu guards it.
+	mmu     sync.Mutex
+	members map[string]node.MemberInfo
 
 	// mu guards the fields below.
 	mu      sync.Mutex
@@ -103,10 +111,13 @@ func Start(t testing.TB, o Options) *Cluster {
 	c := &Cluster{
 		t: t, opts: o, Net: transport.NewMemNetwork(o.Seed), props: &sharedProps{m: map[string][]byte{}},
 		nodes: map[string]*node.Node{}, engines: map[string]*storage.Memory{},
-		views: map[string]*view{}, crashed: map[string]bool{},
+		views: map[string]*view{}, crashed: map[string]bool{}, members: map[string]node.MemberInfo{},
 	}
 	for i := 1; i <= o.Nodes; i++ {
 		c.names = append(c.names, fmt.Sprintf("n%d", i))
+	}
+	for _, name := range c.names {
+		c.members[name] = node.MemberInfo{Name: name, Status: "joined", Settled: c.names}
 	}
 	for _, name := range c.names {
 		c.startNode(name, storage.NewMemory())
@@ -115,8 +126,81 @@ func Start(t testing.TB, o Options) *Cluster {
 	return c
 }
 
-// Names returns the node names, n1..nN.
-func (c *Cluster) Names() []string { return slices.Clone(c.names) }
+// Names returns the names of every node ever started, n1..nN.
+func (c *Cluster) Names() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.names)
+}
+
+// Join starts a new node (the next name, n(N+1)) on empty storage as a
+// joining member, as dynamod serve --join does, and returns its name. It
+// owns its share of the ring at once and serves it once it has received it.
+func (c *Cluster) Join() string {
+	c.t.Helper()
+	c.mu.Lock()
+	name := fmt.Sprintf("n%d", len(c.names)+1)
+	c.names = append(c.names, name)
+	c.mu.Unlock()
+	c.mmu.Lock()
+	c.members[name] = node.MemberInfo{Name: name, Status: "joining"}
+	c.mmu.Unlock()
+	c.startNode(name, storage.NewMemory())
+	return name
+}
+
+// Status returns a member's status (joining, joined, leaving, left,
+// removed) and whether it has settled at the current target.
+func (c *Cluster) Status(name string) (status string, settled bool) {
+	c.mmu.Lock()
+	defer c.mmu.Unlock()
+	m := c.members[name]
+	return m.Status, slices.Equal(m.Settled, c.targetLocked())
+}
+
+// Steady reports whether every member holds what it owns: no transfer is
+// pending and no member holds extra partitions.
+func (c *Cluster) Steady() bool {
+	c.mmu.Lock()
+	defer c.mmu.Unlock()
+	target := c.targetLocked()
+	for _, m := range c.members {
+		if gone(m.Status) {
+			continue
+		}
+		if m.Extra != "" || (m.Status != "leaving" && !slices.Equal(m.Settled, target)) {
+			return false
+		}
+		if m.Status == "leaving" {
+			return false
+		}
+	}
+	return true
+}
+
+// targetLocked returns the target member set, sorted. c.mmu is held.
+func (c *Cluster) targetLocked() []string {
+	var out []string
+	for name, m := range c.members {
+		if m.Status == "joining" || m.Status == "joined" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func gone(status string) bool { return status == "left" || status == "removed" }
+
+// setMember changes a member's entry and tells every node.
+func (c *Cluster) setMember(name string, f func(m *node.MemberInfo)) {
+	c.mmu.Lock()
+	m := c.members[name]
+	f(&m)
+	c.members[name] = m
+	c.mmu.Unlock()
+	c.notifyAll()
+}
 
 // Node returns a running node (nil if crashed).
 func (c *Cluster) Node(name string) *node.Node {
@@ -129,7 +213,10 @@ func (c *Cluster) Node(name string) *node.Node {
 func (c *Cluster) Ring() *ring.Ring {
 	cfg := ring.DefaultConfig()
 	cfg.Partitions, cfg.Tokens = c.opts.Partitions, c.opts.Tokens
-	r, err := ring.New(cfg, c.names)
+	c.mmu.Lock()
+	target := c.targetLocked()
+	c.mmu.Unlock()
+	r, err := ring.New(cfg, target)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -334,19 +421,58 @@ func (v *view) notify() {
 	}
 }
 
-func (v *view) RingMembers() []string    { return v.c.names }
+func (v *view) RingMembers() []string {
+	v.c.mmu.Lock()
+	defer v.c.mmu.Unlock()
+	return v.c.targetLocked()
+}
 func (v *view) Alive(name string) bool   { return name == v.self || v.c.reachable(v.self, name) }
 func (v *view) Changes() <-chan struct{} { return v.changes }
 func (v *view) Members() []node.MemberInfo {
-	out := []node.MemberInfo{}
-	for _, n := range v.c.names {
-		l := "alive"
-		if !v.Alive(n) {
-			l = "dead"
+	v.c.mmu.Lock()
+	out := make([]node.MemberInfo, 0, len(v.c.members))
+	for _, m := range v.c.members {
+		out = append(out, m)
+	}
+	v.c.mmu.Unlock()
+	slices.SortFunc(out, func(a, b node.MemberInfo) int { return strings.Compare(a.Name, b.Name) })
+	for i := range out {
+		out[i].Liveness = "alive"
+		if !v.Alive(out[i].Name) {
+			out[i].Liveness = "dead"
 		}
-		out = append(out, node.MemberInfo{Name: n, Status: "joined", Liveness: l})
 	}
 	return out
+}
+func (v *view) Settle(settled []string, extra string) error {
+	v.c.setMember(v.self, func(m *node.MemberInfo) {
+		if m.Status == "joining" {
+			m.Status = "joined"
+		}
+		m.Settled, m.Extra = slices.Clone(settled), extra
+	})
+	return nil
+}
+func (v *view) MarkLeaving() error {
+	v.c.setMember(v.self, func(m *node.MemberInfo) { m.Status = "leaving" })
+	return nil
+}
+func (v *view) MarkLeft() error {
+	v.c.setMember(v.self, func(m *node.MemberInfo) { m.Status, m.Settled, m.Extra = "left", nil, "" })
+	return nil
+}
+func (v *view) Remove(name string) error {
+	v.c.mmu.Lock()
+	_, ok := v.c.members[name]
+	v.c.mmu.Unlock()
+	switch {
+	case !ok:
+		return node.ErrUnknownMember
+	case name != v.self && v.Alive(name):
+		return node.ErrMemberAlive
+	}
+	v.c.setMember(name, func(m *node.MemberInfo) { m.Status, m.Settled, m.Extra = "removed", nil, "" })
+	return nil
 }
 func (v *view) BucketProps() map[string][]byte { return v.c.props.get() }
 func (v *view) SetBucketProps(bucket string, p []byte) error {
@@ -391,3 +517,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func hashOf(bucket, key string) uint64 { return ring.Hash(bucket, key) }
+
+// isGone reports whether a node left or was removed.
+func (c *Cluster) isGone(name string) bool {
+	c.mmu.Lock()
+	defer c.mmu.Unlock()
+	return gone(c.members[name].Status)
+}

@@ -173,7 +173,7 @@ func (c *Cluster) running() []string {
 	defer c.mu.Unlock()
 	var out []string
 	for _, n := range c.names {
-		if c.nodes[n] != nil {
+		if c.nodes[n] != nil && !c.isGone(n) {
 			out = append(out, n)
 		}
 	}
@@ -183,7 +183,7 @@ func (c *Cluster) running() []string {
 // Merged returns the Sync of every node's local copy of a key.
 func (c *Cluster) Merged(bucket, key string) versioning.Clock {
 	var m versioning.Clock
-	for _, n := range c.names {
+	for _, n := range c.Names() {
 		if cl, ok := c.LocalState(n, bucket, key); ok {
 			m = versioning.Sync(m, cl)
 		}

@@ -1,4 +1,6 @@
-package antientropy
+// Package ratelimit is a byte-rate limiter shared by the background movers
+// of data (anti-entropy, partition transfers).
+package ratelimit
 
 import (
 	"context"
@@ -6,10 +8,10 @@ import (
 	"time"
 )
 
-// limiter is a token bucket over bytes that may go into debt: a message
+// Limiter is a token bucket over bytes that may go into debt: a message
 // larger than the bucket is sent once the debt before it is paid, and the
 // bytes of a reply are charged after the fact, delaying the next request.
-type limiter struct {
+type Limiter struct {
 	rate float64 // bytes per second and bucket size; 0: unlimited
 
 	// mu guards tokens and last.
@@ -18,18 +20,19 @@ type limiter struct {
 	last   time.Time
 }
 
-func newLimiter(rate int) *limiter {
-	return &limiter{rate: float64(rate), tokens: float64(rate), last: time.Now()}
+// New returns a limiter of rate bytes per second; 0 means unlimited.
+func New(rate int) *Limiter {
+	return &Limiter{rate: float64(rate), tokens: float64(rate), last: time.Now()}
 }
 
-func (l *limiter) refillLocked(now time.Time) {
+func (l *Limiter) refillLocked(now time.Time) {
 	l.tokens = min(l.rate, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	l.last = now
 }
 
-// wait takes n bytes and returns once the bucket is out of debt, or with
+// Wait takes n bytes and returns once the bucket is out of debt, or with
 // ctx's error (giving the bytes back).
-func (l *limiter) wait(ctx context.Context, n int) error {
+func (l *Limiter) Wait(ctx context.Context, n int) error {
 	if l.rate == 0 {
 		return nil
 	}
@@ -50,13 +53,13 @@ func (l *limiter) wait(ctx context.Context, n int) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		l.charge(-n)
+		l.Charge(-n)
 		return ctx.Err()
 	}
 }
 
-// charge takes n bytes (gives them back if negative) without waiting.
-func (l *limiter) charge(n int) {
+// Charge takes n bytes (gives them back if negative) without waiting.
+func (l *Limiter) Charge(n int) {
 	if l.rate == 0 {
 		return
 	}
