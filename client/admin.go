@@ -137,6 +137,36 @@ func (c *Client) Cluster(ctx context.Context) (json.RawMessage, error) {
 	return json.RawMessage(r.body), nil
 }
 
+// Leave asks the node to leave the cluster for good (POST /admin/leave):
+// it hands every partition it holds to the new owners, records itself
+// left and stops. It returns once the node has accepted; watch Cluster for
+// the progress. Make the client with the leaving node's URL alone.
+func (c *Client) Leave(ctx context.Context) error {
+	return c.postOK(ctx, "leave", "/admin/leave")
+}
+
+// Remove takes a dead member out of the cluster for good (POST
+// /admin/remove/NAME); its partitions are rebuilt on their new owners from
+// the surviving replicas. A live member is refused (409): it must leave.
+func (c *Client) Remove(ctx context.Context, name string) error {
+	if name == "" {
+		return badRequest("remove", "empty member name")
+	}
+	return c.postOK(ctx, "remove "+name, "/admin/remove/"+segment(name))
+}
+
+// postOK POSTs to path and wants a 2xx.
+func (c *Client) postOK(ctx context.Context, op, path string) error {
+	r, err := c.call(ctx, &request{op: op, method: http.MethodPost, path: path}, 0)
+	if err != nil {
+		return err
+	}
+	if r.status/100 != 2 {
+		return errorFrom(op, r)
+	}
+	return nil
+}
+
 // Ping reports whether some node answers /ping. Failover applies, so a nil
 // error does not mean every node is up.
 func (c *Client) Ping(ctx context.Context) error { return c.getOK(ctx, "ping", "/ping") }

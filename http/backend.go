@@ -64,6 +64,13 @@ type Backend interface {
 	// (tombstone counts per partition). An unknown what wraps
 	// quorum.ErrBadRequest.
 	Find(ctx context.Context, what string, q FindQuery) (json.RawMessage, error)
+	// Leave starts this node's leave: it hands every partition it holds
+	// to the new owners, then records itself left and stops. It returns at
+	// once; /cluster shows the progress. Idempotent.
+	Leave() error
+	// Remove takes a dead member out of the cluster for good. An unknown
+	// name wraps quorum.ErrBadRequest; a live member wraps ErrConflict.
+	Remove(name string) error
 }
 
 // FindQuery selects what a finder scans.

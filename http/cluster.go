@@ -122,3 +122,23 @@ func (a *api) find(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 	a.writeRaw(w, r, doc)
 }
+
+// leave answers POST /admin/leave: 202, the leave goes on in the
+// background.
+func (a *api) leave(w nethttp.ResponseWriter, r *nethttp.Request) {
+	if err := a.b.Leave(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, nethttp.StatusAccepted, map[string]string{"status": "leaving"})
+}
+
+// remove answers POST /admin/remove/{name}.
+func (a *api) remove(w nethttp.ResponseWriter, r *nethttp.Request) {
+	name := mux.Vars(r)["name"]
+	if err := a.b.Remove(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, nethttp.StatusOK, map[string]string{"removed": name})
+}

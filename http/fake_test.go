@@ -31,6 +31,7 @@ type fakeBackend struct {
 	failWith  error // returned by Get, Put, ListKeys, ListBuckets, Cluster when set
 	notReady  error
 	clusterJS json.RawMessage
+	leaving   bool // Leave was called
 	// listFailAfter, if > 0, makes ListKeys fail after that many keys.
 	listFailAfter int
 	// blockUntilDone makes Get and Put wait for the context to end.
@@ -267,4 +268,24 @@ func (f *fakeBackend) Find(_ context.Context, what string, q FindQuery) (json.Ra
 	}
 	f.calls.Add(1)
 	return json.Marshal(map[string]any{"what": what, "min": q.Min, "bytes": q.Bytes, "partition": q.Partition, "limit": q.Limit})
+}
+
+// Leave implements Backend: the fake records the call.
+func (f *fakeBackend) Leave() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leaving = true
+	return nil
+}
+
+// Remove implements Backend: "dead" is removable, "alive" is alive, any
+// other name is unknown.
+func (f *fakeBackend) Remove(name string) error {
+	switch name {
+	case "dead":
+		return nil
+	case "alive":
+		return fmt.Errorf("%w: member is alive", ErrConflict)
+	}
+	return fmt.Errorf("%w: unknown member %q", quorum.ErrBadRequest, name)
 }

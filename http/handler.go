@@ -141,6 +141,8 @@ func (a *api) router() *mux.Router {
 	r.Handle("/cluster", a.route("cluster", a.cluster)).Methods("GET")
 	r.Handle(preflst, a.route("preflist", a.preflist)).Methods("GET")
 	r.Handle("/admin/find/{what}", a.route("find", a.find)).Methods("GET")
+	r.Handle("/admin/leave", a.route("leave", a.leave)).Methods("POST")
+	r.Handle("/admin/remove/{name}", a.route("remove", a.remove)).Methods("POST")
 	r.Handle("/ping", a.route("ping", a.ping)).Methods("GET", "HEAD")
 	r.Handle("/ready", a.route("ready", a.ready)).Methods("GET", "HEAD")
 	if a.cfg.Gatherer != nil {

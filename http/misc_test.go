@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	nethttp "net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -146,3 +147,30 @@ func TestReadBody_clientGone(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+func TestAdmin_leaveAndRemove(t *testing.T) {
+	f := newFake()
+	h := NewHandler(f, DefaultConfig())
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"POST", "/admin/leave", 202, `"leaving"`},
+		{"GET", "/admin/leave", 405, "method not allowed"},
+		{"POST", "/admin/remove/dead", 200, `"removed":"dead"`},
+		{"POST", "/admin/remove/alive", 409, "member is alive"},
+		{"POST", "/admin/remove/nope", 400, "unknown member"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("%s %s = %d %s, want %d containing %s", tc.method, tc.path, rec.Code, rec.Body, tc.status, tc.body)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.leaving {
+		t.Error("POST /admin/leave did not reach the backend")
+	}
+}

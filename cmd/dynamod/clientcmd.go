@@ -368,6 +368,15 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		NVal            int  `json:"default_n_val"`
 		UnderReplicated bool `json:"under_replicated"`
 		HintsPending    int  `json:"hints_pending"`
+		Steady          bool `json:"steady"`
+		Transfers       []struct {
+			Partition int    `json:"partition"`
+			From      string `json:"from"`
+			To        string `json:"to"`
+			Keys      int64  `json:"keys"`
+			Bytes     int64  `json:"bytes"`
+			State     string `json:"state"`
+		} `json:"pending_transfers"`
 		AntiEntropy     *struct {
 			Partitions int    `json:"partitions"`
 			Built      int    `json:"built"`
@@ -406,6 +415,23 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(doc.Transfers) > 0 {
+		fmt.Fprintf(stdout, "\n%d partition transfers pending:\n", len(doc.Transfers))
+		tw = tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
+		fmt.Fprintln(tw, "PARTITION\tFROM\tTO\tKEYS\tBYTES\tSTATE")
+		for i, t := range doc.Transfers {
+			if i == 20 {
+				fmt.Fprintf(tw, "...\t%d more\t\t\t\t\n", len(doc.Transfers)-i)
+				break
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", t.Partition, t.From, t.To, t.Keys, t.Bytes, t.State)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	} else if !doc.Steady {
+		fmt.Fprintln(stdout, "\nhanded-off partitions are being released")
 	}
 	ae := doc.AntiEntropy
 	if ae == nil {

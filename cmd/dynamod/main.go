@@ -20,7 +20,9 @@ Usage:
   dynamod put    BUCKET KEY [VALUE] [flags]  write VALUE (or stdin) with --context
   dynamod delete BUCKET KEY [flags]       delete a key with --context
   dynamod keys   BUCKET [flags]           list a bucket's keys
-  dynamod status [flags]                  members, liveness, ownership, hints
+  dynamod status [flags]                  members, liveness, ownership, transfers, hints
+  dynamod leave  --node URL               hand the node's partitions off, then leave for good
+  dynamod remove NAME [flags]             take a dead member out for good
   dynamod props  get|set|reset BUCKET [key=value ...]
   dynamod bench  [flags]                  HTTP load generator
   dynamod health [flags]                  exit 0 if the node is ready (container healthcheck)
@@ -53,6 +55,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdKeys(args, stdout, stderr)
 	case "status":
 		err = cmdStatus(args, stdout, stderr)
+	case "leave":
+		err = cmdLeave(args, stdout, stderr)
+	case "remove":
+		err = cmdRemove(args, stdout, stderr)
 	case "props":
 		err = cmdProps(args, stdout, stderr)
 	case "bench":

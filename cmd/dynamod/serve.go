@@ -30,7 +30,8 @@ type serveFlags struct {
 	partitions, tokens                                                    int
 	hintedHandoff, pprof, antiEntropy                                     bool
 	handoffInterval, requestTimeout, aeInterval, tombstoneGrace           time.Duration
-	aeRate                                                                int
+	aeRate, transferConcurrency, transferRate                             int
+	releaseDelay                                                          time.Duration
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -56,6 +57,9 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.tombstoneGrace, "tombstone-grace", 24*time.Hour, "keep tombstones at least this long before reaping")
 	fs.DurationVar(&f.handoffInterval, "handoff-interval", 5*time.Second, "mean gap between hint deliveries")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Second, "default client request timeout")
+	fs.IntVar(&f.transferConcurrency, "transfer-concurrency", 2, "partitions this node receives (and pages it serves) at once on membership changes")
+	fs.IntVar(&f.transferRate, "transfer-rate", 32<<20, "partition transfer traffic limit in bytes/s received by this node (0: unlimited)")
+	fs.DurationVar(&f.releaseDelay, "release-delay", 10*time.Second, "keep a handed-off partition this long after every new owner holds it")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -97,6 +101,9 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	cfg.AntiEntropy.Interval = f.aeInterval
 	cfg.AntiEntropy.MaxBytesPerSecond = f.aeRate
 	cfg.AntiEntropy.TombstoneGrace = f.tombstoneGrace
+	cfg.Transfer.Concurrency = f.transferConcurrency
+	cfg.Transfer.BytesPerSecond = f.transferRate
+	cfg.Transfer.ReleaseDelay = f.releaseDelay
 	cfg.Logger = log
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
@@ -198,6 +205,8 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+	case <-n.Left():
+		log.Info("left the cluster; shutting down")
 	case err = <-errc:
 		log.Error("http server failed", "err", err)
 	}

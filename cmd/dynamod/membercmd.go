@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dynamod/dynamod/client"
+)
+
+// clusterView is the part of /cluster the membership subcommands read.
+type clusterView struct {
+	Node    string `json:"node"`
+	Members []struct {
+		Name     string `json:"name"`
+		Status   string `json:"status"`
+		Liveness string `json:"liveness"`
+		HTTPAddr string `json:"http_addr"`
+	} `json:"members"`
+	PendingTransfers []struct {
+		Partition int    `json:"partition"`
+		From      string `json:"from"`
+		To        string `json:"to"`
+		Keys      int64  `json:"keys"`
+		Bytes     int64  `json:"bytes"`
+		State     string `json:"state"`
+	} `json:"pending_transfers"`
+}
+
+func fetchCluster(ctx context.Context, cl *client.Client) (*clusterView, error) {
+	raw, err := cl.Cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v clusterView
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("bad /cluster document: %w", err)
+	}
+	return &v, nil
+}
+
+func (v *clusterView) status(name string) string {
+	for _, m := range v.Members {
+		if m.Name == name {
+			return m.Status
+		}
+	}
+	return ""
+}
+
+// cmdLeave asks one node to leave and waits until it has.
+func cmdLeave(args []string, stdout, stderr io.Writer) error {
+	var c commonFlags
+	fs := newFlagSet("leave", stderr)
+	c.register(fs)
+	wait := fs.Duration("wait", 30*time.Minute, "how long to wait for the hand-off (0: do not wait)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if strings.Contains(c.node, ",") {
+		return usagef("--node must name the one node that leaves")
+	}
+	cl, ctx, cancel, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	before, err := fetchCluster(ctx, cl)
+	if err != nil {
+		return err
+	}
+	name := before.Node
+	if err := cl.Leave(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s is leaving: handing its partitions to the new owners\n", name)
+	if *wait == 0 {
+		return nil
+	}
+	// Watch the node itself, and once it has stopped the others.
+	var others []string
+	for _, m := range before.Members {
+		if m.Name != name && m.HTTPAddr != "" && m.Status != "left" && m.Status != "removed" {
+			others = append(others, "http://"+m.HTTPAddr)
+		}
+	}
+	deadline := time.Now().Add(*wait)
+	lastReport := time.Time{}
+	for time.Now().Before(deadline) {
+		pctx, pcancel := context.WithTimeout(context.Background(), c.timeout)
+		v, err := fetchCluster(pctx, cl)
+		if err != nil && len(others) > 0 {
+			// The node stops once it has left: ask the others.
+			if ocl, oerr := client.New(others, client.WithTimeout(c.timeout)); oerr == nil {
+				v, err = fetchCluster(pctx, ocl)
+			}
+		}
+		pcancel()
+		if err == nil {
+			switch v.status(name) {
+			case "left":
+				fmt.Fprintf(stdout, "%s left the cluster\n", name)
+				return nil
+			case "removed":
+				return fmt.Errorf("%s was removed while leaving", name)
+			}
+			if time.Since(lastReport) >= 5*time.Second {
+				fmt.Fprintf(stdout, "  %d partition transfers pending\n", len(v.PendingTransfers))
+				lastReport = time.Now()
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("%s has not left after %v; it goes on in the background (dynamod status shows the transfers)", name, *wait)
+}
+
+// cmdRemove takes a dead member out of the cluster for good.
+func cmdRemove(args []string, stdout, stderr io.Writer) error {
+	var c commonFlags
+	fs := newFlagSet("remove", stderr)
+	c.register(fs)
+	pos, cl, ctx, cancel, err := c.start(fs, args, "NAME", 1)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := cl.Remove(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s removed: its partitions are being rebuilt on their new owners\n", pos[0])
+	return nil
+}
