@@ -377,7 +377,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			Bytes     int64  `json:"bytes"`
 			State     string `json:"state"`
 		} `json:"pending_transfers"`
-		AntiEntropy     *struct {
+		AntiEntropy *struct {
 			Partitions int    `json:"partitions"`
 			Built      int    `json:"built"`
 			TreeBytes  int64  `json:"tree_bytes"`
