@@ -61,6 +61,9 @@ type Options struct {
 	AEInterval  time.Duration
 	// TombstoneGrace for anti-entropy's reaper. Default 24h.
 	TombstoneGrace time.Duration
+	// TransferInterval and ReleaseDelay of every node's transfer manager.
+	// Defaults 50ms and 200ms.
+	TransferInterval, ReleaseDelay time.Duration
 }
 
 // Cluster is a running in-process cluster.
@@ -107,6 +110,12 @@ func Start(t testing.TB, o Options) *Cluster {
 	}
 	if o.ReplicaTimeout == 0 {
 		o.ReplicaTimeout = 500 * time.Millisecond
+	}
+	if o.TransferInterval == 0 {
+		o.TransferInterval = 50 * time.Millisecond
+	}
+	if o.ReleaseDelay == 0 {
+		o.ReleaseDelay = 200 * time.Millisecond
 	}
 	c := &Cluster{
 		t: t, opts: o, Net: transport.NewMemNetwork(o.Seed), props: &sharedProps{m: map[string][]byte{}},
@@ -234,6 +243,9 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	cfg.Quorum.ReplicaTimeout = c.opts.ReplicaTimeout
 	cfg.RequestTimeout = 2 * time.Second
 	cfg.AntiEntropyOff = !c.opts.AntiEntropy
+	cfg.Transfer.Interval = c.opts.TransferInterval
+	cfg.Transfer.ReleaseDelay = c.opts.ReleaseDelay
+	cfg.Transfer.CallTimeout = c.opts.ReplicaTimeout
 	cfg.AntiEntropy = antientropy.DefaultLocalConfig()
 	if c.opts.AEInterval > 0 {
 		cfg.AntiEntropy.Interval = c.opts.AEInterval
