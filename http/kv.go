@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -178,22 +177,59 @@ func (a *api) readBody(r *nethttp.Request, limit int64) ([]byte, error) {
 	if r.Body == nil { // only requests built by hand; servers always set one
 		return nil, nil
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	return readLimited(r.Body, limit, r.ContentLength)
+}
+
+// firstBodyChunk is the buffer a body is first read into.
+const firstBodyChunk = 16 << 10
+
+// readLimited reads body to its end, at most limit bytes; declared is the
+// announced length (-1 if unknown). The buffer grows only as bytes arrive,
+// doubling, and never past declared+1 or limit+1 bytes (the one byte more
+// shows a body longer than announced or allowed): a client that announces
+// 16 MiB and sends nothing costs one small buffer, not 16 MiB.
+func readLimited(body io.Reader, limit, declared int64) ([]byte, error) {
+	ceiling := limit + 1
+	if declared >= 0 && declared < limit {
+		ceiling = declared + 1
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		var mbe *nethttp.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(min(limit, mbe.Limit))
+	buf := make([]byte, 0, min(firstBodyChunk, ceiling))
+	for empty := 0; ; {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, tooLarge(limit)
+			}
+			next := min(2*int64(cap(buf)), limit+1)
+			if int64(len(buf)) < ceiling {
+				next = min(next, ceiling)
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
 		}
-		return nil, badRequest("could not read the request body")
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if n == 0 && err == nil {
+			if empty++; empty > 100 { // as bufio: a reader that makes no progress
+				return nil, badRequest("could not read the request body")
+			}
+			continue
+		}
+		empty = 0
+		if err == io.EOF {
+			if int64(len(buf)) > limit {
+				return nil, tooLarge(limit)
+			}
+			return buf, nil
+		}
+		if err != nil {
+			var mbe *nethttp.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge(min(limit, mbe.Limit))
+			}
+			return nil, badRequest("could not read the request body")
+		}
 	}
-	if n > limit {
-		return nil, tooLarge(limit)
-	}
-	return buf.Bytes(), nil
 }
 
 // bucketAndKey returns the decoded {bucket} and {key} of r.
