@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	nethttp "net/http"
 	"reflect"
@@ -54,7 +53,7 @@ func (a *api) listKeys(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := withTimeout(r.Context(), timeout, a.cfg.ListKeysTimeout)
+	ctx, cancel := a.withTimeout(w, r, timeout, a.cfg.ListKeysTimeout)
 	defer cancel()
 
 	if mode == "true" {
@@ -78,10 +77,6 @@ func (a *api) listKeys(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 
 	s := &keyStream{w: w, rc: nethttp.NewResponseController(w), lastFlush: time.Now()}
-	if dl, ok := ctx.Deadline(); ok {
-		// The listing may outlive the server's WriteTimeout; give it its own.
-		_ = s.rc.SetWriteDeadline(dl.Add(5 * time.Second))
-	}
 	err = a.b.ListKeys(ctx, bucket, s.add)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -175,7 +170,7 @@ func (a *api) listBuckets(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := withTimeout(r.Context(), timeout, a.b.DefaultTimeout())
+	ctx, cancel := a.withTimeout(w, r, timeout, a.b.DefaultTimeout())
 	defer cancel()
 	buckets, err := a.b.ListBuckets(ctx)
 	if err != nil {
@@ -217,7 +212,7 @@ func (a *api) putProps(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	p, err := a.decodeProps(r, bucket)
+	p, err := a.decodeProps(w, r, bucket)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -271,17 +266,11 @@ var propNames = func() map[string]bool {
 // decodeProps reads a properties body. Each field is decoded on its own so
 // that every bad one is reported, and the merge with the current properties
 // is validated before anything is stored.
-func (a *api) decodeProps(r *nethttp.Request, bucket string) (quorum.Props, error) {
+func (a *api) decodeProps(w nethttp.ResponseWriter, r *nethttp.Request, bucket string) (quorum.Props, error) {
 	var p quorum.Props
-	if r.ContentLength > maxPropsBytes {
-		return p, tooLarge(maxPropsBytes)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxPropsBytes+1))
+	body, err := a.readBody(w, r, maxPropsBytes)
 	if err != nil {
-		return p, badRequest("could not read the request body")
-	}
-	if len(body) > maxPropsBytes {
-		return p, tooLarge(maxPropsBytes)
+		return p, err
 	}
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -16,7 +16,7 @@ func (a *api) cluster(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := withTimeout(r.Context(), timeout, a.b.DefaultTimeout())
+	ctx, cancel := a.withTimeout(w, r, timeout, a.b.DefaultTimeout())
 	defer cancel()
 	doc, err := a.b.Cluster(ctx)
 	if err != nil {
@@ -113,7 +113,7 @@ func (a *api) find(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := withTimeout(r.Context(), timeout, 10*a.b.DefaultTimeout())
+	ctx, cancel := a.withTimeout(w, r, timeout, 10*a.b.DefaultTimeout())
 	defer cancel()
 	doc, err := a.b.Find(ctx, what, fq)
 	if err != nil {

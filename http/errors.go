@@ -22,6 +22,7 @@ var (
 	errUnsupportedMedia = errors.New("http: unsupported media type")
 	errNotReady         = errors.New("http: not ready")
 	errPanic            = errors.New("http: handler panicked")
+	errBodyTimeout      = errors.New("http: request body not received within the body timeout")
 )
 
 // clientError wraps a sentinel with text written for the client: msg
@@ -120,6 +121,8 @@ func classify(err error, requestID string) (int, errorBody) {
 		status, body = nethttp.StatusRequestEntityTooLarge, errorBody{Error: "too large", Detail: err.Error()}
 	case errors.Is(err, errUnsupportedMedia):
 		status, body = nethttp.StatusUnsupportedMediaType, errorBody{Error: "unsupported media type"}
+	case errors.Is(err, errBodyTimeout):
+		status, body = nethttp.StatusRequestTimeout, errorBody{Error: "request timeout", Detail: "the request body did not arrive in time"}
 	case errors.Is(err, errMethodNotAllowed):
 		status, body = nethttp.StatusMethodNotAllowed, errorBody{Error: "method not allowed"}
 	case errors.Is(err, context.DeadlineExceeded):

@@ -43,12 +43,30 @@ type Config struct {
 	// Default 60 s; <= 0 takes the default. Other requests without one
 	// use Backend.DefaultTimeout.
 	ListKeysTimeout time.Duration
+	// BodyTimeout is the time a client has to send a request body, from
+	// the end of its header; a body still incomplete then is a 408 and
+	// the connection is closed. Default 30 s; <= 0 takes the default.
+	BodyTimeout time.Duration
+	// WriteTimeout is the time a client has to take an answer once the
+	// request's own deadline (its timeout parameter, or the default of
+	// its route) has passed; then the connection is closed. Default 30 s;
+	// <= 0 takes the default.
+	WriteTimeout time.Duration
+	// ReadHeaderTimeout and IdleTimeout are [NewServer]'s: the time to
+	// send a request header, and to keep an idle keep-alive connection.
+	// Defaults 10 s and 60 s; <= 0 takes the default.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
 }
 
 // Defaults and bounds.
 const (
 	defaultMaxBodyBytes    = 16<<20 + 64<<10
 	defaultListKeysTimeout = 60 * time.Second
+	defaultBodyTimeout     = 30 * time.Second
+	defaultWriteTimeout    = 30 * time.Second
+	defaultHeaderTimeout   = 10 * time.Second
+	defaultIdleTimeout     = 60 * time.Second
 	// maxTimeout bounds the timeout query parameter.
 	maxTimeout = 10 * time.Minute
 	// maxPropsBytes bounds a bucket-properties body.
@@ -58,7 +76,7 @@ const (
 // DefaultConfig returns the configuration of a production node, minus the
 // logger and registry the node supplies.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: defaultMaxBodyBytes, ListKeysTimeout: defaultListKeysTimeout}
+	return Config{}.withDefaults()
 }
 
 // Validate reports every bad field. Zero values are valid (they take the
@@ -68,10 +86,40 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("http: MaxBodyBytes must be >= 0, got %d", c.MaxBodyBytes))
 	}
-	if c.ListKeysTimeout < 0 {
-		errs = append(errs, fmt.Errorf("http: ListKeysTimeout must be >= 0, got %v", c.ListKeysTimeout))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ListKeysTimeout", c.ListKeysTimeout}, {"BodyTimeout", c.BodyTimeout}, {"WriteTimeout", c.WriteTimeout},
+		{"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"IdleTimeout", c.IdleTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("http: %s must be >= 0, got %v", d.name, d.v))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// withDefaults replaces zero and negative limits by their defaults.
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.ListKeysTimeout, defaultListKeysTimeout},
+		{&c.BodyTimeout, defaultBodyTimeout},
+		{&c.WriteTimeout, defaultWriteTimeout},
+		{&c.ReadHeaderTimeout, defaultHeaderTimeout},
+		{&c.IdleTimeout, defaultIdleTimeout},
+	} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	return c
 }
 
 // api holds what every handler needs. It is immutable after NewHandler.
@@ -86,12 +134,7 @@ type api struct {
 // concurrent use. Metrics are registered on cfg.Registry, so one registry
 // takes one handler.
 func NewHandler(b Backend, cfg Config) nethttp.Handler {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = defaultMaxBodyBytes
-	}
-	if cfg.ListKeysTimeout <= 0 {
-		cfg.ListKeysTimeout = defaultListKeysTimeout
-	}
+	cfg = cfg.withDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -153,13 +196,23 @@ func (a *api) router() *mux.Router {
 	}
 	if a.cfg.EnablePprof {
 		// Named handlers first: Index serves the rest of the prefix.
+		// Profiles and traces run as long as they are asked to: no
+		// write deadline (the routes exist only with --pprof).
 		r.Handle("/debug/pprof/cmdline", a.route("pprof", pprof.Cmdline))
-		r.Handle("/debug/pprof/profile", a.route("pprof", pprof.Profile))
+		r.Handle("/debug/pprof/profile", a.route("pprof", noWriteDeadline(pprof.Profile)))
 		r.Handle("/debug/pprof/symbol", a.route("pprof", pprof.Symbol))
-		r.Handle("/debug/pprof/trace", a.route("pprof", pprof.Trace))
-		r.PathPrefix("/debug/pprof/").Handler(a.route("pprof", pprof.Index))
+		r.Handle("/debug/pprof/trace", a.route("pprof", noWriteDeadline(pprof.Trace)))
+		r.PathPrefix("/debug/pprof/").Handler(a.route("pprof", noWriteDeadline(pprof.Index)))
 	}
 	return r
+}
+
+// noWriteDeadline lifts the write deadline the middleware set.
+func noWriteDeadline(h nethttp.HandlerFunc) nethttp.HandlerFunc {
+	return func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		_ = nethttp.NewResponseController(w).SetWriteDeadline(time.Time{})
+		h(w, r)
+	}
 }
 
 // allowedMethods lists the methods router serves at req's path, for the
@@ -215,6 +268,18 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("Dynamod-Request-Id", info.id)
+		// Until a handler knows its own deadline (a.withTimeout), the
+		// answer must be taken within the default request timeout plus
+		// WriteTimeout. A body must arrive within BodyTimeout; the
+		// handler that reads it lifts the deadline at its end. A request
+		// without one gets no read deadline: net/http's background read
+		// for the next request then runs, and a deadline expiring under it
+		// would cancel the request's context.
+		rc := nethttp.NewResponseController(w)
+		_ = rc.SetWriteDeadline(start.Add(a.b.DefaultTimeout() + a.cfg.WriteTimeout))
+		if r.ContentLength != 0 { // NoBody has 0, chunked -1
+			_ = rc.SetReadDeadline(start.Add(a.cfg.BodyTimeout))
+		}
 
 		defer func() {
 			p := recover()

@@ -1,11 +1,16 @@
 package http
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	nethttp "net/http"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/dynamod/dynamod/quorum"
 )
@@ -109,3 +114,158 @@ func TestReadLimited(t *testing.T) {
 type zeroReader struct{}
 
 func (zeroReader) Read([]byte) (int, error) { return 0, nil }
+
+// rawConn opens a TCP connection to e's server.
+func (e *env) rawConn() net.Conn {
+	e.t.Helper()
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// readResponse reads one response from c within d.
+func readResponse(t *testing.T, c net.Conn, br *bufio.Reader, d time.Duration) (*nethttp.Response, []byte) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	res, err := nethttp.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no response within %v: %v", d, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("response body: %v", err)
+	}
+	return res, body
+}
+
+// TestSlowBodyIsCut: a client that announces a body and trickles it (or
+// sends nothing) is answered 408 once BodyTimeout has passed, and its
+// connection is closed; nothing is stored.
+func TestSlowBodyIsCut(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.BodyTimeout = 300 * time.Millisecond })
+	for _, tc := range []struct{ path, sent string }{
+		{"/kv/b/k", ""}, {"/kv/b/k", "ab"}, {"/kv/b", "ab"}, {"/buckets/b/props", `{"n_val"`},
+	} {
+		c := e.rawConn()
+		start := time.Now()
+		method := "PUT"
+		if tc.path == "/kv/b" {
+			method = "POST"
+		}
+		req := method + " " + tc.path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+		if _, err := io.WriteString(c, req+tc.sent); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		res, body := readResponse(t, c, br, 5*time.Second)
+		if res.StatusCode != 408 || !json.Valid(body) {
+			t.Fatalf("slow upload to %s = %d %q, want 408 with a JSON body", tc.path, res.StatusCode, body)
+		}
+		if el := time.Since(start); el > 3*time.Second {
+			t.Errorf("answered after %v", el)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := br.Read(make([]byte, 1)); err == nil {
+			t.Errorf("connection still open after a timed-out body (read %d bytes)", n)
+		}
+	}
+	if n := e.f.size(); n != 0 {
+		t.Fatalf("%d keys stored by timed-out uploads", n)
+	}
+	e.f.mu.Lock()
+	defer e.f.mu.Unlock()
+	if len(e.f.props) != 0 {
+		t.Fatalf("props stored by a timed-out upload: %v", e.f.props)
+	}
+}
+
+// TestBodyTimeoutSparesSlowAnswers: the body deadline ends with the body.
+// A request that takes longer than BodyTimeout to answer (a GET or a PUT
+// with a long timeout, a key listing) still gets its answer, and its
+// context is not cancelled early.
+func TestBodyTimeoutSparesSlowAnswers(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.BodyTimeout = 100 * time.Millisecond
+		c.WriteTimeout = 100 * time.Millisecond
+	})
+	e.do("PUT", "/kv/b/k", []byte("v")).want(t, 204)
+	e.f.set(func(f *fakeBackend) { f.blockUntilDone = true })
+	for _, tc := range []struct {
+		method, path string
+		body         []byte
+	}{
+		{"GET", "/kv/b/k?timeout=500", nil},
+		{"PUT", "/kv/b/k?timeout=500", []byte("v2")},
+		{"DELETE", "/kv/b/k?timeout=500", nil},
+	} {
+		r := e.do(tc.method, tc.path, tc.body).want(t, 503)
+		if m := r.errorBody(t); m["error"] != "timeout" {
+			t.Errorf("%s %s = %s, want the request's own timeout", tc.method, tc.path, r.body)
+		}
+	}
+}
+
+// TestUnreadAnswerIsCut: a client that asks for a large value and never
+// reads it holds the handler only until the request's deadline plus
+// WriteTimeout.
+func TestUnreadAnswerIsCut(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.WriteTimeout = 200 * time.Millisecond })
+	big := bytes.Repeat([]byte("x"), 16<<20)
+	e.do("PUT", "/kv/b/big", big).want(t, 204)
+	c := e.rawConn()
+	if _, err := io.WriteString(c, "GET /kv/b/big?timeout=100 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	answered := func() float64 {
+		return metricValue(t, e.reg, "dynamod_http_requests_total", map[string]string{"route": "kv_object", "method": "GET"})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for answered() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the handler still writes to a client that reads nothing")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestIdleConnectionClosed: the server built by NewServer closes a
+// keep-alive connection left idle for IdleTimeout.
+func TestIdleConnectionClosed(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = 200 * time.Millisecond
+	srv := NewServer(NewHandler(newFake(), cfg), cfg)
+	if srv.ReadHeaderTimeout <= 0 || srv.MaxHeaderBytes <= 0 || srv.WriteTimeout != 0 || srv.ReadTimeout != 0 {
+		t.Fatalf("server timeouts: header %v, max header %d, write %v, read %v",
+			srv.ReadHeaderTimeout, srv.MaxHeaderBytes, srv.WriteTimeout, srv.ReadTimeout)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if res, _ := readResponse(t, c, br, 5*time.Second); res.StatusCode != 200 {
+		t.Fatalf("ping = %d", res.StatusCode)
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection: read = %v, want EOF", err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("closed after %v", el)
+	}
+}

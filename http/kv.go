@@ -6,6 +6,7 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/dynamod/dynamod/quorum"
@@ -30,7 +31,7 @@ func (a *api) getObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := withTimeout(r.Context(), o.Timeout, a.b.DefaultTimeout())
+	ctx, cancel := a.withTimeout(w, r, o.Timeout, a.b.DefaultTimeout())
 	defer cancel()
 	obj, err := a.b.Get(ctx, bucket, key, o)
 	if err == nil && obj == nil {
@@ -90,7 +91,7 @@ func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := withTimeout(r.Context(), o.Timeout, a.b.DefaultTimeout())
+	ctx, cancel := a.withTimeout(w, r, o.Timeout, a.b.DefaultTimeout())
 	defer cancel()
 	v := versioning.Value{Deleted: true, LastModified: time.Now().UnixNano()}
 	if _, err := a.b.Put(ctx, bucket, key, vctx, v, o); err != nil {
@@ -120,7 +121,7 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.writeError(w, r, err)
 		return
 	}
-	data, err := a.readBody(r, props.MaxValueBytes)
+	data, err := a.readBody(w, r, props.MaxValueBytes)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -130,7 +131,7 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 	}
 	v := versioning.Value{Data: data, ContentType: ct, LastModified: time.Now().UnixNano(), Meta: meta}
 
-	ctx, cancel := withTimeout(r.Context(), o.Timeout, a.b.DefaultTimeout())
+	ctx, cancel := a.withTimeout(w, r, o.Timeout, a.b.DefaultTimeout())
 	defer cancel()
 	obj, err := a.b.Put(ctx, bucket, key, vctx, v, o)
 	if err == nil && returnBody && obj == nil {
@@ -166,8 +167,10 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 
 // readBody reads a value of at most limit bytes (the bucket's
 // max_value_bytes, capped by Config.MaxBodyBytes). A declared or actual
-// larger body is a 413; the excess is never read.
-func (a *api) readBody(r *nethttp.Request, limit int64) ([]byte, error) {
+// larger body is a 413; the excess is never read. Once the whole body is
+// in, the body deadline set by the middleware is lifted, so that it cannot
+// cancel the rest of the request.
+func (a *api) readBody(w nethttp.ResponseWriter, r *nethttp.Request, limit int64) ([]byte, error) {
 	if limit <= 0 || limit > a.cfg.MaxBodyBytes {
 		limit = a.cfg.MaxBodyBytes
 	}
@@ -177,7 +180,11 @@ func (a *api) readBody(r *nethttp.Request, limit int64) ([]byte, error) {
 	if r.Body == nil { // only requests built by hand; servers always set one
 		return nil, nil
 	}
-	return readLimited(r.Body, limit, r.ContentLength)
+	b, err := readLimited(r.Body, limit, r.ContentLength)
+	if err == nil {
+		_ = nethttp.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
+	return b, err
 }
 
 // firstBodyChunk is the buffer a body is first read into.
@@ -226,6 +233,9 @@ func readLimited(body io.Reader, limit, declared int64) ([]byte, error) {
 			var mbe *nethttp.MaxBytesError
 			if errors.As(err, &mbe) {
 				return nil, tooLarge(min(limit, mbe.Limit))
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, errBodyTimeout
 			}
 			return nil, badRequest("could not read the request body")
 		}

@@ -141,14 +141,20 @@ func parseWriteOptions(q url.Values, p quorum.Props) (o quorum.WriteOptions, ret
 	return o, returnBody, err
 }
 
-// withTimeout bounds ctx by the request's timeout, or by def when the
-// request gave none. Deadlines are set here, never in quorum.
-func withTimeout(ctx context.Context, d, def time.Duration) (context.Context, context.CancelFunc) {
+// withTimeout bounds r's work by the request's timeout, or by def when
+// the request gave none, and gives the client Config.WriteTimeout past
+// that deadline to take the answer (the connection's write deadline).
+// Deadlines are set here, never in quorum.
+func (a *api) withTimeout(w nethttp.ResponseWriter, r *nethttp.Request, d, def time.Duration) (context.Context, context.CancelFunc) {
 	if d <= 0 {
 		d = def
 	}
-	if d <= 0 {
-		return context.WithCancel(ctx)
+	if d <= 0 { // no deadline at all: nor for the answer
+		_ = nethttp.NewResponseController(w).SetWriteDeadline(time.Time{})
+		return context.WithCancel(r.Context())
 	}
-	return context.WithTimeout(ctx, d)
+	ctx, cancel := context.WithTimeout(r.Context(), d)
+	dl, _ := ctx.Deadline()
+	_ = nethttp.NewResponseController(w).SetWriteDeadline(dl.Add(a.cfg.WriteTimeout))
+	return ctx, cancel
 }

@@ -193,7 +193,8 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	hcfg.Registry = reg
 	hcfg.Gatherer = reg
 	hcfg.EnablePprof = f.pprof
-	srv := &nethttp.Server{Addr: f.httpAddr, Handler: dhttp.NewHandler(n, hcfg), ReadHeaderTimeout: 10 * time.Second}
+	srv := dhttp.NewServer(dhttp.NewHandler(n, hcfg), hcfg)
+	srv.Addr = f.httpAddr
 	ln, err := net.Listen("tcp", f.httpAddr)
 	if err != nil {
 		_ = n.Close()
