@@ -16,16 +16,22 @@ import (
 // epoch counts up and is leased to disk in blocks, so a restarted process
 // never reuses an epoch, even after a crash that lost unsynced writes.
 //
-// Why epochs and not one actor per node (DESIGN §1): a DVVSet derives a new
+// Why epochs and not one actor per node (docs/design.md, "Actors are epochs"): a DVVSet derives a new
 // dot's counter from the coordinator's local clock of the key. Whenever that
 // local clock can be behind what the actor already minted — a crash lost an
 // unsynced write that other replicas acked, a fallback dropped its copy after
 // handoff, a tombstone was reaped — reusing the actor would mint a dot twice
 // for two different values, and Sync would silently keep only one of them.
 // Riak's per-key epochs solve the same problem. So an actor is reused for a
-// key only when the coordinator is a primary, holds the key, and the key's
-// clock already has an entry of an epoch minted by this process; otherwise a
-// fresh epoch is used.
+// key only when the coordinator holds the key, has not dropped or lost its
+// copy of it in this process (a fallback that handed it off, a partition
+// released after a membership change, a reaped tombstone, a corrupt copy:
+// see dropped), and the key's clock already has an entry of an epoch minted
+// by this process; otherwise a fresh epoch is used. While the copy was
+// never dropped it holds every dot this process minted for the key (each
+// is persisted locally before it is sent anywhere, and merges never lose a
+// local dot), so the next counter is new. Reuse does not depend on being a
+// primary: a fallback that coordinates many writes keeps one clock entry.
 const (
 	epochBits  = 24
 	epochLimit = 1 << epochBits
@@ -51,10 +57,17 @@ type actorSource struct {
 	startEpoch uint64
 	next       uint64 // next epoch to hand out
 	leaseEnd   uint64 // epochs below this are persisted as used
+	// gone holds the hashes of keys whose local copy this process dropped
+	// or lost: their epochs are never reused. Past maxGone entries the set
+	// is cleared and startEpoch moves up instead, as after a restart.
+	gone map[uint64]struct{}
 }
 
+// maxGone bounds the dropped-key set (8 bytes a key plus map overhead).
+const maxGone = 1 << 20
+
 func newActorSource(store metaStore) (*actorSource, error) {
-	a := &actorSource{store: store}
+	a := &actorSource{store: store, gone: map[uint64]struct{}{}}
 	b, err := store.GetMeta(metaActors)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -124,11 +137,27 @@ func (a *actorSource) fresh() (versioning.ActorID, error) {
 	return id, nil
 }
 
-// forKey picks the actor to mint a key's next dot with: the newest actor of
-// this process already in the local clock if the caller may reuse one
-// (see the type comment), else a fresh one.
-func (a *actorSource) forKey(local versioning.Clock, reuse bool) (versioning.ActorID, error) {
-	if reuse {
+// dropped records that this process dropped or lost its local copy of the
+// key with hash h: none of its epochs is reused for that key again. Call it
+// with the key's lock held, before the copy goes.
+func (a *actorSource) dropped(h uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.gone) >= maxGone {
+		clear(a.gone)
+		a.startEpoch = a.next // no epoch minted so far is reused for any key
+	}
+	a.gone[h] = struct{}{}
+}
+
+// forKey picks the actor to mint the next dot of key h with: the newest
+// actor of this process already in the local clock if the local copy was
+// found and never dropped (see the comment on epochBits), else a fresh one.
+func (a *actorSource) forKey(h uint64, local versioning.Clock, found bool) (versioning.ActorID, error) {
+	a.mu.Lock()
+	_, isGone := a.gone[h]
+	a.mu.Unlock()
+	if found && !isGone {
 		a.mu.Lock()
 		prefix, start, next := a.prefix, a.startEpoch, a.next
 		a.mu.Unlock()

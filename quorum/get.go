@@ -179,11 +179,8 @@ func (c *Coordinator) readRepair(p placement, got []getReply) {
 		}
 		c.m.readRepairs.Inc()
 		if rp.t.node == c.cfg.Self {
-			if _, err := c.mergeLocal(p.key, merged, false); err != nil {
+			if _, err := c.mergeLocal(p.key, merged, false, rp.t.hintFor); err != nil {
 				c.log.Warn("read repair failed", "peer", rp.t.node, "err", err)
-			}
-			if rp.t.hintFor != "" {
-				_ = c.store.PutHint(rp.t.hintFor, p.key, false)
 			}
 			continue
 		}

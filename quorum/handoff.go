@@ -109,6 +109,7 @@ func (c *Coordinator) deliver(ctx context.Context, target string, k storage.Key)
 	if !found || c.replicates(k) || c.owedElsewhere(k, target) {
 		return nil
 	}
+	c.actors.dropped(k.Hash)
 	if err := c.store.Delete(k, false); err != nil {
 		return err
 	}
@@ -150,6 +151,7 @@ func (c *Coordinator) ReleaseLocal(k storage.Key) (bool, error) {
 	if err != nil || !found || c.replicates(k) || c.owedElsewhere(k, "") {
 		return false, err
 	}
+	c.actors.dropped(k.Hash)
 	if err := c.store.Delete(k, false); err != nil {
 		return false, err
 	}

@@ -16,7 +16,7 @@ func (c *Coordinator) ReadLocal(k storage.Key) (versioning.Clock, bool, error) {
 
 // MergeLocal syncs cl into this node's copy of k and persists the result.
 func (c *Coordinator) MergeLocal(k storage.Key, cl versioning.Clock) error {
-	_, err := c.mergeLocal(k, cl, false)
+	_, err := c.mergeLocal(k, cl, false, "")
 	return err
 }
 
@@ -34,6 +34,7 @@ func (c *Coordinator) ReapLocal(k storage.Key, d uint64) (bool, error) {
 	if err != nil || !found || versioning.Digest(cur) != d {
 		return false, err
 	}
+	c.actors.dropped(k.Hash)
 	if err := c.store.Delete(k, false); err != nil {
 		return false, err
 	}

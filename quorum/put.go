@@ -62,19 +62,29 @@ func (c *Coordinator) write(ctx context.Context, op string, p placement, client 
 		return c.coordinate(ctx, op, p, client, o, props)
 	}
 	msg := coordMsg{key: p.key, client: client, w: o.W, pw: o.PW, dw: o.DW}
-	if dl, ok := ctx.Deadline(); ok {
-		msg.timeoutMS = max(time.Until(dl).Milliseconds(), 1)
-	}
-	body := msg.encode()
 	var lastErr error
-	for _, t := range p.targets {
-		b, err := c.tr.Call(ctx, t.node, KindCoordinate, body)
+	order := forwardOrder(p.targets)
+	for i, t := range order {
+		// A target believed alive may not answer (a paused process): each
+		// but the last gets the replica timeout, the last what is left.
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if i < len(order)-1 {
+			actx, cancel = context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
+		}
+		if dl, ok := actx.Deadline(); ok {
+			msg.timeoutMS = max(time.Until(dl).Milliseconds(), 1)
+		}
+		b, err := c.tr.Call(actx, t.node, KindCoordinate, msg.encode())
+		cancel()
 		if err != nil {
 			lastErr = err
 			if ctx.Err() != nil {
 				break
 			}
-			continue // unreachable: try the next one
+			// Unreachable or silent: try the next one. If it did apply
+			// the write, the next coordinator finds it applied (see
+			// updateLocal) instead of writing it twice.
+			continue
 		}
 		c.m.forwarded.Inc()
 		return decodeCoordReply(b)
@@ -83,6 +93,23 @@ func (c *Coordinator) write(ctx context.Context, op string, p placement, client 
 		return nil, &UnavailableError{Op: op, Want: 1, Reason: ctxErrReason(ctx.Err())}
 	}
 	return nil, &UnavailableError{Op: op, Want: 1, Reason: fmt.Sprintf("no coordinator reachable: %v", lastErr)}
+}
+
+// forwardOrder lists the targets a write is forwarded to: live primaries
+// first, in preference order, then the fallbacks standing in for down ones.
+func forwardOrder(ts []target) []target {
+	out := make([]target, 0, len(ts))
+	for _, t := range ts {
+		if t.primary {
+			out = append(out, t)
+		}
+	}
+	for _, t := range ts {
+		if !t.primary {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (p *placement) isTarget(node string) bool {
@@ -286,6 +313,17 @@ func (c *Coordinator) noteAck(p placement, a putAck) {
 	}
 }
 
+// applied reports whether every value of a write is a live value of local.
+func applied(local versioning.Clock, vs []versioning.Value) bool {
+	live := versioning.Values(local)
+	for _, v := range vs {
+		if !slices.ContainsFunc(live, func(l versioning.Value) bool { return versioning.ValueEqual(l, v) }) {
+			return false
+		}
+	}
+	return len(vs) > 0
+}
+
 // updateLocal applies a client write to the local state: Update under the
 // key's lock, with an actor chosen so that no dot is ever minted twice.
 func (c *Coordinator) updateLocal(p placement, self target, client versioning.Clock, sync bool, props Props) (versioning.Clock, error) {
@@ -295,7 +333,14 @@ func (c *Coordinator) updateLocal(p placement, self target, client versioning.Cl
 	if err != nil {
 		return versioning.Clock{}, err
 	}
-	actor, err := c.actors.forKey(local, found && self.primary)
+	if found && applied(local, client.Anon) {
+		// A forward retried after its answer was lost: this write is
+		// already here (its values, stamped by the receiving node to the
+		// nanosecond, are live). Minting it again would make equal
+		// siblings; the caller replicates the state as it is.
+		return local, nil
+	}
+	actor, err := c.actors.forKey(p.key.Hash, local, found)
 	if err != nil {
 		return versioning.Clock{}, err
 	}
@@ -315,6 +360,17 @@ func (c *Coordinator) updateLocal(p placement, self target, client versioning.Cl
 	if self.hintFor != "" {
 		if err := c.store.PutHint(self.hintFor, p.key, sync); err != nil {
 			return versioning.Clock{}, err
+		}
+	}
+	if !p.isTarget(c.cfg.Self) {
+		// Coordinating a key this node does not replicate (the sender saw
+		// other liveness or another ring): the copy is owed to every
+		// target, so handoff delivers it and then drops it, and no orphan
+		// stays behind outside the preference list.
+		for _, t := range p.targets {
+			if err := c.store.PutHint(t.node, p.key, sync); err != nil {
+				return versioning.Clock{}, err
+			}
 		}
 	}
 	if c.cfg.OnChange != nil {

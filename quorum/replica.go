@@ -20,6 +20,9 @@ func (c *Coordinator) readLocal(k storage.Key) (versioning.Clock, bool, error) {
 	case errors.Is(err, storage.ErrNotFound):
 		return versioning.Clock{}, false, nil
 	case errors.Is(err, storage.ErrCorrupt):
+		// The copy is lost: whatever replaces it may lack dots this
+		// process minted.
+		c.actors.dropped(k.Hash)
 		c.m.corrupt.Inc()
 		c.log.Error("corrupt object, will be repaired", "bucket", k.Bucket, "err", err)
 		return versioning.Clock{}, false, nil
@@ -28,8 +31,11 @@ func (c *Coordinator) readLocal(k storage.Key) (versioning.Clock, bool, error) {
 }
 
 // mergeLocal syncs in into the local state of k under the key's lock and
-// persists the result if it changed. It returns the merged state.
-func (c *Coordinator) mergeLocal(k storage.Key, in versioning.Clock, sync bool) (versioning.Clock, error) {
+// persists the result if it changed. It returns the merged state. A
+// hintFor other than "" and this node records, under the same lock, that
+// the copy is owed to that member: a hand-off of the key cannot run in
+// between and drop the copy before the hint exists.
+func (c *Coordinator) mergeLocal(k storage.Key, in versioning.Clock, sync bool, hintFor string) (versioning.Clock, error) {
 	unlock := c.store.Lock(k)
 	defer unlock()
 	cur, found, err := c.readLocal(k)
@@ -37,17 +43,24 @@ func (c *Coordinator) mergeLocal(k storage.Key, in versioning.Clock, sync bool) 
 		return versioning.Clock{}, err
 	}
 	merged := in
+	changed := true
 	if found {
 		merged = versioning.Sync(cur, in)
-		if versioning.Equal(merged, cur) && !sync {
-			return cur, nil
+		changed = !versioning.Equal(merged, cur)
+	}
+	if changed || sync {
+		if err := c.store.Put(k, merged, sync); err != nil {
+			return versioning.Clock{}, err
+		}
+		if c.cfg.OnChange != nil && changed {
+			c.cfg.OnChange(k, cur, merged)
 		}
 	}
-	if err := c.store.Put(k, merged, sync); err != nil {
-		return versioning.Clock{}, err
-	}
-	if c.cfg.OnChange != nil {
-		c.cfg.OnChange(k, cur, merged)
+	if hintFor != "" && hintFor != c.cfg.Self {
+		if err := c.store.PutHint(hintFor, k, sync); err != nil {
+			return versioning.Clock{}, err
+		}
+		c.m.hintsStored.Inc()
 	}
 	return merged, nil
 }
@@ -100,14 +113,8 @@ func (c *Coordinator) servePut(body []byte) []byte {
 	if err != nil {
 		return encodeErr(err)
 	}
-	if _, err := c.mergeLocal(m.key, m.clock, m.sync); err != nil {
+	if _, err := c.mergeLocal(m.key, m.clock, m.sync, m.hintFor); err != nil {
 		return encodeErr(err)
-	}
-	if m.hintFor != "" && m.hintFor != c.cfg.Self {
-		if err := c.store.PutHint(m.hintFor, m.key, m.sync); err != nil {
-			return encodeErr(err)
-		}
-		c.m.hintsStored.Inc()
 	}
 	durable := uint8(0)
 	if m.sync {

@@ -88,6 +88,9 @@ type Cluster struct {
 	views   map[string]*view
 	crashed map[string]bool
 	groups  [][]string
+	// beliefs override what one node believes of another's liveness:
+	// [viewer, member] → alive.
+	beliefs map[[2]string]bool
 }
 
 // Start builds and starts a cluster; t.Cleanup closes it.
@@ -121,6 +124,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		t: t, opts: o, Net: transport.NewMemNetwork(o.Seed), props: &sharedProps{m: map[string][]byte{}},
 		nodes: map[string]*node.Node{}, engines: map[string]*storage.Memory{},
 		views: map[string]*view{}, crashed: map[string]bool{}, members: map[string]node.MemberInfo{},
+		beliefs: map[[2]string]bool{},
 	}
 	for i := 1; i <= o.Nodes; i++ {
 		c.names = append(c.names, fmt.Sprintf("n%d", i))
@@ -347,10 +351,32 @@ func (c *Cluster) Heal() {
 	c.notifyAll()
 }
 
+// Believe makes viewer's failure detector report member as alive or dead
+// whatever the network says, as a detector that lags or errs would: a
+// paused process still believed alive, a node believed dead by one peer
+// only. ForgetBeliefs ends every override.
+func (c *Cluster) Believe(viewer, member string, alive bool) {
+	c.mu.Lock()
+	c.beliefs[[2]string{viewer, member}] = alive
+	c.mu.Unlock()
+	c.notifyAll()
+}
+
+// ForgetBeliefs ends every Believe override.
+func (c *Cluster) ForgetBeliefs() {
+	c.mu.Lock()
+	clear(c.beliefs)
+	c.mu.Unlock()
+	c.notifyAll()
+}
+
 // reachable reports whether from sees to as alive.
 func (c *Cluster) reachable(from, to string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if b, ok := c.beliefs[[2]string{from, to}]; ok {
+		return b
+	}
 	if c.crashed[to] || c.crashed[from] {
 		return false
 	}
