@@ -1,11 +1,13 @@
 // Package gossip owns cluster membership for a dynamod node: liveness from
 // hashicorp/memberlist, and a small cluster-state CRDT that memberlist
-// carries (DESIGN.md §5).
+// carries (docs/design.md, "Membership").
 //
 // # Cluster state
 //
-// The state maps each member name to its gossip, RPC and HTTP addresses and
-// its [Status] (Joined, Leaving, Removed), and each bucket to its properties
+// The state maps each member name to its gossip, RPC and HTTP addresses,
+// its [Status] (Joining, Joined, Leaving, Left, Removed) and what it holds
+// (the member set it settled at and its extra partitions; see package
+// ownership), and each bucket to its properties
 // (opaque JSON, or a reset). Every entry carries a Lamport version and the
 // name of the node that wrote it; merging two states keeps, per entry, the
 // greater of (version, origin, content). That order is total, so merge is

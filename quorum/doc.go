@@ -1,5 +1,5 @@
 // Package quorum coordinates client reads and writes across a key's
-// replicas (DESIGN §4): sloppy R/W quorums over the ring's preference list,
+// replicas (docs/design.md, "Quorum coordination"): sloppy R/W quorums over the ring's preference list,
 // forwarding of writes to a primary, read repair, hinted handoff, key
 // listing, and the replica side of every node-to-node request.
 //

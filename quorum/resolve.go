@@ -15,7 +15,7 @@ type Resolvers interface {
 }
 
 // resolveSiblings applies the bucket's resolver to a read that found
-// siblings (DESIGN §9). The merged value is written back as an ordinary
+// siblings (docs/design.md, "Resolvers"). The merged value is written back as an ordinary
 // write whose context is the read's joined history, so it supersedes exactly
 // the siblings it merged and gets a dot of its own: a write that races with
 // the resolution becomes its sibling instead of erasing it. (A dotless

@@ -1,5 +1,5 @@
 // Package ring maps keys to partitions and partitions to preference lists of
-// cluster members: the consistent-hash ring of DESIGN §1 and §5.
+// cluster members: the consistent-hash ring of docs/design.md, "The ring".
 //
 // [Hash] places a bucket's key in the 64-bit hash space, which is cut into Q
 // equal partitions ([Ring.Partition], [Ring.Range]). Every partition has a
