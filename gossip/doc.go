@@ -41,7 +41,9 @@
 //
 // # Boundaries
 //
-// gossip imports no other dynamod package; quorum and ring consume it
-// through interfaces they declare (Alive, RingMembers, Resolve). Real
-// memberlist runs only here; other packages' tests use static membership.
+// gossip imports only the pure package ownership (to validate the extra
+// partitions it carries). node consumes it through its Membership
+// interface (node/gossip.go adapts it), and the transport through
+// Resolve. Real memberlist runs only here; other packages' tests use
+// static or in-process membership.
 package gossip
