@@ -57,6 +57,10 @@ type Config struct {
 	// Defaults 10 s and 60 s; <= 0 takes the default.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// MaxConnections bounds the client connections [LimitListener] keeps
+	// open; past it a new connection is answered 503 and closed. Default
+	// 1024; <= 0 takes the default.
+	MaxConnections int
 }
 
 // Defaults and bounds.
@@ -67,6 +71,7 @@ const (
 	defaultWriteTimeout    = 30 * time.Second
 	defaultHeaderTimeout   = 10 * time.Second
 	defaultIdleTimeout     = 60 * time.Second
+	defaultMaxConnections  = 1024
 	// maxTimeout bounds the timeout query parameter.
 	maxTimeout = 10 * time.Minute
 	// maxPropsBytes bounds a bucket-properties body.
@@ -86,6 +91,9 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("http: MaxBodyBytes must be >= 0, got %d", c.MaxBodyBytes))
 	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("http: MaxConnections must be >= 0, got %d", c.MaxConnections))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -104,6 +112,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = defaultMaxConnections
 	}
 	for _, d := range []struct {
 		v   *time.Duration

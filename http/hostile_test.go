@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dynamod/dynamod/quorum"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Tests of issue 12: no input from a client can crash or exhaust a node,
@@ -267,5 +268,69 @@ func TestIdleConnectionClosed(t *testing.T) {
 	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("closed after %v", el)
+	}
+}
+
+// TestConnectionLimit: past MaxConnections open connections, a new one is
+// answered 503 with Retry-After and a JSON body and closed; once one
+// closes, a new connection is served again.
+func TestConnectionLimit(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.MaxConnections = 2
+	cfg.Registry = reg
+	srv := NewServer(NewHandler(newFake(), cfg), cfg)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitListener(inner, cfg)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	ping := func(c net.Conn) (*nethttp.Response, []byte) {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		return readResponse(t, c, bufio.NewReader(c), 5*time.Second)
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	held := []net.Conn{dial(), dial()}
+	for _, c := range held {
+		if res, _ := ping(c); res.StatusCode != 200 {
+			t.Fatalf("ping within the limit = %d", res.StatusCode)
+		}
+	}
+	for range 3 {
+		c := dial()
+		res, body := ping(c)
+		if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || !json.Valid(body) || !res.Close {
+			t.Fatalf("past the limit = %d Retry-After %q close %v %q, want 503 with Retry-After, a JSON body, Connection: close",
+				res.StatusCode, res.Header.Get("Retry-After"), res.Close, body)
+		}
+	}
+	if n := metricValue(t, reg, "dynamod_http_connections_rejected_total", nil); n != 3 {
+		t.Errorf("rejected connections counted %v, want 3", n)
+	}
+	_ = held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, _ := ping(dial())
+		if res.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a slot never came back: %d", res.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -32,6 +32,7 @@ type serveFlags struct {
 	handoffInterval, requestTimeout, aeInterval, tombstoneGrace           time.Duration
 	aeRate, transferConcurrency, transferRate                             int
 	releaseDelay                                                          time.Duration
+	maxConnections                                                        int
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -60,12 +61,16 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&f.transferConcurrency, "transfer-concurrency", 2, "partitions this node receives (and pages it serves) at once on membership changes")
 	fs.IntVar(&f.transferRate, "transfer-rate", 32<<20, "partition transfer traffic limit in bytes/s received by this node (0: unlimited)")
 	fs.DurationVar(&f.releaseDelay, "release-delay", 10*time.Second, "keep a handed-off partition this long after every new owner holds it")
+	fs.IntVar(&f.maxConnections, "max-connections", dhttp.DefaultConfig().MaxConnections, "client HTTP connections open at once; past it new ones are answered 503")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	if f.maxConnections < 1 {
+		return usagef("--max-connections must be at least 1, got %d", f.maxConnections)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -193,6 +198,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	hcfg.Registry = reg
 	hcfg.Gatherer = reg
 	hcfg.EnablePprof = f.pprof
+	hcfg.MaxConnections = f.maxConnections
 	srv := dhttp.NewServer(dhttp.NewHandler(n, hcfg), hcfg)
 	srv.Addr = f.httpAddr
 	ln, err := net.Listen("tcp", f.httpAddr)
@@ -200,6 +206,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		_ = n.Close()
 		return fmt.Errorf("listen %s: %w", f.httpAddr, err)
 	}
+	ln = dhttp.LimitListener(ln, hcfg)
 	log.Info("dynamod serving", "node", f.name, "http", ln.Addr().String(), "rpc", tr.Addr(), "gossip", f.gossipAddr, "data", f.data)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
