@@ -10,7 +10,7 @@ import (
 
 // startCluster starts n nodes joined to the first and waits until every one
 // has all of them in its ring and sees all of them alive.
-func startCluster(t *testing.T, n int, extra ...string) []*proc {
+func startCluster(t testing.TB, n int, extra ...string) []*proc {
 	t.Helper()
 	var ps []*proc
 	for i := 1; i <= n; i++ {
@@ -33,7 +33,7 @@ func startCluster(t *testing.T, n int, extra ...string) []*proc {
 // member list (the gossiped cluster state) arrive apart, and the ring the
 // coordinator uses is rebuilt from the list afterwards: only
 // primary_partitions, computed from that ring, shows a member is in it.
-func waitMembers(t *testing.T, p *proc, want int) {
+func waitMembers(t testing.TB, p *proc, want int) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() string {
 		_, body := do(t, "GET", p.url()+"/cluster", "", nil)
@@ -123,7 +123,7 @@ func TestCluster_killWriteRestart(t *testing.T) {
 }
 
 // hintsPending reads a node's pending hint count from /cluster.
-func hintsPending(t *testing.T, p *proc) int {
+func hintsPending(t testing.TB, p *proc) int {
 	_, body := do(t, "GET", p.url()+"/cluster", "", nil)
 	var doc struct {
 		Hints int `json:"hints_pending"`
@@ -135,7 +135,7 @@ func hintsPending(t *testing.T, p *proc) int {
 }
 
 // missingOn returns which of the keys a node does not serve, or "".
-func missingOn(t *testing.T, pattern string, n int) string {
+func missingOn(t testing.TB, pattern string, n int) string {
 	var missing []int
 	for i := range n {
 		resp, _ := do(t, "GET", fmt.Sprintf(pattern, i), "", nil)

@@ -41,7 +41,7 @@ func getCluster(p *proc) (*clusterDoc, error) {
 
 // waitSteady waits until every node of ps sees exactly the members of
 // want as joined and alive, the others gone, and no transfer pending.
-func waitSteady(t *testing.T, ps []*proc, want []string, timeout time.Duration) time.Duration {
+func waitSteady(t testing.TB, ps []*proc, want []string, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	eventually(t, timeout, func() string {
@@ -281,7 +281,7 @@ func TestMembership_joinLeaveRemoveUnderLoad(t *testing.T) {
 }
 
 // waitExit waits for the process to exit by itself with status 0.
-func (p *proc) waitExit(t *testing.T, timeout time.Duration) {
+func (p *proc) waitExit(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	p.mu.Lock()
 	cmd := p.cmd

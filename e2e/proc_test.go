@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needBinary(t *testing.T) {
+func needBinary(t testing.TB) {
 	t.Helper()
 	if testing.Short() || binary == "" {
 		t.Skip("end-to-end tests need the binary; skipped with -short")
@@ -55,7 +55,7 @@ func needBinary(t *testing.T) {
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1 (free for UDP too,
 // for gossip).
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var lns []io.Closer
@@ -83,7 +83,7 @@ func freePorts(t *testing.T, n int) []int {
 
 // proc is one dynamod serve process.
 type proc struct {
-	t                     *testing.T
+	t                     testing.TB
 	name, data            string
 	httpPort, rpc, gossip int
 	extra                 []string
@@ -93,7 +93,7 @@ type proc struct {
 	log *bytes.Buffer
 }
 
-func newProc(t *testing.T, name string, extra ...string) *proc {
+func newProc(t testing.TB, name string, extra ...string) *proc {
 	ports := freePorts(t, 3)
 	return &proc{t: t, name: name, data: filepath.Join(t.TempDir(), name),
 		httpPort: ports[0], rpc: ports[1], gossip: ports[2], extra: extra}
@@ -182,7 +182,7 @@ func (p *proc) stop() {
 }
 
 // cli runs a dynamod client subcommand and returns stdout and the exit code.
-func cli(t *testing.T, args ...string) (string, int) {
+func cli(t testing.TB, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -200,7 +200,7 @@ func cli(t *testing.T, args ...string) (string, int) {
 }
 
 // do sends one HTTP request.
-func do(t *testing.T, method, url string, body string, hdr map[string]string) (*http.Response, string) {
+func do(t testing.TB, method, url string, body string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -219,7 +219,7 @@ func do(t *testing.T, method, url string, body string, hdr map[string]string) (*
 }
 
 // eventually polls f until it returns "" or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, f func() string) {
+func eventually(t testing.TB, timeout time.Duration, f func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""

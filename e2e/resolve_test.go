@@ -149,7 +149,7 @@ func TestResolvers_realProcesses(t *testing.T) {
 }
 
 // resolverOf returns the resolver p serves in bucket's properties.
-func resolverOf(t *testing.T, p *proc, bucket string) string {
+func resolverOf(t testing.TB, p *proc, bucket string) string {
 	t.Helper()
 	resp, body := do(t, "GET", p.url()+"/buckets/"+bucket+"/props", "", nil)
 	if resp.StatusCode != 200 {
