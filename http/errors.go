@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	nethttp "net/http"
+	"strconv"
 
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
@@ -23,6 +24,7 @@ var (
 	errNotReady         = errors.New("http: not ready")
 	errPanic            = errors.New("http: handler panicked")
 	errBodyTimeout      = errors.New("http: request body not received within the body timeout")
+	errOverloaded       = errors.New("http: in-flight request bytes at their limit")
 )
 
 // clientError wraps a sentinel with text written for the client: msg
@@ -121,6 +123,8 @@ func classify(err error, requestID string) (int, errorBody) {
 		status, body = nethttp.StatusRequestEntityTooLarge, errorBody{Error: "too large", Detail: err.Error()}
 	case errors.Is(err, errUnsupportedMedia):
 		status, body = nethttp.StatusUnsupportedMediaType, errorBody{Error: "unsupported media type"}
+	case errors.Is(err, errOverloaded):
+		status, body = nethttp.StatusServiceUnavailable, errorBody{Error: "overloaded", Detail: "too many request bytes in flight; retry later"}
 	case errors.Is(err, errBodyTimeout):
 		status, body = nethttp.StatusRequestTimeout, errorBody{Error: "request timeout", Detail: "the request body did not arrive in time"}
 	case errors.Is(err, errMethodNotAllowed):
@@ -156,6 +160,9 @@ func (a *api) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err error
 		a.log.Debug("request rejected", "err", err, "status", status, "request_id", info.id, "route", info.route)
 	}
 	h := w.Header()
+	if errors.Is(err, errOverloaded) {
+		h.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
 	h.Del("Content-Length")
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")

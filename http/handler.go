@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -61,6 +62,11 @@ type Config struct {
 	// open; past it a new connection is answered 503 and closed. Default
 	// 1024; <= 0 takes the default.
 	MaxConnections int
+	// MaxInflightBytes bounds the request body bytes held at once, from
+	// the first byte read to the end of the request; a body that would go
+	// past it is answered 503 with Retry-After. At least MaxBodyBytes.
+	// Default 256 MiB; <= 0 takes the default.
+	MaxInflightBytes int64
 }
 
 // Defaults and bounds.
@@ -72,6 +78,7 @@ const (
 	defaultHeaderTimeout   = 10 * time.Second
 	defaultIdleTimeout     = 60 * time.Second
 	defaultMaxConnections  = 1024
+	defaultMaxInflight     = 256 << 20
 	// maxTimeout bounds the timeout query parameter.
 	maxTimeout = 10 * time.Minute
 	// maxPropsBytes bounds a bucket-properties body.
@@ -94,6 +101,11 @@ func (c Config) Validate() error {
 	if c.MaxConnections < 0 {
 		errs = append(errs, fmt.Errorf("http: MaxConnections must be >= 0, got %d", c.MaxConnections))
 	}
+	if c.MaxInflightBytes < 0 {
+		errs = append(errs, fmt.Errorf("http: MaxInflightBytes must be >= 0, got %d", c.MaxInflightBytes))
+	} else if d := c.withDefaults(); d.MaxInflightBytes < d.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("http: MaxInflightBytes (%d) must be at least MaxBodyBytes (%d)", d.MaxInflightBytes, d.MaxBodyBytes))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -115,6 +127,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = defaultMaxConnections
+	}
+	if c.MaxInflightBytes <= 0 {
+		c.MaxInflightBytes = defaultMaxInflight
 	}
 	for _, d := range []struct {
 		v   *time.Duration
@@ -139,6 +154,8 @@ type api struct {
 	cfg Config
 	log *slog.Logger
 	m   *metrics
+	// inflight counts the request body bytes held (Config.MaxInflightBytes).
+	inflight atomic.Int64
 }
 
 // NewHandler returns the client API over b. The handler is safe for
@@ -246,6 +263,10 @@ func allowedMethods(router *mux.Router, req *nethttp.Request) []string {
 type reqInfo struct {
 	id    string
 	route string
+	// held is the body bytes this request holds against
+	// Config.MaxInflightBytes, given back when it ends. Only the
+	// request's handler goroutine touches it.
+	held int64
 }
 
 type infoKey struct{}
@@ -293,6 +314,7 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 		}
 
 		defer func() {
+			a.release(info)
 			p := recover()
 			if p == nethttp.ErrAbortHandler {
 				panic(p)
@@ -323,6 +345,31 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// hold takes n more body bytes for the request against
+// Config.MaxInflightBytes; past the limit it takes nothing and reports
+// false.
+func (a *api) hold(info *reqInfo, n int64) bool {
+	for {
+		cur := a.inflight.Load()
+		if cur+n > a.cfg.MaxInflightBytes {
+			return false
+		}
+		if a.inflight.CompareAndSwap(cur, cur+n) {
+			info.held += n
+			a.m.inflight.Set(float64(cur + n))
+			return true
+		}
+	}
+}
+
+// release gives back the bytes the request holds.
+func (a *api) release(info *reqInfo) {
+	if info.held > 0 {
+		a.m.inflight.Set(float64(a.inflight.Add(-info.held)))
+		info.held = 0
+	}
 }
 
 // newRequestID returns 16 random hex digits. A request id only correlates

@@ -89,7 +89,7 @@ func TestReadLimited(t *testing.T) {
 			for i := range data {
 				data[i] = byte(i)
 			}
-			got, err := readLimited(&trickleBody{data: data, err: io.EOF}, limit, tc.declared)
+			got, err := readLimited(&trickleBody{data: data, err: io.EOF}, limit, tc.declared, holdAll)
 			if tc.tooLarge {
 				if !errors.Is(err, quorum.ErrTooLarge) {
 					t.Fatalf("err = %v, want too large", err)
@@ -105,11 +105,13 @@ func TestReadLimited(t *testing.T) {
 		})
 	}
 	t.Run("no progress", func(t *testing.T) {
-		if _, err := readLimited(zeroReader{}, limit, -1); !errors.Is(err, quorum.ErrBadRequest) {
+		if _, err := readLimited(zeroReader{}, limit, -1, holdAll); !errors.Is(err, quorum.ErrBadRequest) {
 			t.Fatalf("err = %v, want bad request", err)
 		}
 	})
 }
+
+func holdAll(int64) bool { return true }
 
 // zeroReader never makes progress.
 type zeroReader struct{}
@@ -333,4 +335,77 @@ func TestConnectionLimit(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// blockingBody yields data, then blocks until release is closed, then
+// ends.
+type blockingBody struct {
+	data    []byte
+	release chan struct{}
+}
+
+func (b *blockingBody) Read(p []byte) (int, error) {
+	if len(b.data) > 0 {
+		n := copy(p, b.data)
+		b.data = b.data[n:]
+		return n, nil
+	}
+	<-b.release
+	return 0, io.EOF
+}
+
+// TestInflightBytesLimit: request bodies being read or served hold their
+// bytes against MaxInflightBytes; past it a request is answered 503 with
+// Retry-After and a JSON body and stores nothing, and once the bytes are
+// released it succeeds.
+func TestInflightBytesLimit(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.MaxBodyBytes = 32 << 10
+		c.MaxInflightBytes = 48 << 10
+	})
+	inflight := func() float64 {
+		mfs, err := e.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "dynamod_http_inflight_bytes" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	slow := &blockingBody{data: bytes.Repeat([]byte("a"), 30000), release: make(chan struct{})}
+	req := mustRequest(t, "PUT", "/kv/b/slow", "")
+	req.Body, req.ContentLength = io.NopCloser(slow), 32<<10
+	done := make(chan resp, 1)
+	go func() { done <- serve(e.h, req) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for inflight() < 30000 {
+		if time.Now().After(deadline) {
+			close(slow.release)
+			t.Fatalf("in-flight bytes = %v, want the slow body's", inflight())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	r := e.do("PUT", "/kv/b/k", bytes.Repeat([]byte("b"), 20000))
+	close(slow.release)
+	if r.code != 503 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("past the in-flight limit = %d Retry-After %q %s, want 503 with Retry-After", r.code, r.header.Get("Retry-After"), r.body)
+	}
+	if m := r.errorBody(t); m["error"] != "overloaded" {
+		t.Errorf("body %s", r.body)
+	}
+	if r := <-done; r.code != 204 {
+		t.Fatalf("slow PUT = %d %s", r.code, r.body)
+	}
+	if n := e.f.size(); n != 1 {
+		t.Fatalf("%d keys stored, want only the slow one", n)
+	}
+	if v := inflight(); v != 0 {
+		t.Fatalf("in-flight bytes = %v after every request ended", v)
+	}
+	e.do("PUT", "/kv/b/k", bytes.Repeat([]byte("b"), 20000)).want(t, 204)
+	e.do("PUT", "/kv/b/k2", bytes.Repeat([]byte("b"), 32<<10)).want(t, 204)
 }

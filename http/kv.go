@@ -180,7 +180,8 @@ func (a *api) readBody(w nethttp.ResponseWriter, r *nethttp.Request, limit int64
 	if r.Body == nil { // only requests built by hand; servers always set one
 		return nil, nil
 	}
-	b, err := readLimited(r.Body, limit, r.ContentLength)
+	info := infoFrom(r.Context())
+	b, err := readLimited(r.Body, limit, r.ContentLength, func(n int64) bool { return a.hold(info, n) })
 	if err == nil {
 		_ = nethttp.NewResponseController(w).SetReadDeadline(time.Time{})
 	}
@@ -194,13 +195,19 @@ const firstBodyChunk = 16 << 10
 // announced length (-1 if unknown). The buffer grows only as bytes arrive,
 // doubling, and never past declared+1 or limit+1 bytes (the one byte more
 // shows a body longer than announced or allowed): a client that announces
-// 16 MiB and sends nothing costs one small buffer, not 16 MiB.
-func readLimited(body io.Reader, limit, declared int64) ([]byte, error) {
+// 16 MiB and sends nothing costs one small buffer, not 16 MiB. The
+// buffer's capacity is taken from hold as it grows (n bytes more at each
+// step); when hold refuses, the read ends with errOverloaded.
+func readLimited(body io.Reader, limit, declared int64, hold func(n int64) bool) ([]byte, error) {
 	ceiling := limit + 1
 	if declared >= 0 && declared < limit {
 		ceiling = declared + 1
 	}
-	buf := make([]byte, 0, min(firstBodyChunk, ceiling))
+	first := min(firstBodyChunk, ceiling)
+	if !hold(first) {
+		return nil, errOverloaded
+	}
+	buf := make([]byte, 0, first)
 	for empty := 0; ; {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > limit {
@@ -209,6 +216,9 @@ func readLimited(body io.Reader, limit, declared int64) ([]byte, error) {
 			next := min(2*int64(cap(buf)), limit+1)
 			if int64(len(buf)) < ceiling {
 				next = min(next, ceiling)
+			}
+			if !hold(next - int64(cap(buf))) { // the old buffer is garbage once copied
+				return nil, errOverloaded
 			}
 			grown := make([]byte, len(buf), next)
 			copy(grown, buf)

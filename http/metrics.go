@@ -14,6 +14,7 @@ type metrics struct {
 	siblings   prometheus.Histogram     // values per successful read
 	objectSize *prometheus.HistogramVec // op: read, write
 	panics     prometheus.Counter
+	inflight   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,6 +42,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		panics: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_http_panics_total",
 			Help: "Handler panics recovered (each answered 500). Any is a bug.",
+		}),
+		inflight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "dynamod_http_inflight_bytes",
+			Help: "Request body bytes held by requests in progress (bounded by MaxInflightBytes).",
 		}),
 	}
 }

@@ -64,6 +64,15 @@ func TestConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "MaxBodyBytes") || !strings.Contains(err.Error(), "ListKeysTimeout") {
 		t.Errorf("Validate = %v, want both fields named", err)
 	}
+	err = Config{BodyTimeout: -1, WriteTimeout: -1, ReadHeaderTimeout: -1, IdleTimeout: -1, MaxConnections: -1, MaxInflightBytes: -1}.Validate()
+	for _, f := range []string{"BodyTimeout", "WriteTimeout", "ReadHeaderTimeout", "IdleTimeout", "MaxConnections", "MaxInflightBytes"} {
+		if err == nil || !strings.Contains(err.Error(), f) {
+			t.Errorf("Validate = %v, want %s named", err, f)
+		}
+	}
+	if err := (Config{MaxBodyBytes: 1 << 20, MaxInflightBytes: 1<<20 - 1}).Validate(); err == nil {
+		t.Error("Validate accepts MaxInflightBytes below MaxBodyBytes")
+	}
 
 	// The zero Config works: private registry served on /metrics.
 	h := NewHandler(newFake(), Config{})

@@ -33,6 +33,7 @@ type serveFlags struct {
 	aeRate, transferConcurrency, transferRate                             int
 	releaseDelay                                                          time.Duration
 	maxConnections                                                        int
+	maxInflightBytes                                                      int64
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -62,6 +63,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&f.transferRate, "transfer-rate", 32<<20, "partition transfer traffic limit in bytes/s received by this node (0: unlimited)")
 	fs.DurationVar(&f.releaseDelay, "release-delay", 10*time.Second, "keep a handed-off partition this long after every new owner holds it")
 	fs.IntVar(&f.maxConnections, "max-connections", dhttp.DefaultConfig().MaxConnections, "client HTTP connections open at once; past it new ones are answered 503")
+	fs.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", dhttp.DefaultConfig().MaxInflightBytes, "client request body bytes held at once; past it requests are answered 503")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -71,6 +73,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if f.maxConnections < 1 {
 		return usagef("--max-connections must be at least 1, got %d", f.maxConnections)
+	}
+	if maxBody := dhttp.DefaultConfig().MaxBodyBytes; f.maxInflightBytes < maxBody {
+		return usagef("--max-inflight-bytes must be at least the largest body, %d, got %d", maxBody, f.maxInflightBytes)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -199,6 +204,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	hcfg.Gatherer = reg
 	hcfg.EnablePprof = f.pprof
 	hcfg.MaxConnections = f.maxConnections
+	hcfg.MaxInflightBytes = f.maxInflightBytes
 	srv := dhttp.NewServer(dhttp.NewHandler(n, hcfg), hcfg)
 	srv.Addr = f.httpAddr
 	ln, err := net.Listen("tcp", f.httpAddr)
