@@ -1,12 +1,14 @@
 package http
 
 import (
+	"fmt"
 	"mime"
 	nethttp "net/http"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
 )
 
@@ -27,20 +29,60 @@ const (
 	maxMetaBytes     = 16 << 10 // names plus values
 )
 
+// Bounds of a request's causal context (Dynamod-Context).
+//
+// A context has one entry per actor that coordinated a write of the key,
+// and an actor is a coordinator's epoch: one per (process incarnation,
+// key) for each of the key's primaries, one per write coordinated by a
+// fallback (docs/design.md, "Actors are epochs"). maxContextEntries allows
+// 64 such epochs for each of the up to quorum.MaxNVal nodes that can hold
+// the key as primaries; a context with more is forged, or comes from a key
+// whose clock no client can carry anyway, and merging it would grow the
+// stored clock for good. At most 17 bytes per entry, the largest valid
+// context is about 23 KiB of base64 (maxContextHeader).
+//
+// A counter counts the writes one epoch coordinated to one key. No honest
+// one comes near 2^62 (146 000 years at a million writes a second), so a
+// larger one is forged; refusing them leaves 3·2^62 writes before a stored
+// counter could reach 2^64-1, where no new dot can be minted and a write
+// would be dropped while answered 204.
+const (
+	maxContextEntries = 64 * quorum.MaxNVal
+	maxContextCounter = 1 << 62
+	maxContextHeader  = (1 + 1 + maxContextEntries*(8+9) + 2) / 3 * 4 // base64 of uvarint(count) and the entries
+)
+
 // defaultContentType is served for a value stored without one.
 const defaultContentType = "application/octet-stream"
 
 // parseContext decodes the Dynamod-Context header. Absent or empty means
-// "has seen nothing" (nil).
+// "has seen nothing" (nil). A context past maxContextEntries or
+// maxContextCounter is bad.
 func parseContext(h nethttp.Header) (versioning.Context, error) {
 	vs := h.Values(hdrContext)
 	if len(vs) > 1 {
 		return nil, headerError(hdrContext, "given more than once")
 	}
-	if len(vs) == 0 || strings.TrimSpace(vs[0]) == "" {
+	s := strings.TrimSpace(vs[0])
+	if s == "" {
 		return nil, nil
 	}
-	return versioning.DecodeContext(strings.TrimSpace(vs[0]))
+	if len(s) > maxContextHeader { // more entries than allowed: not worth decoding
+		return nil, fmt.Errorf("%w: %d bytes, more than %d entries can take", versioning.ErrBadContext, len(s), maxContextEntries)
+	}
+	c, err := versioning.DecodeContext(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(c) > maxContextEntries {
+		return nil, fmt.Errorf("%w: %d entries, at most %d", versioning.ErrBadContext, len(c), maxContextEntries)
+	}
+	for _, e := range c {
+		if e.Counter > maxContextCounter {
+			return nil, fmt.Errorf("%w: counter %d of actor %016x is past %d, which no write history reaches", versioning.ErrBadContext, e.Counter, uint64(e.Actor), uint64(maxContextCounter))
+		}
+	}
+	return c, nil
 }
 
 // parseContentType returns the request's Content-Type in canonical form, or

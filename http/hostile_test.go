@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	nethttp "net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/versioning"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -408,4 +411,47 @@ func TestInflightBytesLimit(t *testing.T) {
 	}
 	e.do("PUT", "/kv/b/k", bytes.Repeat([]byte("b"), 20000)).want(t, 204)
 	e.do("PUT", "/kv/b/k2", bytes.Repeat([]byte("b"), 32<<10)).want(t, 204)
+}
+
+// contextOf returns a context of n entries whose counters are counter.
+func contextOf(n int, counter uint64) string {
+	c := make(versioning.Context, n)
+	for i := range c {
+		c[i] = versioning.ContextEntry{Actor: versioning.ActorID(i + 1), Counter: counter}
+	}
+	return c.Encode()
+}
+
+// TestContextBounds: a context with more than maxContextEntries entries,
+// or with a counter no honest history reaches (2^64-1 would make the next
+// write a silent no-op), is a 400 "bad context" on every write, and
+// nothing is stored; contexts at the bounds are accepted.
+func TestContextBounds(t *testing.T) {
+	e := newEnv(t)
+	if maxContextEntries < 16 || maxContextEntries%quorum.MaxNVal != 0 {
+		t.Fatalf("maxContextEntries %d is not a multiple of MaxNVal", maxContextEntries)
+	}
+	bad := map[string]string{
+		"too many entries":    contextOf(maxContextEntries+1, 1),
+		"far too many":        contextOf(70000, 1),
+		"counter 2^64-1":      contextOf(1, math.MaxUint64),
+		"counter 2^64-2":      contextOf(1, math.MaxUint64-1),
+		"counter over bound":  contextOf(1, maxContextCounter+1),
+		"long header garbage": strings.Repeat("A", maxContextHeader+1),
+	}
+	for name, ctx := range bad {
+		for _, w := range []struct{ method, path string }{{"PUT", "/kv/b/k"}, {"POST", "/kv/b"}, {"DELETE", "/kv/b/k"}} {
+			r := e.do(w.method, w.path, []byte("v"), "Dynamod-Context", ctx)
+			if r.code != 400 || r.errorBody(t)["error"] != "bad context" {
+				t.Errorf("%s: %s %s = %d %.200s, want 400 bad context", name, w.method, w.path, r.code, r.body)
+			}
+		}
+	}
+	if n := e.f.size(); n != 0 || e.f.calls.Load() != 0 {
+		t.Fatalf("%d keys stored, %d backend calls by rejected writes", n, e.f.calls.Load())
+	}
+	e.do("PUT", "/kv/b/k", []byte("v"), "Dynamod-Context", contextOf(maxContextEntries, maxContextCounter)).want(t, 204)
+	if l := len(contextOf(maxContextEntries, maxContextCounter)); l > maxContextHeader {
+		t.Fatalf("the largest valid context is %d bytes, over maxContextHeader %d", l, maxContextHeader)
+	}
 }
