@@ -29,15 +29,18 @@ func startCluster(t testing.TB, n int, extra ...string) []*proc {
 }
 
 // waitMembers waits until p's /cluster lists exactly want members, each
-// alive and owning partitions in p's ring. Liveness (memberlist) and the
-// member list (the gossiped cluster state) arrive apart, and the ring the
-// coordinator uses is rebuilt from the list afterwards: only
-// primary_partitions, computed from that ring, shows a member is in it.
+// joined, alive and owning partitions in p's ring, with no transfer
+// pending. Liveness (memberlist) and the member list (the gossiped cluster
+// state) arrive apart, the ring the coordinator uses is rebuilt from the
+// list afterwards (only primary_partitions, computed from that ring, shows
+// a member is in it), and a new member serves only once it has received
+// its partitions (status joined, steady).
 func waitMembers(t testing.TB, p *proc, want int) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() string {
 		_, body := do(t, "GET", p.url()+"/cluster", "", nil)
 		var doc struct {
+			Steady  bool `json:"steady"`
 			Members []struct {
 				Name      string `json:"name"`
 				Status    string `json:"status"`
@@ -52,18 +55,18 @@ func waitMembers(t testing.TB, p *proc, want int) {
 			return fmt.Sprintf("%s lists %d members, want %d: %s", p.name, len(doc.Members), want, body)
 		}
 		for _, m := range doc.Members {
-			if m.Liveness != "alive" || m.Primaries == 0 {
-				return fmt.Sprintf("%s sees %s (%s) %s, owning %d partitions in its ring, want alive and owning some: %s",
+			if m.Liveness != "alive" || m.Primaries == 0 || m.Status != "joined" {
+				return fmt.Sprintf("%s sees %s (%s) %s, owning %d partitions in its ring, want joined, alive and owning some: %s",
 					p.name, m.Name, m.Status, m.Liveness, m.Primaries, body)
 			}
+		}
+		if !doc.Steady {
+			return fmt.Sprintf("%s: transfers pending", p.name)
 		}
 		return ""
 	})
 }
 
-// TestCluster_killWriteRestart: a node is killed with SIGKILL, writes go on,
-// the node restarts and, within 30 s, serves by itself every key written
-// while it was down.
 func TestCluster_killWriteRestart(t *testing.T) {
 	needBinary(t)
 	ps := startCluster(t, 3, "--handoff-interval", "500ms")

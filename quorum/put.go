@@ -313,15 +313,39 @@ func (c *Coordinator) noteAck(p placement, a putAck) {
 	}
 }
 
-// applied reports whether every value of a write is a live value of local.
-func applied(local versioning.Clock, vs []versioning.Value) bool {
-	live := versioning.Values(local)
-	for _, v := range vs {
-		if !slices.ContainsFunc(live, func(l versioning.Value) bool { return versioning.ValueEqual(l, v) }) {
+// applied reports whether a write was already applied to local: each of
+// its values is live in local at a dot its own context does not cover.
+// (A value the context covers was read, not written: a resolver that
+// picks one of the siblings it was given writes that value again, and
+// that write must supersede the others.)
+func applied(local, write versioning.Clock) bool {
+	if len(write.Anon) == 0 {
+		return false
+	}
+	for _, v := range write.Anon {
+		found := false
+		for _, e := range local.Entries {
+			for i, lv := range e.Values {
+				if versioning.ValueEqual(lv, v) && !covers(write, e.Actor, e.Counter-uint64(i)) {
+					found = true
+				}
+			}
+		}
+		if !found {
 			return false
 		}
 	}
-	return len(vs) > 0
+	return true
+}
+
+// covers reports whether the entries of cl cover the dot (actor, n).
+func covers(cl versioning.Clock, actor versioning.ActorID, n uint64) bool {
+	for _, e := range cl.Entries {
+		if e.Actor == actor {
+			return e.Counter >= n
+		}
+	}
+	return false
 }
 
 // updateLocal applies a client write to the local state: Update under the
@@ -333,7 +357,7 @@ func (c *Coordinator) updateLocal(p placement, self target, client versioning.Cl
 	if err != nil {
 		return versioning.Clock{}, err
 	}
-	if found && applied(local, client.Anon) {
+	if found && applied(local, client) {
 		// A forward retried after its answer was lost: this write is
 		// already here (its values, stamped by the receiving node to the
 		// nanosecond, are live). Minting it again would make equal
