@@ -63,6 +63,9 @@ func parseContext(h nethttp.Header) (versioning.Context, error) {
 	if len(vs) > 1 {
 		return nil, headerError(hdrContext, "given more than once")
 	}
+	if len(vs) == 0 {
+		return nil, nil
+	}
 	s := strings.TrimSpace(vs[0])
 	if s == "" {
 		return nil, nil
