@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	nethttp "net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -451,7 +452,72 @@ func TestContextBounds(t *testing.T) {
 		t.Fatalf("%d keys stored, %d backend calls by rejected writes", n, e.f.calls.Load())
 	}
 	e.do("PUT", "/kv/b/k", []byte("v"), "Dynamod-Context", contextOf(maxContextEntries, maxContextCounter)).want(t, 204)
+	e.do("PUT", "/kv/b/none", []byte("v")).want(t, 204) // no context at all
+	e.do("PUT", "/kv/b/empty", []byte("v"), "Dynamod-Context", " ").want(t, 204)
 	if l := len(contextOf(maxContextEntries, maxContextCounter)); l > maxContextHeader {
 		t.Fatalf("the largest valid context is %d bytes, over maxContextHeader %d", l, maxContextHeader)
+	}
+}
+
+// TestNameLimits: keys up to maxKeyBytes and bucket names up to
+// maxBucketBytes (decoded bytes) are served on every route that takes
+// them; one byte more is a 400 that stores nothing.
+func TestNameLimits(t *testing.T) {
+	e := newEnv(t)
+	if maxKeyBytes != 8<<10 || maxBucketBytes != 255 {
+		t.Fatalf("limits %d, %d; the README documents 8 KiB and 255 bytes", maxKeyBytes, maxBucketBytes)
+	}
+	esc := url.PathEscape
+	okKey := strings.Repeat("é", maxKeyBytes/2) // 8 KiB, 24 KiB encoded
+	okBucket := strings.Repeat("b", maxBucketBytes)
+	longKey := strings.Repeat("k", maxKeyBytes+1)
+	longBucket := strings.Repeat("b", maxBucketBytes+1)
+	json := []string{"Content-Type", "application/json"}
+
+	e.do("PUT", "/kv/"+esc(okBucket)+"/"+esc(okKey), []byte("v")).want(t, 204)
+	e.do("GET", "/kv/"+esc(okBucket)+"/"+esc(okKey), nil).want(t, 200)
+	e.do("POST", "/kv/"+esc(okBucket), []byte("v")).want(t, 201)
+	e.do("GET", "/kv/"+esc(okBucket)+"?keys=true", nil).want(t, 200)
+	e.do("PUT", "/buckets/"+esc(okBucket)+"/props", []byte(`{"n_val":2}`), json...).want(t, 204)
+	e.do("GET", "/cluster/preflist/"+esc(okBucket)+"/"+esc(okKey), nil).want(t, 200)
+	e.f.reset()
+
+	for _, tc := range []struct {
+		method, path string
+		hdr          []string
+	}{
+		{"PUT", "/kv/b/" + esc(longKey), nil},
+		{"PUT", "/kv/b/" + strings.Repeat("%C3%A9", maxKeyBytes/2) + "k", nil},
+		{"PUT", "/kv/" + longBucket + "/k", nil},
+		{"GET", "/kv/b/" + longKey, nil},
+		{"HEAD", "/kv/b/" + longKey, nil},
+		{"GET", "/kv/" + longBucket + "/k", nil},
+		{"DELETE", "/kv/b/" + longKey, nil},
+		{"DELETE", "/kv/" + longBucket + "/k", nil},
+		{"POST", "/kv/" + longBucket, nil},
+		{"GET", "/kv/" + longBucket + "?keys=true", nil},
+		{"GET", "/kv/" + longBucket + "?keys=stream", nil},
+		{"GET", "/buckets/" + longBucket + "/props", nil},
+		{"PUT", "/buckets/" + longBucket + "/props", json},
+		{"DELETE", "/buckets/" + longBucket + "/props", nil},
+		{"GET", "/cluster/preflist/" + longBucket + "/k", nil},
+		{"GET", "/cluster/preflist/b/" + longKey, nil},
+		{"PUT", "/kv/b/" + strings.Repeat("k", 200000), nil},
+	} {
+		body := []byte("v")
+		if tc.hdr != nil {
+			body = []byte(`{"n_val":2}`)
+		}
+		r := e.do(tc.method, tc.path, body, tc.hdr...)
+		if r.code != 400 {
+			t.Errorf("%s %.60s... = %d %.100s, want 400", tc.method, tc.path, r.code, r.body)
+		} else if tc.method != "HEAD" {
+			r.errorBody(t)
+		}
+	}
+	e.f.mu.Lock()
+	defer e.f.mu.Unlock()
+	if len(e.f.objects) != 0 || len(e.f.props) != 0 {
+		t.Fatalf("rejected names stored: %d buckets of objects, %d of props", len(e.f.objects), len(e.f.props))
 	}
 }

@@ -13,17 +13,41 @@ import (
 	"github.com/gorilla/mux"
 )
 
+// Limits on names, in decoded bytes. A bucket name is kept in memory for
+// good (the bucket registry, gossiped properties), so it is short; a key
+// travels in every node-to-node message about it.
+const (
+	maxKeyBytes    = 8 << 10
+	maxBucketBytes = 255
+)
+
+// nameLimits bounds the route variables that are names.
+var nameLimits = map[string]int{"bucket": maxBucketBytes, "key": maxKeyBytes}
+
 // pathVar returns the route variable name, percent-decoded. An empty value
-// is a 400.
+// is a 400, and so is a bucket or key longer than its limit.
 func pathVar(r *nethttp.Request, name string) (string, error) {
-	s, err := url.PathUnescape(mux.Vars(r)[name])
+	raw := mux.Vars(r)[name]
+	limit, bounded := nameLimits[name]
+	if bounded && len(raw) > 3*limit { // longer than any encoding of limit bytes
+		return "", nameTooLong(name, limit)
+	}
+	s, err := url.PathUnescape(raw)
 	if err != nil {
 		return "", badRequest(name + " is not percent-encoded correctly")
 	}
 	if s == "" {
 		return "", badRequest(name + " must not be empty")
 	}
+	if bounded && len(s) > limit {
+		return "", nameTooLong(name, limit)
+	}
 	return s, nil
+}
+
+// nameTooLong reports a bucket or key over its limit.
+func nameTooLong(name string, limit int) error {
+	return badRequest(name + " is longer than " + strconv.Itoa(limit) + " bytes")
 }
 
 // param returns the single value of query parameter name and whether it was
