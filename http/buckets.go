@@ -251,17 +251,27 @@ func requireJSON(h nethttp.Header) error {
 	return nil
 }
 
-// propNames are the JSON names of quorum.Props' fields.
-var propNames = func() map[string]bool {
-	names := make(map[string]bool)
+// propNames are the JSON names of quorum.Props' fields, and propFields
+// their field indexes.
+var propNames, propFields = func() (map[string]bool, map[string][]int) {
+	names, fields := make(map[string]bool), make(map[string][]int)
 	t := reflect.TypeFor[quorum.Props]()
 	for i := range t.NumField() {
 		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
 			names[name] = true
+			fields[name] = t.Field(i).Index
 		}
 	}
-	return names
+	return names, fields
 }()
+
+// unsetByZero are the properties whose zero value means "not set" and is
+// never a valid value, so that a client that sends one gets a 400 rather
+// than no change. (A quorum of "default" does mean the default.)
+var unsetByZero = map[string]bool{
+	"n_val": true, "resolver": true, "max_siblings": true, "warn_siblings": true,
+	"max_value_bytes": true, "warn_value_bytes": true,
+}
 
 // decodeProps reads a properties body. Each field is decoded on its own so
 // that every bad one is reported, and the merge with the current properties
@@ -297,6 +307,12 @@ func (a *api) decodeProps(w nethttp.ResponseWriter, r *nethttp.Request, bucket s
 		}
 		if err != nil {
 			problems = append(problems, name+": "+propError(err))
+			continue
+		}
+		if unsetByZero[name] && reflect.ValueOf(p).FieldByIndex(propFields[name]).IsZero() {
+			// The zero value means "not set" in quorum.Props: stored, it
+			// would silently keep the old value or take the default.
+			problems = append(problems, name+": must be set to a valid value, got "+string(fields[name])+" (DELETE the properties to reset them)")
 		}
 	}
 	if err := p.WithDefaults(a.b.BucketProps(bucket)).Validate(nil); err != nil {

@@ -52,6 +52,10 @@ const (
 	maxContextHeader  = (1 + 1 + maxContextEntries*(8+9) + 2) / 3 * 4 // base64 of uvarint(count) and the entries
 )
 
+// maxContentTypeBytes bounds a value's Content-Type: it is stored with
+// the value (quorum.ValueOverheadBytes counts on this bound).
+const maxContentTypeBytes = 1 << 10
+
 // defaultContentType is served for a value stored without one.
 const defaultContentType = "application/octet-stream"
 
@@ -97,6 +101,9 @@ func parseContentType(h nethttp.Header) (string, error) {
 	}
 	if len(vs) > 1 {
 		return "", unsupportedMedia("more than one Content-Type")
+	}
+	if len(vs[0]) > maxContentTypeBytes {
+		return "", unsupportedMedia("Content-Type longer than " + strconv.Itoa(maxContentTypeBytes) + " bytes")
 	}
 	mt, params, err := mime.ParseMediaType(vs[0])
 	if err != nil {

@@ -43,6 +43,7 @@ func (b *trickleBody) Read(p []byte) (int, error) {
 func TestDeclaredBodyNotAllocated(t *testing.T) {
 	e := newEnv(t)
 	const declared = 16 << 20
+	e.do("PUT", "/buckets/b/props", []byte(`{"max_value_bytes":16777216,"max_siblings":3}`), "Content-Type", "application/json").want(t, 204)
 	measure := func() uint64 {
 		req := mustRequest(t, "PUT", "/kv/b/k", "")
 		req.Body = io.NopCloser(&trickleBody{data: []byte("hello"), err: io.ErrUnexpectedEOF})
@@ -221,6 +222,7 @@ func TestBodyTimeoutSparesSlowAnswers(t *testing.T) {
 // WriteTimeout.
 func TestUnreadAnswerIsCut(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.WriteTimeout = 200 * time.Millisecond })
+	e.do("PUT", "/buckets/b/props", []byte(`{"max_value_bytes":16777216,"max_siblings":3}`), "Content-Type", "application/json").want(t, 204)
 	big := bytes.Repeat([]byte("x"), 16<<20)
 	e.do("PUT", "/kv/b/big", big).want(t, 204)
 	c := e.rawConn()
@@ -519,5 +521,74 @@ func TestNameLimits(t *testing.T) {
 	defer e.f.mu.Unlock()
 	if len(e.f.objects) != 0 || len(e.f.props) != 0 {
 		t.Fatalf("rejected names stored: %d buckets of objects, %d of props", len(e.f.objects), len(e.f.props))
+	}
+}
+
+// TestBadPropsStoreNothing: every out-of-range property, an explicit zero
+// (which would silently mean "unset") included, is a 400 naming the field,
+// and nothing is stored.
+func TestBadPropsStoreNothing(t *testing.T) {
+	e := newEnv(t)
+	put := func(body string) resp {
+		return e.do("PUT", "/buckets/b/props", []byte(body), "Content-Type", "application/json")
+	}
+	for body, field := range map[string]string{
+		`{"n_val":0}`:                  "n_val",
+		`{"n_val":-1}`:                 "n_val",
+		`{"n_val":1000}`:               "n_val",
+		`{"max_siblings":0}`:           "max_siblings",
+		`{"max_siblings":-3}`:          "max_siblings",
+		`{"max_siblings":1000000000}`:  "max_siblings",
+		`{"warn_siblings":0}`:          "warn_siblings",
+		`{"max_value_bytes":0}`:        "max_value_bytes",
+		`{"max_value_bytes":-5}`:       "max_value_bytes",
+		`{"warn_value_bytes":0}`:       "warn_value_bytes",
+		`{"warn_value_bytes":-1}`:      "warn_value_bytes",
+		`{"max_value_bytes":16777216}`: "max_siblings × max_value_bytes",
+		`{"resolver":""}`:              "resolver",
+		`{"r":0}`:                      "r",
+	} {
+		r := put(body)
+		if r.code != 400 || !contains(r.String(), field) {
+			t.Errorf("%s = %d %s, want 400 naming %s", body, r.code, r.body, field)
+			continue
+		}
+		if m := r.errorBody(t); m["error"] != "bad bucket properties" {
+			t.Errorf("%s: %s", body, r.body)
+		}
+	}
+	e.f.mu.Lock()
+	stored := len(e.f.props)
+	e.f.mu.Unlock()
+	if stored != 0 {
+		t.Fatalf("rejected props stored for %d buckets", stored)
+	}
+	put(`{"max_value_bytes":16777216,"max_siblings":3}`).want(t, 204)
+}
+
+func TestUnsetByZeroNamesFields(t *testing.T) {
+	for name := range unsetByZero {
+		if len(propFields[name]) == 0 {
+			t.Errorf("unsetByZero names %q, which is not a property", name)
+		}
+	}
+}
+
+// TestContentTypeLimit: a Content-Type is at most maxContentTypeBytes (it
+// is stored with every value; quorum.ValueOverheadBytes counts on it).
+func TestContentTypeLimit(t *testing.T) {
+	e := newEnv(t)
+	ct := func(n int) string { return "text/plain; x=" + strings.Repeat("a", n-len("text/plain; x=")) }
+	r := e.do("PUT", "/kv/b/k", []byte("v"), "Content-Type", ct(maxContentTypeBytes+1))
+	if r.code != 415 {
+		t.Fatalf("long Content-Type = %d %s, want 415", r.code, r.body)
+	}
+	r.errorBody(t)
+	if n := e.f.size(); n != 0 {
+		t.Fatalf("%d keys stored", n)
+	}
+	e.do("PUT", "/kv/b/k", []byte("v"), "Content-Type", ct(maxContentTypeBytes)).want(t, 204)
+	if maxContentTypeBytes+maxMetaBytes+64*4 > quorum.ValueOverheadBytes {
+		t.Fatalf("a value's metadata can exceed quorum.ValueOverheadBytes")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	nethttp "net/http"
 	"strings"
 	"testing"
+
+	"github.com/dynamod/dynamod/quorum"
 )
 
 // countingReader fails a test that reads a body it should have refused.
@@ -124,7 +126,7 @@ func TestProps(t *testing.T) {
 
 	put(`{"n_val":5,"r":"one","w":2,"notfound_ok":false,"resolver":"lww"}`).want(t, 204)
 	p := get()
-	if p["n_val"] != 5.0 || p["r"] != "one" || p["w"] != 2.0 || p["notfound_ok"] != false || p["resolver"] != "lww" || p["max_siblings"] != 100.0 {
+	if p["n_val"] != 5.0 || p["r"] != "one" || p["w"] != 2.0 || p["notfound_ok"] != false || p["resolver"] != "lww" || p["max_siblings"] != float64(quorum.DefaultProps().MaxSiblings) {
 		t.Fatalf("after PUT props = %v", p)
 	}
 	put(`{"max_siblings":7}`).want(t, 204) // partial: the rest stays

@@ -125,7 +125,7 @@ func (q *Quorum) UnmarshalJSON(b []byte) error {
 // Props are a bucket's properties. The zero value of a field means "not
 // set"; [Props.WithDefaults] fills those in.
 type Props struct {
-	// NVal is the number of replicas. Default 3; 1..16.
+	// NVal is the number of replicas. Default 3; 1..MaxNVal (16).
 	NVal int `json:"n_val"`
 	// R, W, PR, PW, DW are the default quorums of reads and writes.
 	// Defaults: r = w = quorum, pr = pw = 0, dw = 0.
@@ -141,13 +141,15 @@ type Props struct {
 	// built-in merge, or "webhook:URL".
 	Resolver string `json:"resolver"`
 	// MaxSiblings rejects client writes that would leave more siblings.
-	// Default 100.
+	// Default 50; 1..MaxSiblingsLimit.
 	MaxSiblings int `json:"max_siblings"`
 	// WarnSiblings logs and counts reads with more siblings. Default 25.
 	WarnSiblings int `json:"warn_siblings"`
-	// MaxValueBytes rejects larger client values. Default 16 MiB.
+	// MaxValueBytes rejects larger client values. Default 1 MiB. With
+	// MaxSiblings it must keep objects within MaxObjectBytes: 16 MiB
+	// values allow at most 3 siblings.
 	MaxValueBytes int64 `json:"max_value_bytes"`
-	// WarnValueBytes logs and counts larger writes. Default 1 MiB.
+	// WarnValueBytes logs and counts larger writes. Default 256 KiB.
 	WarnValueBytes int64 `json:"warn_value_bytes"`
 }
 
@@ -157,8 +159,8 @@ func DefaultProps() Props {
 	return Props{
 		NVal: 3, R: Majority, W: Majority, PR: zeroCount, PW: zeroCount, DW: zeroCount,
 		NotFoundOK: &t, Resolver: "siblings",
-		MaxSiblings: 100, WarnSiblings: 25,
-		MaxValueBytes: 16 << 20, WarnValueBytes: 1 << 20,
+		MaxSiblings: 50, WarnSiblings: 25,
+		MaxValueBytes: 1 << 20, WarnValueBytes: 256 << 10,
 	}
 }
 
@@ -196,6 +198,24 @@ func (p Props) WithDefaults(d Props) Props {
 // MaxNVal bounds n_val.
 const MaxNVal = 16
 
+// Bounds of the sibling and size limits.
+const (
+	// MaxSiblingsLimit bounds max_siblings.
+	MaxSiblingsLimit = 1000
+	// MaxObjectBytes bounds the object a bucket's limits allow:
+	// max_siblings × (max_value_bytes + ValueOverheadBytes). Every
+	// object must fit one node-to-node frame, or it can never be
+	// replicated, handed off or repaired: the frame is 64 MiB
+	// (transport.DefaultConfig().MaxFrame; quorum does not import
+	// transport), of which 1 MiB is left for the message around the
+	// object (bucket, key, clock entries, framing).
+	MaxObjectBytes = 63 << 20
+	// ValueOverheadBytes bounds what one value adds to an object besides
+	// its data: metadata (16 KiB in the HTTP API), content type (1 KiB),
+	// last-modified stamp, flags and dot, with room to spare.
+	ValueOverheadBytes = 32 << 10
+)
+
 // Validate reports every bad field of a complete (defaults applied) Props.
 // resolverOK, if not nil, says whether a resolver name is known.
 func (p Props) Validate(resolverOK func(string) bool) error {
@@ -215,8 +235,8 @@ func (p Props) Validate(resolverOK func(string) bool) error {
 			errs = append(errs, fmt.Errorf("%s must be at least %d", f.name, f.min))
 		}
 	}
-	if p.MaxSiblings < 1 {
-		errs = append(errs, fmt.Errorf("max_siblings must be >= 1, got %d", p.MaxSiblings))
+	if p.MaxSiblings < 1 || p.MaxSiblings > MaxSiblingsLimit {
+		errs = append(errs, fmt.Errorf("max_siblings must be 1..%d, got %d", MaxSiblingsLimit, p.MaxSiblings))
 	}
 	if p.WarnSiblings < 1 {
 		errs = append(errs, fmt.Errorf("warn_siblings must be >= 1, got %d", p.WarnSiblings))
@@ -226,6 +246,12 @@ func (p Props) Validate(resolverOK func(string) bool) error {
 	}
 	if p.WarnValueBytes < 1 {
 		errs = append(errs, fmt.Errorf("warn_value_bytes must be >= 1, got %d", p.WarnValueBytes))
+	}
+	if p.MaxSiblings >= 1 && p.MaxSiblings <= MaxSiblingsLimit && p.MaxValueBytes >= 1 &&
+		(p.MaxValueBytes > MaxObjectBytes || int64(p.MaxSiblings)*(p.MaxValueBytes+ValueOverheadBytes) > MaxObjectBytes) {
+		errs = append(errs, fmt.Errorf("max_siblings × max_value_bytes: %d values of up to %d bytes (and %d bytes of metadata each) "+
+			"make objects larger than %d bytes, which do not fit a node-to-node frame; lower max_siblings or max_value_bytes",
+			p.MaxSiblings, p.MaxValueBytes, ValueOverheadBytes, MaxObjectBytes))
 	}
 	if resolverOK != nil && !resolverOK(p.Resolver) {
 		errs = append(errs, fmt.Errorf("resolver %q is not known", p.Resolver))
