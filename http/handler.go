@@ -300,6 +300,10 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("Dynamod-Request-Id", info.id)
+		// Values are served with the Content-Type their writer chose; a
+		// browser must not sniff one into HTML or script. Every answer
+		// carries it, values and JSON alike.
+		sw.Header().Set("X-Content-Type-Options", "nosniff")
 		// Until a handler knows its own deadline (a.withTimeout), the
 		// answer must be taken within the default request timeout plus
 		// WriteTimeout. A body must arrive within BodyTimeout; the

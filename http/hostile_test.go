@@ -592,3 +592,42 @@ func TestContentTypeLimit(t *testing.T) {
 		t.Fatalf("a value's metadata can exceed quorum.ValueOverheadBytes")
 	}
 }
+
+// TestNosniff: every answer that serves a value (one, a sibling, siblings
+// in either form, returnbody) tells browsers not to sniff its type, so
+// that a stored text/plain value is never run as HTML or script.
+func TestNosniff(t *testing.T) {
+	e := newEnv(t)
+	e.do("PUT", "/kv/b/one", []byte("<script>alert(1)</script>"), "Content-Type", "text/plain").want(t, 204)
+	e.do("PUT", "/kv/b/two", []byte("<html>a"), "Content-Type", "text/plain").want(t, 204)
+	e.do("PUT", "/kv/b/two", []byte("<html>b")).want(t, 204)
+	sib := ""
+	{
+		var doc siblingsDoc
+		r := e.do("GET", "/kv/b/two", nil, "Accept", "application/json").want(t, 300)
+		if err := json.Unmarshal(r.body, &doc); err != nil || len(doc.Siblings) != 2 {
+			t.Fatalf("siblings %s: %v", r.body, err)
+		}
+		sib = doc.Siblings[0].ID
+	}
+	for _, tc := range []struct {
+		method, path string
+		body         []byte
+		hdr          []string
+		code         int
+	}{
+		{"GET", "/kv/b/one", nil, nil, 200},
+		{"HEAD", "/kv/b/one", nil, nil, 200},
+		{"GET", "/kv/b/two", nil, nil, 300},
+		{"GET", "/kv/b/two", nil, []string{"Accept", "application/json"}, 300},
+		{"GET", "/kv/b/two?sibling=" + url.QueryEscape(sib), nil, nil, 200},
+		{"PUT", "/kv/b/three?returnbody=true", []byte("<b>x"), []string{"Content-Type", "text/plain"}, 200},
+		{"POST", "/kv/b?returnbody=true", []byte("<b>x"), nil, 201},
+		{"GET", "/kv/b?keys=true", nil, nil, 200},
+	} {
+		r := e.do(tc.method, tc.path, tc.body, tc.hdr...).want(t, tc.code)
+		if got := r.header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: X-Content-Type-Options = %q, want nosniff", tc.method, tc.path, got)
+		}
+	}
+}
