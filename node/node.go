@@ -201,7 +201,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	tc := cfg.Transfer
 	tc.Self, tc.Logger, tc.Registry = cfg.Name, log, reg
 	tc.N = max(tc.N, cfg.Ring.NVal, cfg.Defaults.NVal)
-	tc.Range = n.ring().Range
+	tc.Range, tc.Partition = n.ring().Range, n.ring().Partition
 	if n.ae != nil {
 		tc.Verify = func(ctx context.Context, p int, peer string) error {
 			_, err := n.ae.Exchange(ctx, p, peer)

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -111,8 +112,10 @@ type Config struct {
 	// OnLeft is called once when this node is leaving and every partition
 	// it held is held by its new owners.
 	OnLeft func()
-	// Partition returns the inclusive hash range of p. Required.
-	Range func(p int) (lo, hi uint64)
+	// Range returns the inclusive hash range of partition p, and Partition
+	// the partition of a hash. Required.
+	Range     func(p int) (lo, hi uint64)
+	Partition func(hash uint64) int
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 }
@@ -194,8 +197,8 @@ const metaKey = "transfer"
 
 // New returns a manager; Run starts it.
 func New(cfg Config, local Local, members Members, tr Transport, meta Meta) (*Manager, error) {
-	if cfg.Self == "" || cfg.Range == nil {
-		return nil, errors.New("transfer: Self and Range must be set")
+	if cfg.Self == "" || cfg.Range == nil || cfg.Partition == nil {
+		return nil, errors.New("transfer: Self, Range and Partition must be set")
 	}
 	cfg.defaults()
 	m := &Manager{
@@ -319,18 +322,15 @@ func (m *Manager) receive(ctx context.Context, v *ownership.View) {
 	}
 	m.mu.Unlock()
 
-	// Pull what is not received yet, Concurrency partitions at once.
+	// Pull what is not received yet, Concurrency runs at once.
 	sem := make(chan struct{}, m.cfg.Concurrency)
 	var wg sync.WaitGroup
 	failed := false
 	var fmu sync.Mutex
-	for _, p := range todo {
-		m.mu.Lock()
-		done := slices.Contains(m.st.Done, p)
-		m.mu.Unlock()
-		if done {
-			continue
-		}
+	m.mu.Lock()
+	undone := slices.DeleteFunc(slices.Clone(todo), func(p int) bool { return slices.Contains(m.st.Done, p) })
+	m.mu.Unlock()
+	for _, run := range m.runs(v, undone) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -339,11 +339,11 @@ func (m *Manager) receive(ctx context.Context, v *ownership.View) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := m.pullAny(ctx, v, p, false); err != nil {
+			if err := m.pullAny(ctx, v, run, false); err != nil {
 				fmu.Lock()
 				failed = true
 				fmu.Unlock()
-				m.log.Debug("partition not received yet", "partition", p, "err", err)
+				m.log.Debug("partitions not received yet", "first", run[0], "partitions", len(run), "err", err)
 			}
 		})
 	}
@@ -378,12 +378,37 @@ func (m *Manager) receive(ctx context.Context, v *ownership.View) {
 	m.save()
 }
 
-// pullAny pulls p from its sources in order until one succeeds.
-func (m *Manager) pullAny(ctx context.Context, v *ownership.View, p int, again bool) error {
-	srcs := v.Sources(p, m.cfg.N, m.cfg.Self)
+// maxRun bounds the partitions one pull stream covers, so that a large
+// transfer still spreads over Concurrency streams.
+const maxRun = 64
+
+// runs groups partitions (increasing) into runs of consecutive partitions
+// with the same sources: one stream of pages covers a run's hash range,
+// which makes a transfer of many small or empty partitions a few requests.
+func (m *Manager) runs(v *ownership.View, parts []int) [][]int {
+	var out [][]int
+	var last []string
+	for i, p := range parts {
+		srcs := v.Sources(p, m.cfg.N, m.cfg.Self)
+		if i > 0 && p == parts[i-1]+1 && slices.Equal(srcs, last) && len(out[len(out)-1]) < maxRun {
+			out[len(out)-1] = append(out[len(out)-1], p)
+			continue
+		}
+		out = append(out, []int{p})
+		last = srcs
+	}
+	return out
+}
+
+// pullAny pulls a run of partitions (which share their sources) from the
+// sources in order until one succeeds.
+func (m *Manager) pullAny(ctx context.Context, v *ownership.View, run []int, again bool) error {
+	srcs := v.Sources(run[0], m.cfg.N, m.cfg.Self)
 	if len(srcs) == 0 {
-		// Nobody holds p: there is nothing to receive.
-		m.markDone(p, "")
+		// Nobody holds them: there is nothing to receive.
+		for _, p := range run {
+			m.markDone(p, "")
+		}
 		return nil
 	}
 	var errs []error
@@ -392,7 +417,7 @@ func (m *Manager) pullAny(ctx context.Context, v *ownership.View, p int, again b
 			errs = append(errs, fmt.Errorf("%s is down", s))
 			continue
 		}
-		err := m.pull(ctx, p, s, again)
+		err := m.pull(ctx, run, s, again)
 		if err == nil {
 			return nil
 		}
@@ -404,67 +429,101 @@ func (m *Manager) pullAny(ctx context.Context, v *ownership.View, p int, again b
 	return errors.Join(errs...)
 }
 
-// pull receives partition p from src page by page, resuming at the saved
-// cursor when src is the saved source.
-func (m *Manager) pull(ctx context.Context, p int, src string, again bool) error {
+// pull receives a run of partitions from src page by page, resuming at
+// the saved cursor when src is the saved source. A partition is done as
+// soon as the pages have passed its end.
+func (m *Manager) pull(ctx context.Context, run []int, src string, again bool) error {
 	start := time.Now()
-	lo, hi := m.cfg.Range(p)
+	lo, _ := m.cfg.Range(run[0])
+	_, hi := m.cfg.Range(run[len(run)-1])
 	m.mu.Lock()
 	cursor := lo
-	if c, ok := m.st.Cursor[p]; ok && m.st.Source[p] == src && !again {
+	if c, ok := m.st.Cursor[run[0]]; ok && m.st.Source[run[0]] == src && !again && c >= lo && c <= hi {
 		cursor = c
 	}
-	m.st.Source[p] = src
-	pr := m.progress[p]
-	if pr == nil {
-		pr = &Progress{Partition: p, To: m.cfg.Self}
-		m.progress[p] = pr
+	for _, p := range run {
+		m.st.Source[p] = src
+		pr := m.progress[p]
+		if pr == nil {
+			pr = &Progress{Partition: p, To: m.cfg.Self}
+			m.progress[p] = pr
+		}
+		pr.From, pr.State = src, "receiving"
 	}
-	pr.From, pr.State = src, "receiving"
 	m.mu.Unlock()
+	next := 0 // run[next] is the first partition not done yet
 	for {
-		body := encodePage(pageReq{partition: p, from: cursor, to: hi, max: m.cfg.PageBytes})
+		body := encodePage(pageReq{partition: run[0], from: cursor, to: hi, max: m.cfg.PageBytes})
 		cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 		b, err := m.tr.Call(cctx, src, KindPage, body)
 		cancel()
-		if err != nil {
-			m.setState(p, "waiting")
-			return err
-		}
-		page, err := decodePageReply(b)
-		if err != nil {
-			m.setState(p, "waiting")
-			return err
-		}
-		if err := m.limit.Wait(ctx, len(b)); err != nil {
-			return err
-		}
-		for _, o := range page.objects {
-			if err := m.local.MergeLocal(o.key, o.clock); err != nil {
-				m.setState(p, "waiting")
-				return err
+		if err == nil {
+			var page pageReply
+			if page, err = decodePageReply(b); err == nil {
+				err = m.merge(ctx, page, len(b))
+			}
+			if err == nil {
+				m.mu.Lock()
+				for next < len(run) {
+					_, phi := m.cfg.Range(run[next])
+					if !page.done && page.next <= phi {
+						break
+					}
+					delete(m.st.Cursor, run[next])
+					next++
+				}
+				if !page.done && next < len(run) {
+					m.st.Cursor[run[next]] = page.next
+				}
+				m.mu.Unlock()
+				for _, p := range run[:next] {
+					m.markDone(p, src)
+				}
+				run, next = run[next:], 0
+				if page.done || len(run) == 0 {
+					break
+				}
+				cursor = page.next
+				m.save()
+				continue
 			}
 		}
-		m.m.keys.Add(float64(len(page.objects)))
-		m.m.bytes.Add(float64(len(b)))
-		m.mu.Lock()
-		pr.Keys += int64(len(page.objects))
-		pr.Bytes += int64(len(b))
-		m.st.Stats[p] = [2]int64{pr.Keys, pr.Bytes}
-		if page.done {
-			delete(m.st.Cursor, p)
-		} else {
-			m.st.Cursor[p] = page.next
+		for _, p := range run {
+			m.setState(p, "waiting")
 		}
-		m.mu.Unlock()
-		if page.done {
-			break
-		}
-		cursor = page.next
-		m.save()
+		return err
 	}
 	m.m.durations.Observe(time.Since(start).Seconds())
-	m.markDone(p, src)
+	return nil
+}
+
+// merge merges a page's objects into the local store, after the rate
+// limit, and counts them to their partitions.
+func (m *Manager) merge(ctx context.Context, page pageReply, size int) error {
+	if err := m.limit.Wait(ctx, size); err != nil {
+		return err
+	}
+	for _, o := range page.objects {
+		if err := m.local.MergeLocal(o.key, o.clock); err != nil {
+			return err
+		}
+	}
+	m.m.keys.Add(float64(len(page.objects)))
+	m.m.bytes.Add(float64(size))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, o := range page.objects {
+		p := m.cfg.Partition(o.key.Hash)
+		pr := m.progress[p]
+		if pr == nil {
+			continue
+		}
+		pr.Keys++
+		if i == 0 {
+			pr.Bytes += int64(size) // the page's bytes, to its first partition
+		}
+		m.st.Stats[p] = [2]int64{pr.Keys, pr.Bytes}
+	}
 	return nil
 }
 
@@ -515,7 +574,7 @@ func (m *Manager) verify(ctx context.Context, v *ownership.View, p int) error {
 	if m.cfg.Verify == nil || err != nil {
 		// No tree to compare (anti-entropy off or not built yet): pull it
 		// again; merging what is already here changes nothing.
-		err = m.pullAny(ctx, v, p, true)
+		err = m.pullAny(ctx, v, []int{p}, true)
 	}
 	if err != nil {
 		m.setState(p, "waiting")
@@ -656,9 +715,11 @@ func (m *Manager) Serve(ctx context.Context, from string, kind uint8, body []byt
 	default:
 		return encodeErr(errBusy.Error()), nil
 	}
-	lo, hi := m.cfg.Range(req.partition)
-	if req.from < lo || req.to > hi || req.from > req.to {
-		return encodeErr("page outside the partition"), nil
+	if req.partition > m.cfg.Partition(math.MaxUint64) {
+		return encodeErr("no such partition"), nil
+	}
+	if lo, _ := m.cfg.Range(req.partition); req.from < lo || req.from > req.to {
+		return encodeErr("page range does not start in its partition"), nil
 	}
 	var (
 		out  []object
