@@ -106,9 +106,13 @@ func (c *clientConn) abandon(id uint64, cl *call, err error) ([]byte, error) {
 func (c *clientConn) readLoop() {
 	err := c.readResponses()
 	c.fail(err)
-	c.t.logConnEnd("peer connection closed", c.peer, c.nc, err)
+	c.t.logConnEnd("peer connection closed", c.peer, c.nc, err, true)
 }
 
+// readResponses reads each response's body before it takes the call out of
+// pending, so a caller whose ctx ends while the body is arriving gives up
+// at once (abandon finds its call still pending). A response for no pending
+// call is skipped without keeping its body.
 func (c *clientConn) readResponses() error {
 	for {
 		h, err := c.fr.readHeader()
@@ -119,22 +123,35 @@ func (c *clientConn) readResponses() error {
 			return badFrame("frame type %d from the serving side", h.typ)
 		}
 		c.mu.Lock()
-		cl := c.pending[h.id]
-		delete(c.pending, h.id)
+		_, waiting := c.pending[h.id]
 		c.mu.Unlock()
-		if cl == nil { // the caller gave up
+		if !waiting { // the caller gave up
 			if err := c.fr.discard(h.bodyLen); err != nil {
 				return err
 			}
 			continue
 		}
 		var body []byte
-		if h.bodyLen > 0 {
+		switch {
+		case h.bodyLen == 0:
+		case h.bodyLen <= growChunk: // small enough to allocate up front
 			body = make([]byte, h.bodyLen)
 			if err := c.fr.readBody(body); err != nil {
-				cl.ch <- callResult{err: c.t.connErr(c.peer, err)}
 				return err
 			}
+		default:
+			b, err := c.fr.readBodyGrowing(h.bodyLen, newBuf, nil)
+			if err != nil {
+				return err
+			}
+			body = *b
+		}
+		c.mu.Lock()
+		cl := c.pending[h.id]
+		delete(c.pending, h.id)
+		c.mu.Unlock()
+		if cl == nil { // the caller gave up while the body arrived
+			continue
 		}
 		switch h.status {
 		case statusOK:
@@ -145,6 +162,12 @@ func (c *clientConn) readResponses() error {
 			cl.ch <- callResult{err: fmt.Errorf("%w: %s: %s", ErrTooLarge, c.peer, body)}
 		}
 	}
+}
+
+// newBuf allocates a response body, which the caller keeps.
+func newBuf(n int) *[]byte {
+	b := make([]byte, n)
+	return &b
 }
 
 // fail closes the connection and fails every call in flight.

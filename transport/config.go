@@ -73,6 +73,31 @@ type Config struct {
 	// when they are all busy the connection stops reading, which pushes
 	// back on the caller through TCP. Default 1024.
 	MaxConcurrent int
+	// ReadTimeout bounds how long the bytes of a frame may stop arriving,
+	// on inbound and dialed connections alike, after the handshake: a frame
+	// (header or body) that has started and gets no new byte for this long
+	// closes the connection (its calls fail with ErrUnreachable). A
+	// connection between frames is idle and has no deadline: closing an
+	// idle connection would race a request the peer is sending on it.
+	// Default 30s.
+	ReadTimeout time.Duration
+	// MaxInbound bounds the accepted connections open at once, handshakes
+	// included. Past it a new connection is closed at once (and counted in
+	// dynamod_transport_inbound_rejected_total). A cluster of n nodes needs
+	// (n-1) * ConnsPerPeer. Default 256.
+	MaxInbound int
+	// MaxConnInflight bounds the request bytes (bodies being read plus
+	// bodies whose handler is running) that one inbound connection holds.
+	// A request that does not fit is not read until earlier ones finish,
+	// which pushes back on the caller through TCP like MaxConcurrent. A
+	// body larger than the bound is read when nothing else of that
+	// connection is in flight. Default 64 MiB.
+	MaxConnInflight int
+	// MaxInflight bounds the request bytes held by all inbound connections
+	// together, in the same way (a request waits until it fits; one larger
+	// than the bound is read when nothing else is in flight). Default
+	// 256 MiB.
+	MaxInflight int
 	// Logger receives warnings (bad frames, failed peers) and debug events.
 	// nil: discard.
 	Logger *slog.Logger
@@ -85,13 +110,17 @@ type Config struct {
 // and BindAddr to accept connections.
 func DefaultConfig() Config {
 	return Config{
-		DialTimeout:   2 * time.Second,
-		CallTimeout:   5 * time.Second,
-		WriteTimeout:  10 * time.Second,
-		DialBackoff:   100 * time.Millisecond,
-		MaxFrame:      64 << 20,
-		ConnsPerPeer:  1,
-		MaxConcurrent: 1024,
+		DialTimeout:     2 * time.Second,
+		CallTimeout:     5 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		DialBackoff:     100 * time.Millisecond,
+		MaxFrame:        64 << 20,
+		ConnsPerPeer:    1,
+		MaxConcurrent:   1024,
+		ReadTimeout:     30 * time.Second,
+		MaxInbound:      256,
+		MaxConnInflight: 64 << 20,
+		MaxInflight:     256 << 20,
 	}
 }
 
@@ -121,6 +150,7 @@ func (c Config) Validate() error {
 		{"DialTimeout", c.DialTimeout},
 		{"CallTimeout", c.CallTimeout},
 		{"WriteTimeout", c.WriteTimeout},
+		{"ReadTimeout", c.ReadTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("transport: %s must be >= 0, got %v", d.name, d.v))
@@ -132,8 +162,18 @@ func (c Config) Validate() error {
 	if c.ConnsPerPeer < 0 || c.ConnsPerPeer > 64 {
 		errs = append(errs, fmt.Errorf("transport: ConnsPerPeer must be in [0, 64], got %d", c.ConnsPerPeer))
 	}
-	if c.MaxConcurrent < 0 {
-		errs = append(errs, fmt.Errorf("transport: MaxConcurrent must be >= 0, got %d", c.MaxConcurrent))
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxConcurrent", c.MaxConcurrent},
+		{"MaxInbound", c.MaxInbound},
+		{"MaxConnInflight", c.MaxConnInflight},
+		{"MaxInflight", c.MaxInflight},
+	} {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("transport: %s must be >= 0, got %d", n.name, n.v))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -161,6 +201,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = d.MaxConcurrent
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = d.ReadTimeout
+	}
+	if c.MaxInbound == 0 {
+		c.MaxInbound = d.MaxInbound
+	}
+	if c.MaxConnInflight == 0 {
+		c.MaxConnInflight = d.MaxConnInflight
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = d.MaxInflight
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

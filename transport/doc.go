@@ -26,6 +26,17 @@
 //	dynamod_transport_dials_total{result}              dials; ok, error
 //	dynamod_transport_connections{direction}           open connections; in, out
 //	dynamod_transport_protocol_errors_total            connections cut for bad frames
+//	dynamod_transport_read_timeouts_total              connections cut for a frame stalled ReadTimeout
+//	dynamod_transport_inbound_rejected_total           accepted connections closed over MaxInbound
+//	dynamod_transport_inflight_bytes                   request bytes held by inbound connections
+//
+// What a peer can make a node hold is bounded (Config): a frame's buffer
+// grows as its bytes arrive (a peer that announces 64 MiB and stalls costs
+// 64 KiB), a frame whose bytes stop for ReadTimeout closes its connection,
+// inbound connections are capped at MaxInbound, and the request bodies
+// being read or served are capped per connection (MaxConnInflight) and in
+// all (MaxInflight); a request that does not fit is read once earlier ones
+// end, pushing back on the caller through TCP.
 //
 // transport is an I/O package at the bottom of the dependency graph: it
 // imports no other dynamod package, and knows nothing of what the kinds and

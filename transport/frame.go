@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Wire format, protocol version 1.
@@ -102,11 +106,51 @@ func appendHello(dst []byte, name string, maxFrame int) []byte {
 }
 
 // frameReader decodes frames from a buffered stream. It checks every length
-// against max before trusting it, so peer input can neither make it
-// allocate more than max nor panic.
+// against max before trusting it, and allocates a body as its bytes arrive
+// (readBodyGrowing), so peer input can neither make it allocate much more
+// than it sent nor panic.
 type frameReader struct {
 	r   *bufio.Reader
-	max int // largest frame length accepted
+	max int         // largest frame length accepted
+	cr  *connReader // the connection under r, for read deadlines; nil: none
+}
+
+// connReader is the reader under a connection's bufio.Reader. It counts the
+// bytes read and, once timeout is set (after the handshake), puts a read
+// deadline of timeout on every read inside a frame, so a frame whose bytes
+// stop arriving fails with a timeout. The read that waits for the first
+// byte of a frame (idle) has no deadline: a connection may rest between
+// frames. Used by one goroutine at a time, like the bufio.Reader above it.
+type connReader struct {
+	nc      net.Conn
+	c       prometheus.Counter
+	timeout time.Duration // 0: leave the deadline alone (handshake)
+	idle    bool          // the next read waits for a new frame
+	armed   bool          // a read deadline is set on nc
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.timeout > 0 {
+		if r.idle {
+			if r.armed {
+				if err := r.nc.SetReadDeadline(time.Time{}); err != nil {
+					return 0, err
+				}
+				r.armed = false
+			}
+		} else {
+			if err := r.nc.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+				return 0, err
+			}
+			r.armed = true
+		}
+	}
+	n, err := r.nc.Read(p)
+	if n > 0 {
+		r.idle = false // the frame has begun: its other bytes are on the clock
+		r.c.Add(float64(n))
+	}
+	return n, err
 }
 
 // readHeader reads the next frame's length, type and fixed fields. The
@@ -115,6 +159,9 @@ type frameReader struct {
 // a frame is io.ErrUnexpectedEOF; a malformed frame is errBadFrame.
 func (fr *frameReader) readHeader() (frameHeader, error) {
 	var h frameHeader
+	if fr.cr != nil && fr.r.Buffered() == 0 {
+		fr.cr.idle = true
+	}
 	p, err := fr.r.Peek(lenSize + 1)
 	if err != nil {
 		if err == io.EOF && len(p) > 0 {
@@ -184,6 +231,45 @@ func (fr *frameReader) readBody(dst []byte) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// growChunk is the largest body allocated before its bytes arrive; a longer
+// body starts in a buffer of this size that doubles each time it fills up.
+const growChunk = 64 << 10
+
+// readBodyGrowing reads a body of n bytes into a buffer from get and
+// returns it; the caller owns it. The buffer grows as the bytes arrive, so
+// a peer that announces a large frame and stalls costs at most growChunk
+// bytes, and one that sends part of a frame about three times what it sent.
+// Buffers outgrown are handed to put (nil: dropped). n must be at most the
+// frame limit checked by readHeader.
+func (fr *frameReader) readBodyGrowing(n int, get func(int) *[]byte, put func(*[]byte)) (*[]byte, error) {
+	b := get(min(n, growChunk))
+	got := 0
+	// Each round fills b and then doubles it: at most log2(n/growChunk)+1
+	// rounds.
+	for {
+		m, err := io.ReadFull(fr.r, (*b)[got:])
+		got += m
+		if err != nil {
+			if put != nil {
+				put(b)
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if got == n {
+			return b, nil
+		}
+		nb := get(min(2*len(*b), n))
+		copy(*nb, (*b)[:got])
+		if put != nil {
+			put(b)
+		}
+		b = nb
+	}
 }
 
 // discard skips a body of n bytes.

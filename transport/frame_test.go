@@ -165,6 +165,42 @@ func TestFrame_decodeErrors(t *testing.T) {
 	})
 }
 
+// TestFrame_readBodyGrowing: a body arrives intact through the growing
+// buffer, whose allocations follow the bytes received, not the length
+// announced.
+func TestFrame_readBodyGrowing(t *testing.T) {
+	body := make([]byte, 5*growChunk+123)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	var allocated int
+	get := func(n int) *[]byte { allocated += n; return newBuf(n) }
+	for _, n := range []int{0, 1, growChunk, growChunk + 1, len(body)} {
+		allocated = 0
+		fr := newTestReader(body[:n], 1<<30)
+		b, err := fr.readBodyGrowing(n, get, nil)
+		if err != nil || !bytes.Equal(*b, body[:n]) {
+			t.Fatalf("%d bytes: %d bytes read, %v", n, len(*b), err)
+		}
+		if allocated > 3*n+growChunk { // the doublings sum to less than 2n
+			t.Errorf("%d bytes: allocated %d", n, allocated)
+		}
+	}
+	// 100 KiB of a 1 GiB body, then the end of the stream.
+	allocated = 0
+	put := 0
+	fr := newTestReader(body[:100<<10], 1<<30)
+	if _, err := fr.readBodyGrowing(1<<30, get, func(*[]byte) { put++ }); err != io.ErrUnexpectedEOF {
+		t.Fatalf("truncated body: %v, want ErrUnexpectedEOF", err)
+	}
+	if allocated > 3*(100<<10) {
+		t.Errorf("allocated %d bytes for 100 KiB received", allocated)
+	}
+	if put != 2 {
+		t.Errorf("%d buffers handed back, want both", put)
+	}
+}
+
 // TestFrame_golden pins the wire format: a change to these bytes breaks
 // mixed-version clusters and needs a protocol version bump.
 func TestFrame_golden(t *testing.T) {
@@ -218,10 +254,11 @@ func FuzzFrameDecode(f *testing.F) {
 			if h.bodyLen < 0 || h.bodyLen > max {
 				t.Fatalf("body length %d outside [0, %d]", h.bodyLen, max)
 			}
-			body := make([]byte, h.bodyLen)
-			if err := fr.readBody(body); err != nil {
+			b, err := fr.readBodyGrowing(h.bodyLen, newBuf, nil)
+			if err != nil {
 				return
 			}
+			body := *b
 			frameLen := lenSize + int(uint32(data[consumed])<<24|uint32(data[consumed+1])<<16|uint32(data[consumed+2])<<8|uint32(data[consumed+3]))
 			if want := data[consumed+frameLen-h.bodyLen : consumed+frameLen]; !bytes.Equal(body, want) {
 				t.Fatalf("body %x, want the frame's last %d bytes %x", body, h.bodyLen, want)

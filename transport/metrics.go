@@ -109,6 +109,11 @@ type metrics struct {
 	conns     *prometheus.GaugeVec
 	badFrames prometheus.Counter
 
+	inflight        prometheus.Gauge
+	inboundRejected prometheus.Counter
+	readTimeouts    prometheus.Counter
+	handlerPanics   prometheus.Counter
+
 	dialOK, dialFailed prometheus.Counter
 	connsIn, connsOut  prometheus.Gauge
 
@@ -160,6 +165,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		badFrames: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_transport_protocol_errors_total",
 			Help: "Connections closed because the peer broke the protocol.",
+		}),
+		inflight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "dynamod_transport_inflight_bytes",
+			Help: "Request bytes held by inbound connections: bodies being read or being served (bounded by MaxInflight).",
+		}),
+		inboundRejected: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_transport_inbound_rejected_total",
+			Help: "Accepted connections closed at once because MaxInbound were open.",
+		}),
+		readTimeouts: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_transport_read_timeouts_total",
+			Help: "Connections closed because a frame's bytes stopped arriving for ReadTimeout.",
+		}),
+		handlerPanics: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_transport_handler_panics_total",
+			Help: "Requests whose handler panicked; the panic was recovered and answered as an error.",
 		}),
 	}
 	m.dialOK = m.dials.WithLabelValues("ok")

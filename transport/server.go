@@ -21,18 +21,20 @@ type serverConn struct {
 	maxSend int
 	ctx     context.Context // ends when the connection or the transport closes
 	sem     chan struct{}   // one token per running request
+	bytes   *budget         // request bytes of this connection (MaxConnInflight)
 }
 
 // serveConn runs the handshake and then the request loop of an accepted
 // connection. It owns nc and tears it down.
 func (t *TCP) serveConn(nc net.Conn) {
 	defer t.untrack(nc)
-	fr := frameReader{r: newReader(nc, t.m), max: t.cfg.MaxFrame}
+	fr := t.newFrameReader(nc)
 	peer, peerMax, err := t.accept(nc, &fr)
 	if err != nil {
-		t.logConnEnd("handshake failed", peer, nc, err)
+		t.logConnEnd("handshake failed", peer, nc, err, false)
 		return
 	}
+	fr.cr.timeout = t.cfg.ReadTimeout
 	ctx, cancel := context.WithCancel(t.ctx)
 	s := &serverConn{
 		t:       t,
@@ -43,6 +45,7 @@ func (t *TCP) serveConn(nc net.Conn) {
 		maxSend: min(t.cfg.MaxFrame, peerMax),
 		ctx:     ctx,
 		sem:     make(chan struct{}, t.cfg.MaxConcurrent),
+		bytes:   newBudget(t.cfg.MaxConnInflight, nil),
 	}
 	t.m.connsIn.Inc()
 	done := make(chan struct{})
@@ -54,7 +57,7 @@ func (t *TCP) serveConn(nc net.Conn) {
 	s.w.close(net.ErrClosed)
 	close(done)
 	t.m.connsIn.Dec()
-	t.logConnEnd("peer connection closed", peer, nc, err)
+	t.logConnEnd("peer connection closed", peer, nc, err, true)
 }
 
 // accept reads the caller's hello and answers with this node's, within
@@ -81,7 +84,13 @@ func (t *TCP) accept(nc net.Conn, fr *frameReader) (peer string, peerMax int, er
 }
 
 // readRequests starts a goroutine per request until the connection fails.
-// When MaxConcurrent requests are running it stops reading until one ends.
+// When MaxConcurrent requests are running, or the next request's body does
+// not fit in the connection's or the transport's in-flight byte budget
+// (MaxConnInflight, MaxInflight), it stops reading until requests end: the
+// peer's further frames wait in TCP buffers and then in the peer. The
+// budget is charged the announced body length before the body is read, so
+// the bytes held never exceed it, and the body's buffer grows only as its
+// bytes arrive.
 func (s *serverConn) readRequests() error {
 	for {
 		h, err := s.fr.readHeader()
@@ -96,10 +105,20 @@ func (s *serverConn) readRequests() error {
 		case <-s.ctx.Done():
 			return s.ctx.Err()
 		}
-		body := getBuf(h.bodyLen)
-		if err := s.fr.readBody(*body); err != nil {
-			putBuf(body)
+		connBytes, err := s.bytes.acquire(s.ctx, h.bodyLen)
+		if err != nil {
 			<-s.sem
+			return err
+		}
+		allBytes, err := s.t.inflight.acquire(s.ctx, h.bodyLen)
+		if err != nil {
+			s.bytes.release(connBytes)
+			<-s.sem
+			return err
+		}
+		body, err := s.fr.readBodyGrowing(h.bodyLen, getBuf, putBuf)
+		if err != nil {
+			s.release(connBytes, allBytes)
 			return err
 		}
 		var deadline time.Time
@@ -110,9 +129,17 @@ func (s *serverConn) readRequests() error {
 		// Close's Wait at a zero count.
 		s.t.wg.Go(func() {
 			s.serve(h.id, h.kind, deadline, body)
-			<-s.sem
+			s.release(connBytes, allBytes)
 		})
 	}
+}
+
+// release gives back what a request took: its bytes of the two budgets and
+// its MaxConcurrent token.
+func (s *serverConn) release(connBytes, allBytes int) {
+	s.t.inflight.release(allBytes)
+	s.bytes.release(connBytes)
+	<-s.sem
 }
 
 // serve runs one request and sends its response. The response is queued

@@ -7,15 +7,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TCP is the network transport: a listener serving a [Handler] and a pool of
@@ -27,7 +24,8 @@ import (
 // their responses come back in any order. A connection that fails fails its
 // calls in flight with ErrUnreachable and is dialed again by the next call.
 // Each inbound request runs in its own goroutine, at most
-// Config.MaxConcurrent at a time per connection.
+// Config.MaxConcurrent at a time per connection, within the in-flight byte
+// bounds Config.MaxConnInflight and Config.MaxInflight.
 type TCP struct {
 	cfg    Config
 	h      Handler
@@ -39,6 +37,10 @@ type TCP struct {
 	closed atomic.Bool        // set under mu by Close
 	wg     sync.WaitGroup     // every goroutine the transport starts
 	peers  atomic.Pointer[map[string]*peer]
+
+	inflight     *budget      // request bytes of all inbound connections (MaxInflight)
+	inbound      atomic.Int64 // accepted connections open (MaxInbound)
+	rejectLogged atomic.Int64 // Unix ns of the last warning about a rejected connection
 
 	mu sync.Mutex
 	// guarded by mu
@@ -62,6 +64,7 @@ func Listen(cfg Config, h Handler) (*TCP, error) {
 		m:    newMetrics(cfg.Registry),
 		open: make(map[net.Conn]struct{}),
 	}
+	t.inflight = newBudget(cfg.MaxInflight, t.m.inflight)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.peers.Store(&map[string]*peer{})
 	if cfg.BindAddr != "" {
@@ -246,28 +249,21 @@ func (t *TCP) goTracked(f func()) bool {
 	return true
 }
 
-// countingReader counts the bytes read from a connection.
-type countingReader struct {
-	r io.Reader
-	c prometheus.Counter
-}
-
-func (r countingReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if n > 0 {
-		r.c.Add(float64(n))
-	}
-	return n, err
-}
-
-// logConnEnd logs why a connection ended: a protocol error is a warning, a
-// broken or closed connection is routine.
-func (t *TCP) logConnEnd(msg, peer string, nc net.Conn, err error) {
+// logConnEnd logs why a connection ended: a protocol error or (after the
+// handshake) a stalled frame is a warning, a broken or closed connection is
+// routine.
+func (t *TCP) logConnEnd(msg, peer string, nc net.Conn, err error, handshook bool) {
+	var ne net.Error
 	switch {
 	case errors.Is(err, errBadFrame):
 		t.m.badFrames.Inc()
 		t.log.Warn(msg+": protocol error", "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
 	case t.closed.Load():
+	case handshook && errors.As(err, &ne) && ne.Timeout():
+		// After the handshake, the only read deadline is ReadTimeout (a
+		// write timeout closes the connection: its reader sees ErrClosed).
+		t.m.readTimeouts.Inc()
+		t.log.Warn(msg+": frame stalled", "peer", peer, "remote", nc.RemoteAddr().String(), "read_timeout", t.cfg.ReadTimeout, "err", err)
 	default:
 		t.log.Debug(msg, "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
 	}
@@ -440,7 +436,7 @@ func (t *TCP) handshake(ctx context.Context, name string, nc net.Conn) (*clientC
 	if _, err := nc.Write(appendHello(nil, t.cfg.Name, t.cfg.MaxFrame)); err != nil {
 		return nil, err
 	}
-	fr := frameReader{r: newReader(nc, t.m), max: t.cfg.MaxFrame}
+	fr := t.newFrameReader(nc)
 	peerName, peerMax, err := fr.readHello()
 	if err != nil {
 		return nil, err
@@ -451,6 +447,7 @@ func (t *TCP) handshake(ctx context.Context, name string, nc net.Conn) (*clientC
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
+	fr.cr.timeout = t.cfg.ReadTimeout
 	c := &clientConn{
 		t:       t,
 		peer:    name,
@@ -473,8 +470,11 @@ func (t *TCP) countSent(n int) {
 
 const readBufferSize = 32 << 10
 
-func newReader(nc net.Conn, m *metrics) *bufio.Reader {
-	return bufio.NewReaderSize(countingReader{r: nc, c: m.received}, readBufferSize)
+// newFrameReader returns a reader of nc's frames. Its read deadlines are
+// off until the caller sets fr.cr.timeout after the handshake.
+func (t *TCP) newFrameReader(nc net.Conn) frameReader {
+	cr := &connReader{nc: nc, c: t.m.received}
+	return frameReader{r: bufio.NewReaderSize(cr, readBufferSize), max: t.cfg.MaxFrame, cr: cr}
 }
 
 // acceptLoop accepts connections until the listener closes.
@@ -499,9 +499,28 @@ func (t *TCP) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if t.inbound.Load() >= int64(t.cfg.MaxInbound) {
+			t.reject(nc)
+			continue
+		}
 		if !t.track(nc) {
 			return
 		}
-		t.wg.Go(func() { t.serveConn(nc) })
+		t.inbound.Add(1)
+		t.wg.Go(func() {
+			defer t.inbound.Add(-1)
+			t.serveConn(nc)
+		})
+	}
+}
+
+// reject closes an accepted connection over MaxInbound. It warns at most
+// once a second, so a flood of connections does not flood the log.
+func (t *TCP) reject(nc net.Conn) {
+	nc.Close()
+	t.m.inboundRejected.Inc()
+	now := time.Now().UnixNano()
+	if last := t.rejectLogged.Load(); now-last >= int64(time.Second) && t.rejectLogged.CompareAndSwap(last, now) {
+		t.log.Warn("inbound connection refused: too many open", "remote", nc.RemoteAddr().String(), "max_inbound", t.cfg.MaxInbound)
 	}
 }
