@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -48,6 +50,7 @@ type MemNetwork struct {
 	hookMu  sync.Mutex     // serializes hook calls, so hooks need no locking of their own
 	start   time.Time
 	timeout atomic.Int64 // default call timeout, ns
+	logger  atomic.Pointer[slog.Logger]
 
 	mu sync.Mutex
 	// guarded by mu
@@ -58,6 +61,7 @@ type MemNetwork struct {
 	links    map[[2]string]Link  // by {from, to}
 	hooks    []func(*Msg) bool
 	inflight map[*memCall]struct{}
+	lastID   uint64 // of the last call
 	stats    map[statKey]int
 	logLimit int
 	log      []LogEntry // ring buffer of the last logLimit entries
@@ -118,6 +122,7 @@ type memNode struct {
 // memCall is a call in flight. Whoever removes it from inflight sends its
 // one result.
 type memCall struct {
+	id       uint64 // for logs, unique in the network
 	from, to *memNode
 	kind     uint8
 	ch       chan callResult // capacity 1
@@ -150,6 +155,14 @@ func NewMemNetwork(seed uint64) *MemNetwork {
 func (n *MemNetwork) SetCallTimeout(d time.Duration) {
 	if d > 0 {
 		n.timeout.Store(int64(d))
+	}
+}
+
+// SetLogger sets where the network logs recovered handler panics (default
+// slog.Default()).
+func (n *MemNetwork) SetLogger(l *slog.Logger) {
+	if l != nil {
+		n.logger.Store(l)
 	}
 }
 
@@ -279,6 +292,9 @@ func (n *MemNetwork) Hook(f func(m *Msg) bool) {
 //	dropped      dropped by a link fault
 //	delivered    a request reached its handler; a response reached its caller
 //	late         a response whose caller had already given up or failed
+//	panicked     a request whose handler panicked (recovered; the caller
+//	             gets a *RemoteError, and the request also counts as
+//	             delivered)
 func (n *MemNetwork) Stats() map[string]int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -392,7 +408,8 @@ func (n *MemNetwork) send(from *memNode, to string, kind uint8) (*memCall, error
 		n.recordLocked(from.name, to, kind, false, 0, "unreachable")
 		return nil, unreachable(to, errors.New(why))
 	}
-	c := &memCall{from: from, to: dst, kind: kind, ch: make(chan callResult, 1)}
+	n.lastID++
+	c := &memCall{id: n.lastID, from: from, to: dst, kind: kind, ch: make(chan callResult, 1)}
 	n.inflight[c] = struct{}{}
 	return c, nil
 }
@@ -459,7 +476,7 @@ func (n *MemNetwork) deliver(c *memCall, m *Msg, delay time.Duration, deadline t
 	n.mu.Unlock()
 
 	hctx, cancel := context.WithDeadline(c.to.ctx, deadline)
-	resp, err := c.to.h.Serve(hctx, m.From, m.Kind, m.Body)
+	resp, err := n.serve(hctx, c, m)
 	cancel()
 	rm := &Msg{From: m.To, To: m.From, Kind: m.Kind, Response: true}
 	if err != nil {
@@ -490,6 +507,27 @@ func (n *MemNetwork) deliver(c *memCall, m *Msg, delay time.Duration, deadline t
 	n.stats[statKey{response: true, kind: rm.Kind, fate: "delivered"}]++
 	delete(n.inflight, c)
 	c.ch <- res
+}
+
+// serve runs the handler of c's callee on request m, recovering a panic as
+// TCP does: logged with the request's identity, counted in Stats as fate
+// "panicked", answered as an error.
+func (n *MemNetwork) serve(ctx context.Context, c *memCall, m *Msg) (resp []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			n.mu.Lock()
+			n.recordLocked(m.From, m.To, m.Kind, false, len(m.Body), "panicked")
+			n.mu.Unlock()
+			log := n.logger.Load()
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("handler panicked", "component", "transport", "peer", m.From, "node", m.To,
+				"kind", m.Kind, "request_id", c.id, "body_bytes", len(m.Body), "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, panicError(m.Kind, p)
+		}
+	}()
+	return c.to.h.Serve(ctx, m.From, m.Kind, m.Body)
 }
 
 // wait sleeps for d unless the network closes or abort is closed first.

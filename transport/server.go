@@ -153,7 +153,7 @@ func (s *serverConn) serve(id uint64, kind uint8, deadline time.Time, body *[]by
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	resp, err := s.t.serve(ctx, s.peer, kind, *body)
+	resp, err := s.t.serve(ctx, s.peer, kind, id, *body)
 	if ctx.Err() != nil {
 		// The caller has given up (its deadline is never later than ours) or
 		// the connection is closing: an answer would be thrown away.

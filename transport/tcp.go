@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,7 +178,7 @@ func (t *TCP) callLocal(ctx context.Context, kind uint8, body []byte) ([]byte, e
 	t.wg.Go(func() {
 		hctx, cancel := context.WithDeadline(t.ctx, deadline)
 		defer cancel()
-		resp, err := t.serve(hctx, t.cfg.Name, kind, in)
+		resp, err := t.serve(hctx, t.cfg.Name, kind, 0, in)
 		switch {
 		case t.closed.Load():
 			ch <- result{err: ErrClosed}
@@ -200,13 +201,36 @@ func (t *TCP) callLocal(ctx context.Context, kind uint8, body []byte) ([]byte, e
 	}
 }
 
-// serve runs the handler.
-func (t *TCP) serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+// serve runs the handler for request id (0 for a call to this node
+// itself). A panic in the handler is recovered: it is logged with the
+// request's identity and its stack, counted, and returned as an error, so
+// one bad value from a peer costs one request, not the process.
+func (t *TCP) serve(ctx context.Context, from string, kind uint8, id uint64, body []byte) (resp []byte, err error) {
 	if t.h == nil {
 		return nil, errors.New("no handler")
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			t.m.handlerPanics.Inc()
+			t.log.Error("handler panicked", "peer", from, "kind", kind, "request_id", id,
+				"body_bytes", len(body), "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, panicError(kind, p)
+		}
+	}()
 	return t.h.Serve(ctx, from, kind, body)
 }
+
+// panicError is the error a caller receives for a handler's panic.
+func panicError(kind uint8, p any) error {
+	msg := fmt.Sprint(p)
+	if len(msg) > maxPanicText {
+		msg = msg[:maxPanicText] + "..."
+	}
+	return fmt.Errorf("transport: handler of kind %d panicked: %s", kind, msg)
+}
+
+// maxPanicText bounds the panic text a caller receives.
+const maxPanicText = 512
 
 // connErr is the error for a call on a connection that failed with cause.
 func (t *TCP) connErr(peer string, cause error) error {

@@ -17,8 +17,12 @@ type Handler interface {
 	// owned by the transport from then on (it is copied or written out; the
 	// handler must not change it afterwards). ctx carries the caller's
 	// deadline and ends early when the connection or the transport closes;
-	// Serve must honour it, since Close waits for running handlers. The
-	// transport does not recover panics.
+	// Serve must honour it, since Close waits for running handlers. A panic
+	// in Serve is recovered by the transport (both [TCP] and [MemNetwork]):
+	// it is logged with the request's identity and stack, counted
+	// (dynamod_transport_handler_panics_total; MemNetwork's Stats), and the
+	// caller receives it as a *[RemoteError]. Whatever the handler had
+	// changed before panicking stays changed.
 	Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error)
 }
 
