@@ -41,18 +41,21 @@ func jitter(d time.Duration) time.Duration {
 // DeliverHints runs one delivery round: every hint whose primary is alive is
 // sent the local object's current state; on success the hint is dropped,
 // and so is the local copy if this node is not a primary of the key and
-// holds no other hint for it. It returns how many hints were delivered.
+// holds no other hint for it. A hint for a member that is no longer in the
+// ring (it left or was removed) is delivered to the key's current replicas
+// instead. It returns how many hints were delivered.
 func (c *Coordinator) DeliverHints(ctx context.Context) int {
 	type hint struct {
 		target string
 		key    storage.Key
 	}
 	var due []hint
+	ring := c.members.Ring()
 	err := c.store.Hints("", func(target string, k storage.Key) error {
 		if len(due) >= hintBatch {
 			return errStop
 		}
-		if c.members.Alive(target) && target != c.cfg.Self {
+		if target != c.cfg.Self && (c.members.Alive(target) || !slices.Contains(ring.Members(), target)) {
 			due = append(due, hint{target, k})
 		}
 		return nil
@@ -83,9 +86,10 @@ func (c *Coordinator) DeliverHints(ctx context.Context) int {
 // errStop ends a hint scan early once a round has its batch.
 var errStop = errors.New("quorum: hint batch full")
 
-// deliver hands one key to target under the key's lock, so that no write can
-// slip in between sending the state and dropping the local copy.
-func (c *Coordinator) deliver(ctx context.Context, target string, k storage.Key) error {
+// deliver hands one key to member (or, if it is gone, to the key's
+// replicas) under the key's lock, so that no write can slip in between
+// sending the state and dropping the local copy.
+func (c *Coordinator) deliver(ctx context.Context, member string, k storage.Key) error {
 	unlock := c.store.Lock(k)
 	defer unlock()
 	cl, found, err := c.readLocal(k)
@@ -93,20 +97,34 @@ func (c *Coordinator) deliver(ctx context.Context, target string, k storage.Key)
 		return err
 	}
 	if found {
-		cctx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
-		b, err := c.tr.Call(cctx, target, KindHandoff, encodePut(k, true, "", storage.AppendObject(nil, cl)))
-		cancel()
-		if err == nil {
-			_, err = decodePutReply(b)
+		to := []target{{node: member}}
+		if !slices.Contains(c.members.Ring().Members(), member) {
+			// The member is gone: its replicas are the key's replicas now.
+			p := c.place(k.Bucket, k.Key, c.buckets.Props(k.Bucket).NVal)
+			to = to[:0]
+			for _, t := range slices.Concat(p.targets, p.pending) {
+				if t.node != c.cfg.Self {
+					to = append(to, t)
+				}
+			}
 		}
-		if err != nil {
-			return err
+		obj := storage.AppendObject(nil, cl)
+		for _, t := range to {
+			cctx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
+			b, err := c.tr.Call(cctx, t.node, KindHandoff, encodePut(k, true, t.hintFor, obj))
+			cancel()
+			if err == nil {
+				_, err = decodePutReply(b)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
-	if err := c.store.DeleteHint(target, k); err != nil {
+	if err := c.store.DeleteHint(member, k); err != nil {
 		return err
 	}
-	if !found || c.replicates(k) || c.owedElsewhere(k, target) {
+	if !found || c.replicates(k) || c.owedElsewhere(k, member) {
 		return nil
 	}
 	c.actors.dropped(k.Hash)

@@ -116,8 +116,8 @@ type Config struct {
 	// the partition of a hash. Required.
 	Range     func(p int) (lo, hi uint64)
 	Partition func(hash uint64) int
-	Logger   *slog.Logger
-	Registry prometheus.Registerer
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer
 }
 
 // Defaults.
@@ -178,6 +178,7 @@ type Manager struct {
 	progress map[int]*Progress
 	// releasable records since when each extra partition was releasable.
 	releasable map[int]time.Time
+	lastSweep  time.Time
 	left       bool
 }
 
@@ -269,7 +270,11 @@ func (m *Manager) step(ctx context.Context) {
 	case slices.Contains(target, self) && !v.SettledAt(self):
 		m.receive(ctx, v)
 	case m.members.Leaving():
-		m.finishLeave(v)
+		if !slices.Contains(target, self) {
+			// Only a view that already has this node out of the target
+			// can tell whether its partitions are handed off.
+			m.finishLeave(v)
+		}
 		return
 	default:
 		m.mu.Lock()
@@ -589,34 +594,59 @@ func (m *Manager) verify(ctx context.Context, v *ownership.View, p int) error {
 	return nil
 }
 
-// release drops the extra partitions that have been releasable for
-// ReleaseDelay, then publishes what is left.
+// release drops the partitions this settled node has copies of but no
+// business holding once they have been so for ReleaseDelay: extra
+// partitions every new owner holds (View.Releasable), and strays, partitions
+// it neither holds nor owns that have keys here anyway (received for a
+// target that changed before it settled, written to it as a pending owner
+// by a node whose view lagged). Then it publishes the extras that are left.
 func (m *Manager) release(v *ownership.View) {
-	extra := v.Extra(m.cfg.Self)
-	if extra.Empty() || !v.SettledAt(m.cfg.Self) {
+	self := m.cfg.Self
+	if !v.SettledAt(self) {
 		return
 	}
+	extra := v.Extra(self)
 	now := time.Now()
+	cands := map[int]bool{} // partition → is an extra
+	for _, p := range extra.Slice() {
+		if v.Releasable(self, p, m.cfg.N) {
+			cands[p] = true
+		}
+	}
+	m.mu.Lock()
+	sweep := now.Sub(m.lastSweep) >= m.cfg.ReleaseDelay/2
+	if sweep {
+		m.lastSweep = now
+	}
+	m.mu.Unlock()
+	if sweep {
+		for p := range v.Target().Partitions() {
+			if !v.Holds(self, p, m.cfg.N) && m.hasLocal(p) {
+				cands[p] = false
+			}
+		}
+	}
 	var due []int
 	m.mu.Lock()
-	for _, p := range extra.Slice() {
-		if !v.Releasable(m.cfg.Self, p, m.cfg.N) {
-			delete(m.releasable, p)
-			continue
-		}
-		since, ok := m.releasable[p]
-		if !ok {
-			m.releasable[p] = now
+	for p, since := range m.releasable {
+		if _, ok := cands[p]; !ok && (extra.Has(p) || sweep) {
+			delete(m.releasable, p) // no longer a candidate
 			continue
 		}
 		if now.Sub(since) >= m.cfg.ReleaseDelay {
 			due = append(due, p)
 		}
 	}
+	for p := range cands {
+		if _, ok := m.releasable[p]; !ok {
+			m.releasable[p] = now
+		}
+	}
 	m.mu.Unlock()
 	if len(due) == 0 {
 		return
 	}
+	slices.Sort(due)
 	left := extra.Clone()
 	for _, p := range due {
 		n, kept, err := m.dropPartition(p)
@@ -624,19 +654,30 @@ func (m *Manager) release(v *ownership.View) {
 			m.log.Warn("cannot release partition", "partition", p, "err", err)
 			continue
 		}
-		m.log.Debug("released partition", "partition", p, "keys", n, "kept", kept)
+		m.log.Debug("released partition", "partition", p, "keys", n, "kept", kept, "extra", extra.Has(p))
 		left = left.Remove(p)
 		m.m.released.Inc()
+		m.mu.Lock()
+		delete(m.releasable, p)
+		m.mu.Unlock()
+	}
+	if left.Len() == extra.Len() {
+		return
 	}
 	if err := m.members.Settle(v.Target().Members(), left); err != nil {
 		m.log.Warn("cannot publish released partitions", "err", err)
-		return
 	}
-	m.mu.Lock()
-	for _, p := range due {
-		delete(m.releasable, p)
-	}
-	m.mu.Unlock()
+}
+
+// hasLocal reports whether this node has any key of partition p.
+func (m *Manager) hasLocal(p int) bool {
+	lo, hi := m.cfg.Range(p)
+	found := false
+	_ = m.local.ScanLocal(lo, hi, func(storage.Key, versioning.Clock) error {
+		found = true
+		return errPageFull // stop at the first key
+	})
+	return found
 }
 
 // dropPartition releases every local key of p. Keys still owed to someone

@@ -161,8 +161,11 @@ func TestMembership_removeDeadNode(t *testing.T) {
 	l := memStartLoad(t, c, seed, vals, keys)
 	l.waitReads(t, 100)
 
+	// n4's fallbacks will answer r=1 reads, empty, as notfound_ok allows:
+	// no more r=1 reads, and let the ones already chosen finish first.
+	l.noR1.Store(true)
+	l.waitReads(t, l.reads.Load()+100)
 	l.setPhase("n4 crashed")
-	l.noR1.Store(true) // n4's fallbacks answer r=1 reads, empty
 	c.Crash("n4")
 	l.waitReads(t, l.reads.Load()+100)
 	n1 := c.Node("n1")
