@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/bits"
 	"slices"
 
@@ -26,6 +27,14 @@ const (
 	minValueSize = 1 + 1 + 1 + 8 + 1 // flags, data len, type len, time, meta count
 	minMetaSize  = 1 + 1             // name len, value len
 	crcSize      = 4
+
+	// maxPrealloc bounds the items (entries, values, metadata pairs)
+	// allocated for a count before they are decoded. A count passes the
+	// size check above while its items can still cost several times the
+	// bytes they take (a metadata pair takes 2 bytes and costs about 80 in
+	// a map): past this many, room grows only as items actually decode, so
+	// input that fails part way costs about what was decoded.
+	maxPrealloc = 64
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -120,7 +129,10 @@ func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 // trailing bytes, a length or count larger than the rest of the input,
 // non-canonical encoding, checksum mismatch, a clock that fails
 // [versioning.Clock.Validate]) gives an error wrapping [ErrCorrupt]; it
-// never panics, and never allocates more than a small multiple of len(b).
+// never panics. It checks every count against the bytes left before
+// allocating for it, and allocates for at most a few items ahead of those
+// decoded: input that fails costs about len(b) (one copy of the data) plus
+// what had decoded.
 func DecodeObject(b []byte) (versioning.Clock, error) {
 	return decodeObject(b, false)
 }
@@ -142,18 +154,29 @@ func decodeObject(b []byte, alias bool) (versioning.Clock, error) {
 	d := decoder{src: body, off: 1, alias: alias}
 	var c versioning.Clock
 	if n := d.count(minEntrySize); n > 0 {
-		c.Entries = make([]versioning.Entry, n)
-		for i := range c.Entries {
-			e := &c.Entries[i]
+		c.Entries = make([]versioning.Entry, 0, min(n, maxPrealloc))
+		for i := range n {
+			// The clock's invariants on entries are checked as they decode
+			// (Validate checks them again), so hostile input stops at the
+			// first bad entry instead of after allocating for all of them.
+			var e versioning.Entry
 			e.Actor = versioning.ActorID(d.uint64())
 			e.Counter = d.uvarint()
-			e.Values = d.values()
+			switch {
+			case d.err != nil:
+			case e.Counter == 0:
+				d.fail("entry %d has counter 0", i)
+			case i > 0 && c.Entries[i-1].Actor >= e.Actor:
+				d.fail("entries not sorted by actor at %d", i)
+			}
+			e.Values = d.values(e.Counter)
 			if d.err != nil {
 				break
 			}
+			c.Entries = append(grow(c.Entries, n), e)
 		}
 	}
-	c.Anon = d.values()
+	c.Anon = d.values(math.MaxUint64)
 	if d.err != nil {
 		return versioning.Clock{}, d.err
 	}
@@ -258,19 +281,37 @@ func (d *decoder) uint64() uint64 {
 	return x
 }
 
-func (d *decoder) values() []versioning.Value {
+// values reads a count of at most limit values and the values.
+func (d *decoder) values(limit uint64) []versioning.Value {
 	n := d.count(minValueSize)
 	if n == 0 {
 		return nil
 	}
-	vs := make([]versioning.Value, n)
-	for i := range vs {
-		d.value(&vs[i])
+	if uint64(n) > limit {
+		d.fail("%d values for counter %d", n, limit)
+		return nil
+	}
+	vs := make([]versioning.Value, 0, min(n, maxPrealloc))
+	for range n {
+		var v versioning.Value
+		d.value(&v)
 		if d.err != nil {
 			return nil
 		}
+		vs = append(grow(vs, n), v)
 	}
 	return vs
+}
+
+// grow returns s with room for one more item, of n in all: full, it doubles
+// (up to n), so that the items appended one by one cost at most twice their
+// final size in allocations, less than append's 1.25 growth for long
+// slices would.
+func grow[T any](s []T, n int) []T {
+	if len(s) < cap(s) || len(s) >= n {
+		return s
+	}
+	return slices.Grow(s, min(max(len(s), 1), n-len(s)))
 }
 
 func (d *decoder) value(v *versioning.Value) {
@@ -304,7 +345,7 @@ func (d *decoder) value(v *versioning.Value) {
 	if d.err != nil || n == 0 {
 		return
 	}
-	v.Meta = make(map[string]string, n)
+	v.Meta = make(map[string]string, min(n, maxPrealloc))
 	var prev []byte
 	for i := range n {
 		name := d.bytes()

@@ -335,6 +335,56 @@ func TestDecodeObject_noOverAllocation(t *testing.T) {
 
 func be64(x uint64) []byte { return binary.BigEndian.AppendUint64(nil, x) }
 
+// TestDecodeObject_allocationFollowsInput: a count that the remaining bytes
+// could hold, followed by bytes that fail to decode early, must not make
+// the decoder allocate for the whole count. Sized from the count, one
+// metadata map of a 1 MiB object took tens of megabytes (about 2 GiB for a
+// 64 MiB frame), the value and entry slices four to five times the input.
+func TestDecodeObject_allocationFollowsInput(t *testing.T) {
+	const size = 1 << 20
+	const room = size - 64 // the bytes left after any of the prefixes below
+	pad := func(prefix []byte, fill byte) []byte {
+		return seal(append(prefix, bytes.Repeat([]byte{fill}, size-len(prefix))...))
+	}
+	v1 := []byte{objectFormatV1}
+	value := cat([]byte{0}, uv(1), []byte("x"), uv(0), be64(1))
+	inputs := []struct {
+		name string
+		in   []byte
+	}{
+		// As many metadata pairs as the bytes left could hold (2 bytes
+		// each at least); the second name is not above the first.
+		{"metadata", pad(cat(v1, uv(0), uv(1), value, uv(room/minMetaSize), uv(1), []byte("b"), uv(0)), 0)},
+		// As many anonymous values as could fit; the first has unknown
+		// flags.
+		{"anonymous values", pad(cat(v1, uv(0), uv(room/minValueSize)), 0xff)},
+		// As many entries as could fit; the second repeats the first's
+		// actor.
+		{"entries", pad(cat(v1, uv(room/minEntrySize), be64(1), uv(1), uv(0), be64(1)), 0)},
+		// An entry with as many values as could fit; the first has
+		// unknown flags.
+		{"entry values", pad(cat(v1, uv(1), be64(1), uv(size), uv(room/minValueSize)), 0xff)},
+	}
+	for _, tc := range inputs {
+		t.Run(tc.name, func(t *testing.T) {
+			const runs = 5
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range runs {
+				if _, err := DecodeObject(tc.in); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("%v, want ErrCorrupt", err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			per := (after.TotalAlloc - before.TotalAlloc) / runs
+			t.Logf("%d bytes allocated to reject %d bytes", per, len(tc.in))
+			if per > uint64(len(tc.in))+64<<10 {
+				t.Errorf("%d bytes allocated to reject %d bytes", per, len(tc.in))
+			}
+		})
+	}
+}
+
 // FuzzDecodeObject: decoding never panics, and whatever decodes is a valid
 // clock that re-encodes to exactly the input (the format is canonical).
 func FuzzDecodeObject(f *testing.F) {
