@@ -117,3 +117,45 @@ func movedWalks(a, b [][]string, n int) int {
 	}
 	return moved
 }
+
+// TestRing_membershipSteps follows the life of a cluster through the steps
+// of the membership end-to-end test (two nodes join, one leaves, one is
+// removed) and checks, at the default configuration, that each step moves
+// exactly the replicas of the members that came or went and keeps the load
+// within MaxLoad. Run with -v for the table in docs/benchmarks.md.
+func TestRing_membershipSteps(t *testing.T) {
+	steps := [][]string{{"n1", "n2", "n3"}, {"n1", "n2", "n3", "n4", "n5"}, {"n1", "n3", "n4", "n5"}, {"n1", "n4", "n5"}}
+	cfg := DefaultConfig()
+	var prev *Ring
+	for _, ms := range steps {
+		r, err := New(cfg, ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := r.Stats(3)
+		moved := Moved(prev, r, 3)
+		t.Logf("%v: replicas per member %d..%d (max/mean %.3f); replicas moved %d of %d", ms, st.Min, st.Max, float64(st.Max)/st.Mean, moved, st.Replicas)
+		if float64(st.Max) > cfg.MaxLoad*st.Mean+1 {
+			t.Errorf("%v: a member holds %d replicas, over %.2f × the mean %.1f", ms, st.Max, cfg.MaxLoad, st.Mean)
+		}
+		if prev != nil {
+			// The minimum: the replicas of the members that left, or the
+			// share the newcomers take.
+			var minimum int
+			for _, m := range prev.Members() {
+				if !slices.Contains(ms, m) {
+					minimum += len(prev.Owned(m, 3))
+				}
+			}
+			for _, m := range ms {
+				if !slices.Contains(prev.Members(), m) {
+					minimum += len(r.Owned(m, 3))
+				}
+			}
+			if moved > minimum*11/10 {
+				t.Errorf("%v: %d replicas moved, the members that came or went account for %d", ms, moved, minimum)
+			}
+		}
+		prev = r
+	}
+}
