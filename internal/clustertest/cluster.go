@@ -64,6 +64,10 @@ type Options struct {
 	// TransferInterval and ReleaseDelay of every node's transfer manager.
 	// Defaults 50ms and 200ms.
 	TransferInterval, ReleaseDelay time.Duration
+	// WrapEngine, if set, wraps each node's storage engine when the node
+	// starts (a fault or delay injector); crashes still act on the memory
+	// engine underneath.
+	WrapEngine func(node string, e storage.Engine) storage.Engine
 }
 
 // Cluster is a running in-process cluster.
@@ -273,7 +277,11 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 		}
 		return n.Serve(ctx, from, kind, body)
 	}))
-	n, err := node.New(cfg, node.Parts{Engine: eng, Members: v, Transport: ep})
+	var engine storage.Engine = eng
+	if c.opts.WrapEngine != nil {
+		engine = c.opts.WrapEngine(name, eng)
+	}
+	n, err := node.New(cfg, node.Parts{Engine: engine, Members: v, Transport: ep})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
 	}

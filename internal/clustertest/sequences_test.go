@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,4 +272,77 @@ func eventually(t *testing.T, timeout time.Duration, f func() string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("not within %v: %s", timeout, last)
+}
+
+// slowHints delays every hint write of a node's engine while armed.
+type slowHints struct {
+	storage.Engine
+	armed *atomic.Bool
+	delay time.Duration
+}
+
+func (e slowHints) Put(key, value []byte, sync bool) error {
+	if e.armed.Load() && len(key) > 0 && key[0] == 'h' { // storage's hint prefix
+		time.Sleep(e.delay)
+	}
+	return e.Engine.Put(key, value, sync)
+}
+
+// TestSequence_fallbackHintBeforeHandoffCanDrop: a fallback that takes a
+// write for one down primary while it hands the key off to another primary
+// keeps its copy until the new hint is delivered: the hint is stored under
+// the key's lock, so the hand-off cannot drop the copy in between.
+func TestSequence_fallbackHintBeforeHandoffCanDrop(t *testing.T) {
+	var armed atomic.Bool
+	var fallback string
+	c := clustertest.Start(t, clustertest.Options{Nodes: 4, WrapEngine: func(name string, e storage.Engine) storage.Engine {
+		if name == fallback {
+			return slowHints{Engine: e, armed: &armed, delay: 300 * time.Millisecond}
+		}
+		return e
+	}})
+	k, walk := keyWhere(t, c.Ring(), func([]string) bool { return true })
+	p, q, x, f := walk[0], walk[1], walk[2], walk[3]
+	// f must run with the slow engine: restart it with the wrapper on.
+	fallback = f
+	c.Crash(f)
+	c.Restart(f)
+
+	// w1 while q is down: f takes it for q, with a hint.
+	c.Crash(q)
+	o1, err := put(t, c, x, k, "w1", nil, quorum.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := c.Node(f).Store().HasHint(q, storage.Key{Hash: ring.Hash("b", k), Bucket: "b", Key: k}); !has {
+		t.Fatalf("%s holds no hint for %s", f, q)
+	}
+	// q is back, but f's hand-offs to it fail for now.
+	var mu sync.Mutex
+	veto := true
+	c.Net.Hook(func(m *transport.Msg) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return !(veto && m.Kind == quorum.KindHandoff && m.To == q && !m.Response)
+	})
+	c.Restart(q)
+	// x believes p dead: w2 goes to f as the fallback for p. f's hint
+	// writes are slow, and its hand-off to q runs meanwhile.
+	c.Believe(x, p, false)
+	armed.Store(true)
+	mu.Lock()
+	veto = false
+	mu.Unlock()
+	if _, err := put(t, c, x, k, "w2", o1.Context, quorum.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(false)
+	c.ForgetBeliefs()
+	// p must get w2: f still owes it.
+	eventually(t, 5*time.Second, func() string {
+		if cl, ok := c.LocalState(p, "b", k); !ok || !values(cl)["w2"] {
+			return fmt.Sprintf("%s lacks w2 (%v)", p, values(cl))
+		}
+		return ""
+	})
 }
