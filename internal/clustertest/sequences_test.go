@@ -310,7 +310,7 @@ func TestSequence_fallbackHintBeforeHandoffCanDrop(t *testing.T) {
 
 	// w1 while q is down: f takes it for q, with a hint.
 	c.Crash(q)
-	o1, err := put(t, c, x, k, "w1", nil, quorum.WriteOptions{})
+	o1, err := put(t, c, x, k, "w1", nil, quorum.WriteOptions{W: quorum.All}) // f acks after its hint
 	if err != nil {
 		t.Fatal(err)
 	}
