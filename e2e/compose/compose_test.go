@@ -105,6 +105,10 @@ func up(t *testing.T, files []string, services ...string) *cluster {
 	for _, s := range services {
 		c.waitAlive(s, services, nil, 90*time.Second)
 	}
+	// New members serve once they have received their partitions.
+	for _, s := range services {
+		c.waitSteady(s, 60*time.Second)
+	}
 	net, err := c.docker("inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", c.id(services[0]))
 	if err != nil {
 		t.Fatal(err)
@@ -296,9 +300,32 @@ func (c *cluster) waitHealthy(svc string, timeout time.Duration) {
 type clusterDoc struct {
 	Members []struct {
 		Name     string `json:"name"`
+		Status   string `json:"status"`
 		Liveness string `json:"liveness"`
 	} `json:"members"`
-	HintsPending int `json:"hints_pending"`
+	HintsPending int  `json:"hints_pending"`
+	Steady       bool `json:"steady"`
+}
+
+// waitSteady waits until svc sees every member joined and no transfer
+// pending.
+func (c *cluster) waitSteady(svc string, timeout time.Duration) {
+	c.t.Helper()
+	c.eventually(svc+" sees the cluster steady", timeout, time.Second, func() string {
+		doc, err := c.view(svc)
+		if err != nil {
+			return err.Error()
+		}
+		for _, m := range doc.Members {
+			if m.Status != "joined" {
+				return fmt.Sprintf("%s sees %s %s", svc, m.Name, m.Status)
+			}
+		}
+		if !doc.Steady {
+			return svc + ": transfers pending"
+		}
+		return ""
+	})
 }
 
 // view reads svc's /cluster through the CLI inside its container, which
