@@ -87,7 +87,8 @@ type Config struct {
 	// (n-1) * ConnsPerPeer. Default 256.
 	MaxInbound int
 	// MaxConnInflight bounds the request bytes (bodies being read plus
-	// bodies whose handler is running) that one inbound connection holds.
+	// bodies whose handler is running, each request counted 8 KiB more for
+	// its goroutine) that one inbound connection holds.
 	// A request that does not fit is not read until earlier ones finish,
 	// which pushes back on the caller through TCP like MaxConcurrent. A
 	// body larger than the bound is read when nothing else of that
@@ -95,8 +96,9 @@ type Config struct {
 	MaxConnInflight int
 	// MaxInflight bounds the request bytes held by all inbound connections
 	// together, in the same way (a request waits until it fits; one larger
-	// than the bound is read when nothing else is in flight). Default
-	// 256 MiB.
+	// than the bound is read when nothing else is in flight). With the
+	// 8 KiB per request it also bounds the requests running at once: 32768
+	// by default. Default 256 MiB.
 	MaxInflight int
 	// Logger receives warnings (bad frames, failed peers) and debug events.
 	// nil: discard.

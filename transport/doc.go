@@ -34,9 +34,10 @@
 // grows as its bytes arrive (a peer that announces 64 MiB and stalls costs
 // 64 KiB), a frame whose bytes stop for ReadTimeout closes its connection,
 // inbound connections are capped at MaxInbound, and the request bodies
-// being read or served are capped per connection (MaxConnInflight) and in
-// all (MaxInflight); a request that does not fit is read once earlier ones
-// end, pushing back on the caller through TCP.
+// being read or served (each counted 8 KiB more for its goroutine) are
+// capped per connection (MaxConnInflight) and in all (MaxInflight); a
+// request that does not fit is read once earlier ones end, pushing back on
+// the caller through TCP.
 //
 // transport is an I/O package at the bottom of the dependency graph: it
 // imports no other dynamod package, and knows nothing of what the kinds and

@@ -233,7 +233,8 @@ func TestTCP_inflightPerConn(t *testing.T) {
 	checkNoLeaks(t)
 	r := newResolver()
 	g := newGate(8)
-	srv := startNode(t, r, "srv", g, func(c *Config) { c.MaxConnInflight = 40 << 10 })
+	const cost = 16<<10 + requestCost // of one request below
+	srv := startNode(t, r, "srv", g, func(c *Config) { c.MaxConnInflight = 2*cost + cost/2 })
 	a := startNode(t, r, "a", nil, func(c *Config) { c.ConnsPerPeer = 1 })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -247,9 +248,9 @@ func TestTCP_inflightPerConn(t *testing.T) {
 	}
 	recv(t, g.entered, 5*time.Second, "first request")
 	recv(t, g.entered, 5*time.Second, "second request")
-	g.expectNone(t, 300*time.Millisecond, "three 16 KiB requests over a 40 KiB connection bound")
-	if got := metric(t, srv.reg, "dynamod_transport_inflight_bytes"); got != 32<<10 {
-		t.Errorf("in-flight bytes = %v, want %d", got, 32<<10)
+	g.expectNone(t, 300*time.Millisecond, "three requests over a connection bound of two and a half")
+	if got := metric(t, srv.reg, "dynamod_transport_inflight_bytes"); got != 2*cost {
+		t.Errorf("in-flight bytes = %v, want %d", got, 2*cost)
 	}
 	g.release <- struct{}{}
 	recv(t, g.entered, 5*time.Second, "third request once the first ended")
@@ -284,7 +285,8 @@ func TestTCP_inflightOverall(t *testing.T) {
 	checkNoLeaks(t)
 	r := newResolver()
 	g := newGate(8)
-	startNode(t, r, "srv", g, func(c *Config) { c.MaxInflight = 40 << 10 })
+	const cost = 16<<10 + requestCost // of one request below
+	startNode(t, r, "srv", g, func(c *Config) { c.MaxInflight = 2*cost + cost/2 })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	body := make([]byte, 16<<10)
@@ -300,7 +302,7 @@ func TestTCP_inflightOverall(t *testing.T) {
 	}
 	recv(t, g.entered, 5*time.Second, "first request")
 	recv(t, g.entered, 5*time.Second, "second request")
-	g.expectNone(t, 300*time.Millisecond, "four 16 KiB requests over a 40 KiB bound")
+	g.expectNone(t, 300*time.Millisecond, "four requests over a bound of two and a half")
 	g.release <- struct{}{}
 	recv(t, g.entered, 5*time.Second, "third request")
 	g.release <- struct{}{}
@@ -308,6 +310,46 @@ func TestTCP_inflightOverall(t *testing.T) {
 	g.release <- struct{}{}
 	g.release <- struct{}{}
 	for range 4 {
+		if err := recv(t, errs, 10*time.Second, "call result"); err != nil {
+			t.Errorf("call: %v", err)
+		}
+	}
+}
+
+// TestTCP_inflightCountsRequests: each request is charged a fixed cost
+// besides its body (its goroutine), so requests with empty bodies are
+// bounded too, overall and not only by MaxConcurrent per connection.
+func TestTCP_inflightCountsRequests(t *testing.T) {
+	checkNoLeaks(t)
+	r := newResolver()
+	g := newGate(16)
+	srv := startNode(t, r, "srv", g, func(c *Config) { c.MaxInflight = 8 * requestCost })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, 12)
+	for _, name := range []string{"a", "b", "c"} {
+		c := startNode(t, r, name, nil, func(c *Config) { c.ConnsPerPeer = 1 })
+		for range 4 {
+			go func() {
+				_, err := c.Call(ctx, "srv", 1, nil)
+				errs <- err
+			}()
+		}
+	}
+	for range 8 {
+		recv(t, g.entered, 5*time.Second, "a request within the bound")
+	}
+	g.expectNone(t, 300*time.Millisecond, "twelve empty requests over a bound of eight")
+	if got := metric(t, srv.reg, "dynamod_transport_inflight_bytes"); got != 8*requestCost {
+		t.Errorf("in-flight bytes = %v, want %d", got, 8*requestCost)
+	}
+	for range 12 {
+		g.release <- struct{}{}
+	}
+	for range 4 {
+		recv(t, g.entered, 5*time.Second, "the other requests")
+	}
+	for range 12 {
 		if err := recv(t, errs, 10*time.Second, "call result"); err != nil {
 			t.Errorf("call: %v", err)
 		}

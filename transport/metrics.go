@@ -168,7 +168,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		inflight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "dynamod_transport_inflight_bytes",
-			Help: "Request bytes held by inbound connections: bodies being read or being served (bounded by MaxInflight).",
+			Help: "Request bytes held by inbound connections: bodies being read or served, plus 8 KiB per request (bounded by MaxInflight).",
 		}),
 		inboundRejected: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_transport_inbound_rejected_total",

@@ -10,6 +10,11 @@ import (
 // maxErrorText bounds the error text a response carries.
 const maxErrorText = 4 << 10
 
+// requestCost is what a request is charged in the in-flight budgets besides
+// its body: about the memory of its goroutine and bookkeeping, so that
+// requests with small bodies are bounded in number too.
+const requestCost = 8 << 10
+
 // serverConn is an accepted connection: it runs requests and sends their
 // responses.
 type serverConn struct {
@@ -88,9 +93,9 @@ func (t *TCP) accept(nc net.Conn, fr *frameReader) (peer string, peerMax int, er
 // not fit in the connection's or the transport's in-flight byte budget
 // (MaxConnInflight, MaxInflight), it stops reading until requests end: the
 // peer's further frames wait in TCP buffers and then in the peer. The
-// budget is charged the announced body length before the body is read, so
-// the bytes held never exceed it, and the body's buffer grows only as its
-// bytes arrive.
+// budgets are charged the announced body length plus requestCost before
+// the body is read, so the bytes held never exceed them, and the body's
+// buffer grows only as its bytes arrive.
 func (s *serverConn) readRequests() error {
 	for {
 		h, err := s.fr.readHeader()
@@ -105,12 +110,13 @@ func (s *serverConn) readRequests() error {
 		case <-s.ctx.Done():
 			return s.ctx.Err()
 		}
-		connBytes, err := s.bytes.acquire(s.ctx, h.bodyLen)
+		cost := requestCost + h.bodyLen
+		connBytes, err := s.bytes.acquire(s.ctx, cost)
 		if err != nil {
 			<-s.sem
 			return err
 		}
-		allBytes, err := s.t.inflight.acquire(s.ctx, h.bodyLen)
+		allBytes, err := s.t.inflight.acquire(s.ctx, cost)
 		if err != nil {
 			s.bytes.release(connBytes)
 			<-s.sem
