@@ -138,7 +138,22 @@ func (c *cluster) startN(names ...string) []*Gossip {
 			cfg.Join = []string{gossipAddr(out[0])}
 		}
 		cfg.StatePath = filepath.Join(c.dir, name+".state")
-		out = append(out, c.start(cfg))
+		g := c.start(cfg)
+		// The first node has the new one's settle (its Joined entry)
+		// before the next joins it: tests that turn push-pull off would
+		// otherwise leave the next node with the Joining entry it got by
+		// its join's push-pull.
+		if i > 0 {
+			waitFor(c.t, settle, name+" joined on "+names[0], func() error {
+				for _, m := range out[0].Members() {
+					if m.Name == name && m.Status == Joined {
+						return nil
+					}
+				}
+				return fmt.Errorf("%s does not see %s joined yet", names[0], name)
+			})
+		}
+		out = append(out, g)
 	}
 	return out
 }

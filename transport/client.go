@@ -105,8 +105,10 @@ func (c *clientConn) abandon(id uint64, cl *call, err error) ([]byte, error) {
 // fails the calls still in flight.
 func (c *clientConn) readLoop() {
 	err := c.readResponses()
-	c.fail(err)
+	// Count and log before the calls fail, so that whoever sees a call
+	// fail also sees why in the metrics.
 	c.t.logConnEnd("peer connection closed", c.peer, c.nc, err, true)
+	c.fail(err)
 }
 
 // readResponses reads each response's body before it takes the call out of
