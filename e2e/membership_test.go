@@ -220,6 +220,27 @@ func TestMembership_joinLeaveRemoveUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 	ps = append(ps, n4, n5)
+	// Any node's /cluster shows every transfer with its receiver's
+	// progress: n1 receives none of these.
+	eventually(t, 30*time.Second, func() string {
+		_, body := do(t, "GET", ps[0].url()+"/cluster", "", nil)
+		var d struct {
+			Transfers []struct {
+				To    string `json:"to"`
+				Keys  int64  `json:"keys"`
+				State string `json:"state"`
+			} `json:"pending_transfers"`
+		}
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			return err.Error()
+		}
+		for _, tr := range d.Transfers {
+			if (tr.To == "n4" || tr.To == "n5") && tr.Keys > 0 && tr.State != "pending" {
+				return ""
+			}
+		}
+		return fmt.Sprintf("n1 shows no progress of n4's or n5's transfers: %.300s", body)
+	})
 	took := waitSteady(t, ps, []string{"n1", "n2", "n3", "n4", "n5"}, 90*time.Second)
 	t.Logf("two joins settled in %v with %d keys", took.Round(time.Millisecond), nKeys)
 	load.setNodes(ps[0].url(), ps[1].url(), ps[2].url(), ps[3].url(), ps[4].url())

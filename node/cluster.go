@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,14 +44,14 @@ type clusterMember struct {
 }
 
 // Cluster implements http.Backend.
-func (n *Node) Cluster(context.Context) (json.RawMessage, error) {
+func (n *Node) Cluster(ctx context.Context) (json.RawMessage, error) {
 	v := n.view.Load()
 	r := v.Target()
 	nval := n.cfg.Defaults.NVal
 	doc := clusterDoc{
 		Node: n.cfg.Name, Partitions: r.Config().Partitions, Tokens: r.Config().Tokens,
 		NVal: nval, UnderReplicated: len(r.Members()) < nval, Steady: v.Steady(),
-		HintsPending: n.store.HintCount(), PendingTransfers: n.transfers(v),
+		HintsPending: n.store.HintCount(), PendingTransfers: n.transfers(ctx, v),
 	}
 	if n.ae != nil {
 		st := n.ae.Status()
@@ -67,16 +69,47 @@ func (n *Node) Cluster(context.Context) (json.RawMessage, error) {
 	return json.Marshal(doc)
 }
 
-// transfers lists the view's pending transfers, with this node's progress
-// where it is the receiver.
-func (n *Node) transfers(v *ownership.View) []transfer.Progress {
-	mine := map[int]transfer.Progress{}
-	for _, p := range n.xfer.Progress() {
-		mine[p.Partition] = p
+// transfers lists the view's pending transfers, with the progress their
+// receivers report (this node's own, and each live receiver's, asked with
+// a short timeout; a receiver that does not answer shows "pending").
+func (n *Node) transfers(ctx context.Context, v *ownership.View) []transfer.Progress {
+	pending := v.Transfers(n.xfer.N())
+	progress := map[[2]any]transfer.Progress{} // (receiver, partition)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	asked := map[string]bool{}
+	for _, t := range pending {
+		if asked[t.To] {
+			continue
+		}
+		asked[t.To] = true
+		if t.To == n.cfg.Name {
+			for _, p := range n.xfer.Progress() {
+				progress[[2]any{t.To, p.Partition}] = p
+			}
+			continue
+		}
+		if !(*nodeMembers)(n).Alive(t.To) {
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			defer cancel()
+			ps, err := n.xfer.PeerProgress(cctx, t.To)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range ps {
+				progress[[2]any{t.To, p.Partition}] = p
+			}
+		})
 	}
+	wg.Wait()
 	out := []transfer.Progress{}
-	for _, t := range v.Transfers(n.xfer.N()) {
-		if p, ok := mine[t.Partition]; ok && t.To == n.cfg.Name {
+	for _, t := range pending {
+		if p, ok := progress[[2]any{t.To, t.Partition}]; ok {
 			out = append(out, p)
 			continue
 		}

@@ -40,8 +40,9 @@ import (
 // KindPage is the node-to-node message kind of a page request. The node
 // routes every kind >= KindBase here.
 const (
-	KindBase uint8 = 64
-	KindPage       = KindBase
+	KindBase     uint8 = 64
+	KindPage           = KindBase
+	KindProgress       = KindBase + 1 // this node's inbound transfers, as JSON
 )
 
 // Local is this node's replica store (quorum.Coordinator implements it).
@@ -243,6 +244,23 @@ func (m *Manager) Progress() []Progress {
 	}
 	slices.SortFunc(out, func(a, b Progress) int { return a.Partition - b.Partition })
 	return out
+}
+
+// PeerProgress asks peer for its inbound transfers (its Progress).
+func (m *Manager) PeerProgress(ctx context.Context, peer string) ([]Progress, error) {
+	b, err := m.tr.Call(ctx, peer, KindProgress, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 || b[0] != stOK {
+		_, err := decodePageReply(b) // the error reply
+		return nil, err
+	}
+	var out []Progress
+	if err := json.Unmarshal(b[1:], &out); err != nil {
+		return nil, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	return out, nil
 }
 
 // Run works until ctx ends.
@@ -743,6 +761,13 @@ func (m *Manager) save() {
 
 // Serve answers a page request (transport.Handler for kinds >= KindBase).
 func (m *Manager) Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+	if kind == KindProgress {
+		b, err := json.Marshal(m.Progress())
+		if err != nil {
+			return encodeErr(err.Error()), nil
+		}
+		return append([]byte{stOK}, b...), nil
+	}
 	if kind != KindPage {
 		return encodeErr(fmt.Sprintf("unknown transfer kind %d", kind)), nil
 	}
