@@ -254,6 +254,14 @@ func TestMembership_joinLeaveRemoveUnderLoad(t *testing.T) {
 		t.Fatalf("dynamod leave = %d: %s", code, out)
 	}
 	ps[1].waitExit(t, 20*time.Second)
+	// Started again on its old data, the node that left refuses: its data
+	// is out of date.
+	out, code = cli(t, "serve", "--name", "n2", "--data", ps[1].data,
+		"--http", fmt.Sprintf("127.0.0.1:%d", ps[1].httpPort), "--rpc", fmt.Sprintf("127.0.0.1:%d", ps[1].rpc),
+		"--gossip", ps[1].gossipAddr())
+	if code == 0 || !strings.Contains(out, "left the cluster for good") {
+		t.Fatalf("restarting the node that left = exit %d: %s", code, out)
+	}
 	rest := []*proc{ps[0], ps[2], ps[3], ps[4]}
 	took = waitSteady(t, rest, []string{"n1", "n3", "n4", "n5"}, 90*time.Second)
 	t.Logf("leave settled %v after the command returned", took.Round(time.Millisecond))

@@ -69,3 +69,16 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	defer dir.Close()
 	return dir.Sync()
 }
+
+// PersistedStatus returns what the state file at path says of member
+// name's status; found is false when the file or the entry does not exist.
+// The node checks it before it starts: a node that left or was removed
+// holds data that is out of date.
+func PersistedStatus(path, name string) (s Status, found bool, err error) {
+	st, err := loadState(path, name)
+	if err != nil {
+		return 0, false, err
+	}
+	e, ok := st.members[name]
+	return e.Status, ok, nil
+}

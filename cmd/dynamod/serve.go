@@ -129,6 +129,12 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	statePath := filepath.Join(f.data, "cluster-state.json")
+	if st, found, err := gossip.PersistedStatus(statePath, f.name); err == nil && found && st.Gone() {
+		// Its data is out of date: merged back into the cluster, values
+		// deleted since (and their tombstones reaped) would come back.
+		return fmt.Errorf("node %s is %v: it left the cluster for good and its data is out of date; remove the data directory %s to join again as a new node", f.name, st, f.data)
+	}
 	eng, err := storage.OpenLevelDB(filepath.Join(f.data, "db"), storage.LevelDBOptions{})
 	if err != nil {
 		return err
@@ -154,7 +160,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	gcfg.RPCAddr = advertised(f.rpcAddr, f.advertise)
 	gcfg.HTTPAddr = advertised(f.httpAddr, f.advertise)
 	gcfg.SecretKey = key
-	gcfg.StatePath = filepath.Join(f.data, "cluster-state.json")
+	gcfg.StatePath = statePath
 	gcfg.Logger = log
 	if f.join != "" {
 		gcfg.Join = strings.Split(f.join, ",")
