@@ -27,8 +27,8 @@
 // clock) and drops every other one: it loses concurrent writes by design,
 // and a node with a fast clock wins. Ties go to the greater data, then
 // content type, then a live value over a tombstone, then metadata.
-// Tombstones take part like any other value, so a newer delete wins. Unlike
-// versioning.LWW, which breaks ties by dot on a clock, it sees only values.
+// Tombstones take part like any other value, so a newer delete wins. It
+// sees only values, never dots, and is dynamod's only last-write-wins rule.
 //
 // The JSON merges read each sibling as JSON and compare JSON values by a
 // canonical encoding: no insignificant white space, object keys sorted

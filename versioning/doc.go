@@ -8,8 +8,9 @@
 // holds one [Entry] per actor that coordinated a write: the actor's counter N
 // and its still-live values, newest first. Values[i] was written at dot
 // (Actor, N-i); dots up to N-len(Values) are known and dead. Values without a
-// dot (anonymous values, [Clock].Anon) come from a client ([New]) or from a
-// deterministic merge ([Reconcile], [LWW]).
+// dot (anonymous values, [Clock].Anon) come from a client ([New]); the
+// coordinator dots them ([Update]). Conflict resolution is not here: the
+// server resolves siblings by writing (package resolve).
 //
 // The write path is:
 //
@@ -26,8 +27,6 @@
 //     siblings; every pair of siblings is truly concurrent.
 //   - A clock has at most one entry per actor that coordinated a write (or
 //     that a client context names), never one per client.
-//   - Replicas that [Reconcile] the same clock with the same function reach
-//     [Equal] clocks.
 //
 // Ownership: functions never modify their arguments, and every slice of a
 // returned Clock (Entries, each Entry's Values, Anon) is freshly allocated.

@@ -28,7 +28,7 @@ func New(ctx Context, v Value) Clock {
 // the context's history is added to local's, and the client's value gets a
 // new dot (actor, n+1), where n is the larger of actor's counter in local and
 // in the context. Values of local the client had not seen stay as siblings.
-// Local's anonymous values (from [Reconcile]) are dropped when the context
+// Local's anonymous values (see [Clock]) are dropped when the context
 // covers all of local's history ([Join](local) ≤ context), and stay
 // otherwise.
 //
@@ -73,19 +73,19 @@ func Update(client, local Clock, actor ActorID) Clock {
 // dot is live on a side if the side's counter is below it or the dot's value
 // is in the side's list).
 //
-// Anonymous values (from [Reconcile]) of a are dropped when b has seen every
+// Anonymous values (see [Clock]) of a are dropped when b has seen every
 // dot of a die (b's dead dots cover [Join](a)) and b knows strictly more than
 // a: b's history is greater, or it is equal and a still has live dotted
 // values that b saw die. Symmetrically for b; the rest are kept, as a set.
 // This is stricter than the DVVSet paper, which drops a's anonymous values
-// whenever [Less](a, b): a replica whose resolved value meets a concurrent
-// blind write would otherwise lose both the resolved value and the siblings
-// it replaced. The added case (equal histories) drops a value that a
-// reconciliation of the same history has already merged.
+// whenever a's history is strictly below b's: a replica whose dotless merged
+// value meets a concurrent blind write would otherwise lose both the merged
+// value and the siblings it replaced. The added case (equal histories) drops
+// a value that a merge of the same history has already replaced.
 //
 // Sync is commutative and idempotent, and Sync(a, b) descends both a and b.
 // It is associative on clocks without anonymous values. With anonymous
-// values the grouping can decide whether a resolved value is dropped, but
+// values the grouping can decide whether an anonymous value is dropped, but
 // only while the entries differ: once two replicas hold the same entries,
 // Sync keeps the union of their anonymous values, so replicas that keep
 // exchanging state still converge.
@@ -365,8 +365,7 @@ type Sibling struct {
 	ID string
 	// Dot is where the value was written; zero if Anonymous.
 	Dot Dot
-	// Anonymous marks a value without a dot (a resolved value, see
-	// [Reconcile]).
+	// Anonymous marks a value without a dot (see [Clock]).
 	Anonymous bool
 	Value     Value
 }
@@ -410,62 +409,6 @@ func anonID(v *Value) string {
 		h >>= 4
 	}
 	return string(b[:])
-}
-
-// Less reports whether a's history is strictly contained in b's: every
-// counter of a is at most b's, and the two differ. Values are not compared.
-func Less(a, b Clock) bool {
-	aLEb, bLEa := compareCounters(a.Entries, b.Entries)
-	return aLEb && !bLEa
-}
-
-// compareCounters reports whether a's counters are all ≤ b's and the
-// converse.
-func compareCounters(a, b []Entry) (aLEb, bLEa bool) {
-	aLEb, bLEa = true, true
-	i, j := 0, 0
-	for (i < len(a) || j < len(b)) && (aLEb || bLEa) {
-		switch {
-		case j == len(b) || (i < len(a) && a[i].Actor < b[j].Actor):
-			if a[i].Counter > 0 {
-				aLEb = false
-			}
-			i++
-		case i == len(a) || b[j].Actor < a[i].Actor:
-			if b[j].Counter > 0 {
-				bLEa = false
-			}
-			j++
-		default:
-			if a[i].Counter > b[j].Counter {
-				aLEb = false
-			}
-			if b[j].Counter > a[i].Counter {
-				bLEa = false
-			}
-			i++
-			j++
-		}
-	}
-	return aLEb, bLEa
-}
-
-// Descends reports whether c's history includes ctx: every counter of ctx is
-// at most c's.
-func Descends(c Clock, ctx Context) bool {
-	j := 0
-	for _, ce := range ctx {
-		for j < len(c.Entries) && c.Entries[j].Actor < ce.Actor {
-			j++
-		}
-		if ce.Counter == 0 {
-			continue
-		}
-		if j == len(c.Entries) || c.Entries[j].Actor != ce.Actor || c.Entries[j].Counter < ce.Counter {
-			return false
-		}
-	}
-	return true
 }
 
 // Equal reports whether a and b are the same clock: the same entries (actor,

@@ -36,6 +36,21 @@ func clk(anon []string, es ...Entry) Clock {
 	return c
 }
 
+// descends reports whether c's history includes ctx: every counter of ctx
+// is at most c's.
+func descends(c Clock, ctx Context) bool {
+	have := map[ActorID]uint64{}
+	for _, e := range Join(c) {
+		have[e.Actor] = e.Counter
+	}
+	for _, e := range ctx {
+		if have[e.Actor] < e.Counter {
+			return false
+		}
+	}
+	return true
+}
+
 // data lists the data of c's live values in Values order.
 func data(c Clock) []string {
 	var out []string
@@ -232,8 +247,6 @@ func TestSync_doesNotAlias(t *testing.T) {
 		"Sync (no anon)": Sync(b, b),
 		"Sync":           Sync(a, b),
 		"Update":         Update(New(nil, v("n")), a, actA),
-		"Reconcile":      Reconcile(a, concat),
-		"LWW":            LWW(a),
 		"Clone":          Clone(a),
 	} {
 		if len(got.Entries) > 1 { // entries share a backing array: capped
@@ -272,47 +285,31 @@ func TestSync_doesNotAlias(t *testing.T) {
 	}
 }
 
-func TestLessEqualDescends(t *testing.T) {
+func TestEqual(t *testing.T) {
 	for _, tc := range []struct {
-		name             string
-		a, b             Clock
-		less, more, same bool // Less(a, b), Less(b, a), Equal(a, b)
+		name string
+		a, b Clock
+		same bool
 	}{
-		{"empty", Clock{}, Clock{}, false, false, true},
-		{"empty below anything", Clock{}, clk(nil, ent(actA, 1, "a1")), true, false, false},
-		{"same counters, different values", clk(nil, ent(actA, 2, "a2")), clk(nil, ent(actA, 2, "a2", "a1")), false, false, false},
-		{"greater counter", clk(nil, ent(actA, 1, "a1")), clk(nil, ent(actA, 2, "a2")), true, false, false},
-		{"extra actor", clk(nil, ent(actA, 1, "a1")), clk(nil, ent(actA, 1, "a1"), ent(actB, 1)), true, false, false},
-		{"concurrent", clk(nil, ent(actA, 2), ent(actB, 1)), clk(nil, ent(actA, 1), ent(actB, 2)), false, false, false},
-		{"anon sets compare as sets", clk([]string{"x", "y"}, ent(actA, 1)), clk([]string{"y", "x", "x"}, ent(actA, 1)), false, false, true},
-		{"anon sets differ", clk([]string{"x"}), clk([]string{"y"}), false, false, false},
+		{"empty", Clock{}, Clock{}, true},
+		{"empty and a value", Clock{}, clk(nil, ent(actA, 1, "a1")), false},
+		{"same counters, different values", clk(nil, ent(actA, 2, "a2")), clk(nil, ent(actA, 2, "a2", "a1")), false},
+		{"greater counter", clk(nil, ent(actA, 1, "a1")), clk(nil, ent(actA, 2, "a2")), false},
+		{"extra actor", clk(nil, ent(actA, 1, "a1")), clk(nil, ent(actA, 1, "a1"), ent(actB, 1)), false},
+		{"concurrent", clk(nil, ent(actA, 2), ent(actB, 1)), clk(nil, ent(actA, 1), ent(actB, 2)), false},
+		{"anon sets compare as sets", clk([]string{"x", "y"}, ent(actA, 1)), clk([]string{"y", "x", "x"}, ent(actA, 1)), true},
+		{"anon sets differ", clk([]string{"x"}), clk([]string{"y"}), false},
 		{"nil and empty slices", Clock{Entries: []Entry{{Actor: actA, Counter: 1, Values: []Value{}}}, Anon: []Value{}},
-			Clock{Entries: []Entry{{Actor: actA, Counter: 1}}}, false, false, true},
+			Clock{Entries: []Entry{{Actor: actA, Counter: 1}}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Less(tc.a, tc.b); got != tc.less {
-				t.Errorf("Less(a, b) = %v, want %v", got, tc.less)
-			}
-			if got := Less(tc.b, tc.a); got != tc.more {
-				t.Errorf("Less(b, a) = %v, want %v", got, tc.more)
-			}
 			if got := Equal(tc.a, tc.b); got != tc.same {
 				t.Errorf("Equal = %v, want %v", got, tc.same)
 			}
 			if got := Equal(tc.b, tc.a); got != tc.same {
 				t.Errorf("Equal(b, a) = %v, want %v", got, tc.same)
 			}
-			if got, want := Descends(tc.b, Join(tc.a)), tc.less || slices.Equal(Join(tc.a), Join(tc.b)); got != want {
-				t.Errorf("Descends(b, Join(a)) = %v, want %v", got, want)
-			}
 		})
-	}
-	if !Descends(Clock{}, nil) || Descends(Clock{}, Context{{actA, 1}}) {
-		t.Errorf("Descends on the empty clock")
-	}
-	if !Descends(clk(nil, ent(actA, 3), ent(actC, 1)), Context{{actA, 2}}) ||
-		Descends(clk(nil, ent(actA, 3), ent(actC, 1)), Context{{actB, 1}}) {
-		t.Errorf("Descends with a missing actor")
 	}
 }
 
@@ -355,81 +352,6 @@ func TestSiblings(t *testing.T) {
 	}
 	if Siblings(Clock{}) != nil || Values(Clock{}) != nil {
 		t.Errorf("empty clock has siblings")
-	}
-}
-
-func TestReconcile(t *testing.T) {
-	calls := 0
-	f := func(vs []Value) Value {
-		calls++
-		return concat(vs)
-	}
-	one := clk(nil, ent(actA, 2, "a2"), ent(actB, 1))
-	if got := Reconcile(one, f); !Equal(got, one) || calls != 0 {
-		t.Fatalf("one value: got %+v, %d calls", got, calls)
-	}
-	if got := Reconcile(Clock{}, f); !Equal(got, Clock{}) || calls != 0 {
-		t.Fatalf("no value: got %+v, %d calls", got, calls)
-	}
-	c := clk([]string{"x"}, ent(actA, 2, "a2", "a1"), ent(actB, 1, "b1"))
-	got := Reconcile(c, f)
-	want := clk([]string{"a1,a2,b1,x"}, ent(actA, 2), ent(actB, 1))
-	if !Equal(got, want) || calls != 1 {
-		t.Fatalf("got %+v (%d calls), want %+v", got, calls, want)
-	}
-	if again := Reconcile(Clone(c), f); !Equal(again, got) || !Equal(Sync(again, got), got) {
-		t.Fatalf("independent reconciliations differ")
-	}
-	if m := Sync(got, c); !Equal(m, got) {
-		t.Fatalf("Sync(resolved, original) = %+v, want the resolved clock", m)
-	}
-}
-
-func TestLWW(t *testing.T) {
-	at := func(s string, lm int64) Value { return Value{Data: []byte(s), LastModified: lm} }
-	for _, tc := range []struct {
-		name string
-		c    Clock
-		want string
-	}{
-		{"newest wins", Clock{Entries: []Entry{
-			{Actor: actA, Counter: 2, Values: []Value{at("a2", 5), at("a1", 9)}},
-			{Actor: actB, Counter: 1, Values: []Value{at("b1", 7)}},
-		}}, "a1"},
-		{"tie: greater dot wins", Clock{Entries: []Entry{
-			{Actor: actA, Counter: 2, Values: []Value{at("a2", 5), at("a1", 5)}},
-			{Actor: actB, Counter: 1, Values: []Value{at("b1", 5)}},
-		}}, "b1"},
-		{"tie on one actor: greater counter wins", Clock{Entries: []Entry{
-			{Actor: actA, Counter: 2, Values: []Value{at("a2", 5), at("a1", 5)}},
-		}}, "a2"},
-		{"tie: anonymous beats dotted", Clock{Entries: []Entry{
-			{Actor: actB, Counter: 1, Values: []Value{at("b1", 5)}},
-		}, Anon: []Value{at("x", 5)}}, "x"},
-		{"older anonymous loses", Clock{Entries: []Entry{
-			{Actor: actB, Counter: 1, Values: []Value{at("b1", 6)}},
-		}, Anon: []Value{at("x", 5)}}, "b1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := LWW(tc.c)
-			if len(got.Anon) != 1 || string(got.Anon[0].Data) != tc.want || got.Len() != 1 {
-				t.Fatalf("got %+v, want only %q", got, tc.want)
-			}
-			if !slices.Equal(Join(got), Join(tc.c)) {
-				t.Fatalf("history changed: %v, want %v", Join(got), Join(tc.c))
-			}
-		})
-	}
-	// Between anonymous values the content hash decides, whatever their
-	// order.
-	x, y := at("x", 5), at("y", 5)
-	p, q := LWW(Clock{Anon: []Value{x, y}}), LWW(Clock{Anon: []Value{y, x}})
-	if !Equal(p, q) || p.Len() != 1 {
-		t.Fatalf("anonymous tie not deterministic: %+v vs %+v", p, q)
-	}
-	wantX := valueHash(&x) > valueHash(&y)
-	if gotX := string(p.Anon[0].Data) == "x"; gotX != wantX {
-		t.Fatalf("anonymous tie picked %q", p.Anon[0].Data)
 	}
 }
 
@@ -598,14 +520,13 @@ func TestInvalidClocksDoNotPanic(t *testing.T) {
 	}
 	for _, a := range bad {
 		for _, b := range bad {
-			for _, r := range []Clock{Sync(a, b), Update(New(Join(b), v("n")), a, actA), LWW(a), Reconcile(a, concat)} {
+			for _, r := range []Clock{Sync(a, b), Update(New(Join(b), v("n")), a, actA)} {
 				_ = Values(r)
 				_ = Siblings(r)
 				_ = Digest(r)
 				_ = r.Validate()
 			}
-			_, _ = Less(a, b), Equal(a, b)
-			_, _ = Descends(a, Join(b)), IsTombstone(a)
+			_, _ = Equal(a, b), IsTombstone(a)
 			_ = Join(a).Encode()
 		}
 	}
@@ -653,11 +574,9 @@ func FuzzClockOps(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a, b := clockFromBytes(&in), clockFromBytes(&in)
 		actor := ActorID(len(in) % 5)
-		results := []Clock{Sync(a, b), Update(New(Join(b), v("n")), a, actor), Update(b, a, actor),
-			LWW(a), Reconcile(a, concat), Clone(a)}
+		results := []Clock{Sync(a, b), Update(New(Join(b), v("n")), a, actor), Update(b, a, actor), Clone(a)}
 		for _, r := range results {
 			_, _, _ = Values(r), Siblings(r), Digest(r)
-			_, _ = Less(r, a), Descends(r, Join(b))
 			_, _ = IsTombstone(r), r.Len()
 		}
 		if a.Validate() != nil || b.Validate() != nil {
@@ -675,10 +594,10 @@ func FuzzClockOps(f *testing.F) {
 		if !Equal(Sync(a, a), a) {
 			t.Fatalf("Sync not idempotent on %+v", a)
 		}
-		if !Descends(ab, Join(a)) || !Descends(ab, Join(b)) {
+		if !descends(ab, Join(a)) || !descends(ab, Join(b)) {
 			t.Fatalf("Sync does not descend its arguments")
 		}
-		if up := results[1]; up.Len() < 1 || !Descends(up, Join(b)) {
+		if up := results[1]; up.Len() < 1 || !descends(up, Join(b)) {
 			t.Fatalf("Update lost the written value or the context: %+v", up)
 		}
 	})

@@ -19,8 +19,7 @@ type Dot struct {
 }
 
 // Value is one sibling's payload and metadata. Versioning treats it as
-// opaque except for LWW (LastModified) and Reconcile, which hands values to a
-// caller-supplied function.
+// opaque: it compares and hashes values but never reads their meaning.
 type Value struct {
 	// Data is the value's bytes. A tombstone has none.
 	Data []byte
@@ -28,7 +27,8 @@ type Value struct {
 	// application/octet-stream.
 	ContentType string
 	// LastModified is the coordinator's wall clock in Unix nanoseconds. It is
-	// for display and LWW only, never for causality.
+	// for display and the lww resolver (package resolve) only, never for
+	// causality.
 	LastModified int64
 	// Deleted marks a tombstone.
 	Deleted bool
@@ -51,8 +51,11 @@ type Entry struct {
 //
 // Invariants: Entries are sorted by Actor with no duplicates and no entry with
 // Counter 0; each entry satisfies the [Entry] invariant. Anon holds values
-// without a dot (written by [New] on the client side or by [Reconcile]); it
-// never holds two equal values.
+// without a dot; it never holds two equal values. [New] writes one on the
+// client side and [Update] gives it a dot, so the server never stores
+// anonymous values; every function still accepts them, read as dotless
+// merges of the history the clock carries, and [Update] and [Sync] say when
+// they are kept.
 //
 // The zero Clock is the empty history with no values.
 type Clock struct {

@@ -145,7 +145,7 @@ func (h *hasher) value(v *Value) {
 }
 
 // valueHash is the content hash of v: equal values have equal hashes. It
-// names anonymous siblings and breaks LWW ties.
+// names anonymous siblings.
 func valueHash(v *Value) uint64 {
 	var h hasher
 	h.reset()
