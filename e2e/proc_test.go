@@ -35,7 +35,11 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binary = filepath.Join(dir, "dynamod")
-		build := exec.Command("go", "build", "-o", binary, "../cmd/dynamod")
+		args := []string{"build", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, "../cmd/dynamod")...)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build dynamod:", err)
@@ -121,6 +125,9 @@ func (p *proc) start(args ...string) {
 	p.mu.Unlock()
 	p.t.Cleanup(func() {
 		p.kill()
+		if strings.Contains(buf.String(), "WARNING: DATA RACE") {
+			p.t.Errorf("%s: the race detector found a data race in the server", p.name)
+		}
 		if p.t.Failed() {
 			p.t.Logf("--- %s log ---\n%s", p.name, buf.String())
 		}
