@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -373,6 +374,23 @@ func TestClient_createKeysPropsClusterPing(t *testing.T) {
 	cl, err := c.Cluster(ctx)
 	if err != nil || !bytes.Contains(cl, []byte(`"members"`)) {
 		t.Errorf("Cluster = %s, %v", cl, err)
+	}
+	// The fake serves the server's document: nothing the type lacks.
+	dec := json.NewDecoder(bytes.NewReader(cl))
+	dec.DisallowUnknownFields()
+	var strict client.ClusterStatus
+	if err := dec.Decode(&strict); err != nil {
+		t.Errorf("the fake's /cluster is no client.ClusterStatus: %v", err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	if m, ok := st.Member("fake"); !ok || m.Status != "joined" || m.Liveness != "alive" || !st.Steady || st.Node != "fake" {
+		t.Errorf("Status = %+v", st)
+	}
+	if _, ok := st.Member("nobody"); ok {
+		t.Errorf("Member found a member the status does not list")
 	}
 	if err := c.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
@@ -805,5 +823,30 @@ func TestClient_reusesConnections(t *testing.T) {
 	}
 	if tr := client.NewTransport(); tr.MaxIdleConnsPerHost < 64 {
 		t.Errorf("NewTransport keeps %d idle connections per host, want >= 64", tr.MaxIdleConnsPerHost)
+	}
+}
+
+func TestClient_preflist(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got, want := r.URL.EscapedPath(), "/cluster/preflist/a%2Fb/k%20%3F"; got != want {
+			http.Error(w, "path "+got+", want "+want, http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"bucket":"a/b","key":"k ?","hash":"00000000000000ff","partition":0,"n_val":3,"replicas":1,`+
+			`"primaries":[{"node":"n1","alive":true}],"fallbacks":[{"node":"n2","alive":true,"hint_for":"n3"}]}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, []string{srv.URL})
+	pl, err := c.Preflist(t.Context(), "a/b", "k ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.Key != "k ?" || len(pl.Primaries) != 1 || pl.Primaries[0] != (client.PreflistEntry{Node: "n1", Alive: true}) ||
+		len(pl.Fallbacks) != 1 || pl.Fallbacks[0].HintFor != "n3" || pl.Pending != nil {
+		t.Errorf("Preflist = %+v", pl)
+	}
+	if _, err := c.Preflist(t.Context(), "b", ""); !errors.Is(err, client.ErrBadRequest) {
+		t.Errorf("Preflist with an empty key: %v, want ErrBadRequest", err)
 	}
 }

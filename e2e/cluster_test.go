@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dynamod/dynamod/client"
 )
 
 // startCluster starts n nodes joined to the first and waits until every one
@@ -38,26 +43,17 @@ func startCluster(t testing.TB, n int, extra ...string) []*proc {
 func waitMembers(t testing.TB, p *proc, want int) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() string {
-		_, body := do(t, "GET", p.url()+"/cluster", "", nil)
-		var doc struct {
-			Steady  bool `json:"steady"`
-			Members []struct {
-				Name      string `json:"name"`
-				Status    string `json:"status"`
-				Liveness  string `json:"liveness"`
-				Primaries int    `json:"primary_partitions"`
-			} `json:"members"`
-		}
-		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		doc, err := getCluster(p)
+		if err != nil {
 			return err.Error()
 		}
 		if len(doc.Members) != want {
-			return fmt.Sprintf("%s lists %d members, want %d: %s", p.name, len(doc.Members), want, body)
+			return fmt.Sprintf("%s lists %d members, want %d: %+v", p.name, len(doc.Members), want, doc.Members)
 		}
 		for _, m := range doc.Members {
-			if m.Liveness != "alive" || m.Primaries == 0 || m.Status != "joined" {
-				return fmt.Sprintf("%s sees %s (%s) %s, owning %d partitions in its ring, want joined, alive and owning some: %s",
-					p.name, m.Name, m.Status, m.Liveness, m.Primaries, body)
+			if m.Liveness != "alive" || m.PrimaryPartitions == 0 || m.Status != "joined" {
+				return fmt.Sprintf("%s sees %s (%s) %s, owning %d partitions in its ring, want joined, alive and owning some: %+v",
+					p.name, m.Name, m.Status, m.Liveness, m.PrimaryPartitions, doc.Members)
 			}
 		}
 		if !doc.Steady {
@@ -65,6 +61,31 @@ func waitMembers(t testing.TB, p *proc, want int) {
 		}
 		return ""
 	})
+}
+
+// getCluster reads p's /cluster into the client's type with unknown
+// fields disallowed, so every read of a real process also checks that
+// client.ClusterStatus holds all the server sends.
+func getCluster(p *proc) (*client.ClusterStatus, error) {
+	resp, err := http.Get(p.url() + "/cluster")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/cluster of %s: %s: %s", p.name, resp.Status, body)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var d client.ClusterStatus
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("/cluster of %s: %w: %s", p.name, err, body)
+	}
+	return &d, nil
 }
 
 func TestCluster_killWriteRestart(t *testing.T) {
@@ -77,8 +98,11 @@ func TestCluster_killWriteRestart(t *testing.T) {
 		t.Fatalf("dynamod status: exit %d\n%s", code, out)
 	}
 	_, body := do(t, "GET", n1.url()+"/cluster/preflist/b/somekey", "", nil)
-	if !strings.Contains(body, `"primaries"`) || !strings.Contains(body, "n1") {
-		t.Fatalf("preflist: %s", body)
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	var pl client.Preflist
+	if err := dec.Decode(&pl); err != nil || pl.Key != "somekey" || len(pl.Primaries) != 3 || len(pl.Fallbacks) != 0 {
+		t.Fatalf("preflist: %v: %s", err, body)
 	}
 
 	// w=all: no replica call of these is still in flight when n3 dies, so
@@ -127,14 +151,12 @@ func TestCluster_killWriteRestart(t *testing.T) {
 
 // hintsPending reads a node's pending hint count from /cluster.
 func hintsPending(t testing.TB, p *proc) int {
-	_, body := do(t, "GET", p.url()+"/cluster", "", nil)
-	var doc struct {
-		Hints int `json:"hints_pending"`
+	t.Helper()
+	doc, err := getCluster(p)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(body), &doc); err != nil {
-		t.Fatalf("/cluster of %s: %v", p.name, err)
-	}
-	return doc.Hints
+	return doc.HintsPending
 }
 
 // missingOn returns which of the keys a node does not serve, or "".
@@ -170,17 +192,15 @@ func TestCluster_antiEntropyRefills(t *testing.T) {
 	n3.start()
 	// No reads through the cluster until n3 is alone: reads would repair.
 	eventually(t, 60*time.Second, func() string {
-		_, body := do(t, "GET", n3.url()+"/cluster", "", nil)
-		var doc struct {
-			AE struct {
-				Keys int `json:"keys"`
-			} `json:"anti_entropy"`
-		}
-		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		doc, err := getCluster(n3)
+		if err != nil {
 			return err.Error()
 		}
-		if doc.AE.Keys < 100 {
-			return fmt.Sprintf("n3's trees cover %d of 100 keys", doc.AE.Keys)
+		if doc.AntiEntropy == nil {
+			return "n3 shows no anti-entropy status"
+		}
+		if doc.AntiEntropy.Keys < 100 {
+			return fmt.Sprintf("n3's trees cover %d of 100 keys", doc.AntiEntropy.Keys)
 		}
 		return ""
 	})

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,31 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// clusterDoc is the part of /cluster these tests read.
-type clusterDoc struct {
-	Node    string `json:"node"`
-	Steady  bool   `json:"steady"`
-	Members []struct {
-		Name     string `json:"name"`
-		Status   string `json:"status"`
-		Liveness string `json:"liveness"`
-	} `json:"members"`
-	Transfers []json.RawMessage `json:"pending_transfers"`
-}
-
-func getCluster(p *proc) (*clusterDoc, error) {
-	resp, err := http.Get(p.url() + "/cluster")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var d clusterDoc
-	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
-		return nil, err
-	}
-	return &d, nil
-}
 
 // waitSteady waits until every node of ps sees exactly the members of
 // want as joined and alive, the others gone, and no transfer pending.
@@ -66,8 +40,8 @@ func waitSteady(t testing.TB, ps []*proc, want []string, timeout time.Duration) 
 			if strings.Join(joined, ",") != strings.Join(want, ",") {
 				return fmt.Sprintf("%s sees joined %v, want %v", p.name, joined, want)
 			}
-			if !d.Steady || len(d.Transfers) > 0 {
-				return fmt.Sprintf("%s: not steady, %d transfers pending", p.name, len(d.Transfers))
+			if !d.Steady || len(d.PendingTransfers) > 0 {
+				return fmt.Sprintf("%s: not steady, %d transfers pending", p.name, len(d.PendingTransfers))
 			}
 		}
 		return ""
@@ -223,23 +197,16 @@ func TestMembership_joinLeaveRemoveUnderLoad(t *testing.T) {
 	// Any node's /cluster shows every transfer with its receiver's
 	// progress: n1 receives none of these.
 	eventually(t, 30*time.Second, func() string {
-		_, body := do(t, "GET", ps[0].url()+"/cluster", "", nil)
-		var d struct {
-			Transfers []struct {
-				To    string `json:"to"`
-				Keys  int64  `json:"keys"`
-				State string `json:"state"`
-			} `json:"pending_transfers"`
-		}
-		if err := json.Unmarshal([]byte(body), &d); err != nil {
+		d, err := getCluster(ps[0])
+		if err != nil {
 			return err.Error()
 		}
-		for _, tr := range d.Transfers {
+		for _, tr := range d.PendingTransfers {
 			if (tr.To == "n4" || tr.To == "n5") && tr.Keys > 0 && tr.State != "pending" {
 				return ""
 			}
 		}
-		return fmt.Sprintf("n1 shows no progress of n4's or n5's transfers: %.300s", body)
+		return fmt.Sprintf("n1 shows no progress of n4's or n5's transfers: %+v", d.PendingTransfers[:min(len(d.PendingTransfers), 5)])
 	})
 	took := waitSteady(t, ps, []string{"n1", "n2", "n3", "n4", "n5"}, 90*time.Second)
 	t.Logf("two joins settled in %v with %d keys", took.Round(time.Millisecond), nKeys)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynamod/dynamod/client"
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -50,8 +51,23 @@ func newFake() *fakeBackend {
 		actor:     versioning.ActorID(0xd1a2),
 		objects:   make(map[string]map[string]versioning.Clock),
 		props:     make(map[string]quorum.Props),
-		clusterJS: json.RawMessage(`{"members":[{"name":"n1","alive":true}],"under_replicated":true}`),
+		clusterJS: fakeClusterJS(),
 	}
+}
+
+// fakeClusterJS is the fake's /cluster document, of the type node fills:
+// one joined, live member, under-replicated.
+func fakeClusterJS() json.RawMessage {
+	doc, err := json.Marshal(client.ClusterStatus{
+		Node:       "n1",
+		Members:    []client.ClusterMember{{Name: "n1", Status: "joined", Liveness: "alive", Settled: []string{"n1"}, PrimaryPartitions: 64}},
+		Partitions: 64, Tokens: 32, DefaultNVal: 3, UnderReplicated: true, Steady: true,
+		PendingTransfers: []client.Transfer{},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return doc
 }
 
 func (f *fakeBackend) set(fn func(f *fakeBackend)) {
@@ -231,7 +247,10 @@ func (f *fakeBackend) Cluster(ctx context.Context) (json.RawMessage, error) {
 }
 
 func (f *fakeBackend) Preflist(bucket, key string) (json.RawMessage, error) {
-	return json.Marshal(map[string]any{"bucket": bucket, "key": key, "partition": 7, "primaries": []string{"n1"}})
+	return json.Marshal(client.Preflist{
+		Bucket: bucket, Key: key, Hash: "0000000000000007", Partition: 7, NVal: 3, Replicas: 1,
+		Primaries: []client.PreflistEntry{{Node: "n1", Alive: true}}, Fallbacks: []client.PreflistEntry{},
+	})
 }
 
 func (f *fakeBackend) Ready() error {

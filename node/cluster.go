@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamod/dynamod/antientropy"
+	"github.com/dynamod/dynamod/client"
 	dhttp "github.com/dynamod/dynamod/http"
 	"github.com/dynamod/dynamod/ownership"
 	"github.com/dynamod/dynamod/quorum"
@@ -17,45 +18,27 @@ import (
 	"github.com/dynamod/dynamod/transfer"
 )
 
-// clusterDoc is the /cluster document.
-type clusterDoc struct {
-	Node            string          `json:"node"`
-	Members         []clusterMember `json:"members"`
-	Partitions      int             `json:"partitions"`
-	Tokens          int             `json:"tokens"`
-	NVal            int             `json:"default_n_val"`
-	UnderReplicated bool            `json:"under_replicated"`
-	HintsPending    int             `json:"hints_pending"`
-	// Steady is true when no partition is being handed off.
-	Steady bool `json:"steady"`
-	// PendingTransfers lists every partition a member still has to
-	// receive, as this node's view says; progress (keys, bytes, state) is
-	// known for the ones this node receives, the others are "pending".
-	// Empty only when none is pending.
-	PendingTransfers []transfer.Progress `json:"pending_transfers"`
-	// AntiEntropy shows the trees and the last exchange with each peer;
-	// absent when anti-entropy is off.
-	AntiEntropy *antientropy.Status `json:"anti_entropy,omitempty"`
-}
-
-type clusterMember struct {
-	MemberInfo
-	Primaries int `json:"primary_partitions"`
-}
-
-// Cluster implements http.Backend.
+// Cluster implements http.Backend: the /cluster document, a
+// client.ClusterStatus.
 func (n *Node) Cluster(ctx context.Context) (json.RawMessage, error) {
+	return json.Marshal(n.clusterStatus(ctx))
+}
+
+// clusterStatus is this node's view of the cluster.
+func (n *Node) clusterStatus(ctx context.Context) *client.ClusterStatus {
 	v := n.view.Load()
 	r := v.Target()
 	nval := n.cfg.Defaults.NVal
-	doc := clusterDoc{
+	doc := &client.ClusterStatus{
 		Node: n.cfg.Name, Partitions: r.Config().Partitions, Tokens: r.Config().Tokens,
-		NVal: nval, UnderReplicated: len(r.Members()) < nval, Steady: v.Steady(),
-		HintsPending: n.store.HintCount(), PendingTransfers: n.transfers(ctx, v),
+		DefaultNVal: nval, UnderReplicated: len(r.Members()) < nval, Steady: v.Steady(),
+		HintsPending: n.store.HintCount(), PendingTransfers: []client.Transfer{},
+	}
+	for _, p := range n.transfers(ctx, v) {
+		doc.PendingTransfers = append(doc.PendingTransfers, client.Transfer(p))
 	}
 	if n.ae != nil {
-		st := n.ae.Status()
-		doc.AntiEntropy = &st
+		doc.AntiEntropy = antiEntropyStatus(n.ae.Status())
 	}
 	owned := map[string]int{}
 	for p := range r.Config().Partitions {
@@ -64,9 +47,38 @@ func (n *Node) Cluster(ctx context.Context) (json.RawMessage, error) {
 		}
 	}
 	for _, m := range n.members.Members() {
-		doc.Members = append(doc.Members, clusterMember{MemberInfo: m, Primaries: owned[m.Name]})
+		doc.Members = append(doc.Members, clusterMember(m, owned[m.Name]))
 	}
-	return json.Marshal(doc)
+	return doc
+}
+
+// clusterMember is m as /cluster shows it, a primary of primaries
+// partitions.
+func clusterMember(m MemberInfo, primaries int) client.ClusterMember {
+	return client.ClusterMember{
+		Name: m.Name, Status: m.Status, Liveness: m.Liveness,
+		RPCAddr: m.RPCAddr, HTTPAddr: m.HTTPAddr, GossipAddr: m.Gossip,
+		Settled: m.Settled, PrimaryPartitions: primaries,
+	}
+}
+
+// antiEntropyStatus converts anti-entropy's status for /cluster. A field
+// added to antientropy.Status must be added here and to
+// client.AntiEntropyStatus (TestStatusTypesMatch checks).
+func antiEntropyStatus(st antientropy.Status) *client.AntiEntropyStatus {
+	out := &client.AntiEntropyStatus{
+		Self: st.Self, Partitions: st.Partitions, Built: st.Built, Segments: st.Segments,
+		TreeBytes: st.TreeBytes, BytesPerTree: st.BytesPerTree, Keys: st.Keys, Tombstones: st.Tombstones,
+		Exchanges: st.Exchanges, Failures: st.Failures, KeysPushed: st.KeysPushed, KeysPulled: st.KeysPulled,
+		BytesSent: st.BytesSent, BytesReceived: st.BytesReceived, Reaped: st.Reaped, Rebuilds: st.Rebuilds,
+	}
+	if st.Peers != nil {
+		out.Peers = make([]client.AntiEntropyPeer, 0, len(st.Peers))
+	}
+	for _, p := range st.Peers {
+		out.Peers = append(out.Peers, client.AntiEntropyPeer(p))
+	}
+	return out
 }
 
 // transfers lists the view's pending transfers, with the progress their
@@ -122,13 +134,8 @@ func (n *Node) transfers(ctx context.Context, v *ownership.View) []transfer.Prog
 	return out
 }
 
-type preflistEntry struct {
-	Node    string `json:"node"`
-	Alive   bool   `json:"alive"`
-	HintFor string `json:"hint_for,omitempty"`
-}
-
-// Preflist implements http.Backend.
+// Preflist implements http.Backend: the /cluster/preflist document, a
+// client.Preflist.
 func (n *Node) Preflist(bucket, key string) (json.RawMessage, error) {
 	v := n.view.Load()
 	r := v.Target()
@@ -136,31 +143,19 @@ func (n *Node) Preflist(bucket, key string) (json.RawMessage, error) {
 	h := ring.Hash(bucket, key)
 	p := r.Partition(h)
 	walk, cnt, pending := v.Place(p, nval)
-	doc := struct {
-		Bucket    string          `json:"bucket"`
-		Key       string          `json:"key"`
-		Hash      string          `json:"hash"`
-		Partition int             `json:"partition"`
-		NVal      int             `json:"n_val"`
-		Replicas  int             `json:"replicas"`
-		Primaries []preflistEntry `json:"primaries"`
-		Fallbacks []preflistEntry `json:"fallbacks"`
-		// Pending are new owners still receiving the partition: they get
-		// writes; the primaries above include the holders standing in.
-		Pending []preflistEntry `json:"pending,omitempty"`
-	}{Bucket: bucket, Key: key, Hash: fmt.Sprintf("%016x", h), Partition: p, NVal: nval, Replicas: cnt,
-		Primaries: []preflistEntry{}, Fallbacks: []preflistEntry{}}
+	doc := client.Preflist{Bucket: bucket, Key: key, Hash: fmt.Sprintf("%016x", h), Partition: p, NVal: nval, Replicas: cnt,
+		Primaries: []client.PreflistEntry{}, Fallbacks: []client.PreflistEntry{}}
 	alive := (*nodeMembers)(n).Alive
 	for _, m := range walk[:cnt] {
-		doc.Primaries = append(doc.Primaries, preflistEntry{Node: m, Alive: alive(m)})
+		doc.Primaries = append(doc.Primaries, client.PreflistEntry{Node: m, Alive: alive(m)})
 	}
 	for _, m := range pending {
-		doc.Pending = append(doc.Pending, preflistEntry{Node: m, Alive: alive(m)})
+		doc.Pending = append(doc.Pending, client.PreflistEntry{Node: m, Alive: alive(m)})
 	}
 	targets, _ := quorum.Targets(walk, cnt, alive)
 	for _, t := range targets {
 		if t.HintFor != "" {
-			doc.Fallbacks = append(doc.Fallbacks, preflistEntry{Node: t.Node, Alive: true, HintFor: t.HintFor})
+			doc.Fallbacks = append(doc.Fallbacks, client.PreflistEntry{Node: t.Node, Alive: true, HintFor: t.HintFor})
 		}
 	}
 	return json.Marshal(doc)

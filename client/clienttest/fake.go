@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dynamod/dynamod/client"
 )
 
 // DefaultMaxValueSize is the value size over which the fake answers 413.
@@ -187,9 +189,7 @@ func (f *Fake) serve(rec *buffered, r *http.Request, segs []string, body []byte,
 	case len(segs) == 1 && segs[0] == "ping" && r.Method == http.MethodGet:
 		io.WriteString(rec, "OK")
 	case len(segs) == 1 && segs[0] == "cluster" && r.Method == http.MethodGet:
-		writeJSON(rec, http.StatusOK, map[string]any{
-			"members": []map[string]any{{"name": "fake", "alive": true}},
-		})
+		writeJSON(rec, http.StatusOK, clusterStatus())
 	case len(segs) == 3 && segs[0] == "buckets" && segs[2] == "props":
 		f.serveProps(rec, r, segs[1], body)
 	case len(segs) == 2 && segs[0] == "kv" && r.Method == http.MethodGet && r.URL.Query().Has("keys"):
@@ -211,6 +211,21 @@ func (f *Fake) serve(rec *buffered, r *http.Request, segs []string, body []byte,
 		}
 	default:
 		writeError(rec, http.StatusNotFound, "no such endpoint", nil)
+	}
+}
+
+// clusterStatus is the fake's /cluster document: what a lone, steady
+// node with the default ring and anti-entropy off answers.
+func clusterStatus() client.ClusterStatus {
+	const partitions, nval = 1024, 3
+	return client.ClusterStatus{
+		Node: "fake",
+		Members: []client.ClusterMember{{
+			Name: "fake", Status: "joined", Liveness: "alive", Settled: []string{"fake"},
+			PrimaryPartitions: partitions,
+		}},
+		Partitions: partitions, Tokens: 256, DefaultNVal: nval, UnderReplicated: true,
+		Steady: true, PendingTransfers: []client.Transfer{},
 	}
 }
 

@@ -346,61 +346,20 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cancel()
-	raw, err := cl.Cluster(ctx)
+	if c.jsonOut {
+		raw, err := cl.Cluster(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(append(raw, '\n'))
+		return err
+	}
+	doc, err := cl.Status(ctx)
 	if err != nil {
 		return err
 	}
-	if c.jsonOut {
-		_, err := stdout.Write(append(raw, '\n'))
-		return err
-	}
-	var doc struct {
-		Node    string `json:"node"`
-		Members []struct {
-			Name      string `json:"name"`
-			Status    string `json:"status"`
-			Liveness  string `json:"liveness"`
-			HTTPAddr  string `json:"http_addr"`
-			RPCAddr   string `json:"rpc_addr"`
-			Primaries int    `json:"primary_partitions"`
-		} `json:"members"`
-		Partitions      int  `json:"partitions"`
-		NVal            int  `json:"default_n_val"`
-		UnderReplicated bool `json:"under_replicated"`
-		HintsPending    int  `json:"hints_pending"`
-		Steady          bool `json:"steady"`
-		Transfers       []struct {
-			Partition int    `json:"partition"`
-			From      string `json:"from"`
-			To        string `json:"to"`
-			Keys      int64  `json:"keys"`
-			Bytes     int64  `json:"bytes"`
-			State     string `json:"state"`
-		} `json:"pending_transfers"`
-		AntiEntropy *struct {
-			Partitions int    `json:"partitions"`
-			Built      int    `json:"built"`
-			TreeBytes  int64  `json:"tree_bytes"`
-			Keys       int    `json:"keys"`
-			Tombstones int    `json:"tombstones"`
-			Exchanges  uint64 `json:"exchanges"`
-			Failures   uint64 `json:"failures"`
-			Pushed     uint64 `json:"keys_pushed"`
-			Pulled     uint64 `json:"keys_pulled"`
-			Reaped     uint64 `json:"tombstones_reaped"`
-			Peers      []struct {
-				Peer          string    `json:"peer"`
-				LastExchange  time.Time `json:"last_exchange"`
-				LastError     string    `json:"last_error"`
-				DifferingKeys int       `json:"differing_keys"`
-			} `json:"peers"`
-		} `json:"anti_entropy"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return fmt.Errorf("bad /cluster document: %w", err)
-	}
 	fmt.Fprintf(stdout, "node %s: %d members, %d partitions, n_val %d, %d hints pending here\n",
-		doc.Node, len(doc.Members), doc.Partitions, doc.NVal, doc.HintsPending)
+		doc.Node, len(doc.Members), doc.Partitions, doc.DefaultNVal, doc.HintsPending)
 	if doc.UnderReplicated {
 		fmt.Fprintf(stdout, "warning: fewer members than n_val: data is under-replicated\n")
 	}
@@ -409,20 +368,20 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	for _, m := range doc.Members {
 		share := ""
 		if doc.Partitions > 0 {
-			share = fmt.Sprintf("%d (%.1f%%)", m.Primaries, 100*float64(m.Primaries)/float64(doc.Partitions*max(doc.NVal, 1)))
+			share = fmt.Sprintf("%d (%.1f%%)", m.PrimaryPartitions, 100*float64(m.PrimaryPartitions)/float64(doc.Partitions*max(doc.DefaultNVal, 1)))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Status, m.Liveness, share, m.HTTPAddr, m.RPCAddr)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(doc.Transfers) > 0 {
-		fmt.Fprintf(stdout, "\n%d partition transfers pending:\n", len(doc.Transfers))
+	if len(doc.PendingTransfers) > 0 {
+		fmt.Fprintf(stdout, "\n%d partition transfers pending:\n", len(doc.PendingTransfers))
 		tw = tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
 		fmt.Fprintln(tw, "PARTITION\tFROM\tTO\tKEYS\tBYTES\tSTATE")
-		for i, t := range doc.Transfers {
+		for i, t := range doc.PendingTransfers {
 			if i == 20 {
-				fmt.Fprintf(tw, "...\t%d more\t\t\t\t\n", len(doc.Transfers)-i)
+				fmt.Fprintf(tw, "...\t%d more\t\t\t\t\n", len(doc.PendingTransfers)-i)
 				break
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", t.Partition, t.From, t.To, t.Keys, t.Bytes, t.State)
@@ -439,7 +398,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(stdout, "\nanti-entropy: %d/%d trees built (%d KiB), %d keys, %d tombstones; %d exchanges (%d failed), %d keys pushed, %d pulled, %d tombstones reaped\n",
-		ae.Built, ae.Partitions, ae.TreeBytes>>10, ae.Keys, ae.Tombstones, ae.Exchanges, ae.Failures, ae.Pushed, ae.Pulled, ae.Reaped)
+		ae.Built, ae.Partitions, ae.TreeBytes>>10, ae.Keys, ae.Tombstones, ae.Exchanges, ae.Failures, ae.KeysPushed, ae.KeysPulled, ae.Reaped)
 	if len(ae.Peers) == 0 {
 		return nil
 	}

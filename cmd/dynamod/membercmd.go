@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,44 +10,11 @@ import (
 	"github.com/dynamod/dynamod/client"
 )
 
-// clusterView is the part of /cluster the membership subcommands read.
-type clusterView struct {
-	Node    string `json:"node"`
-	Members []struct {
-		Name     string `json:"name"`
-		Status   string `json:"status"`
-		Liveness string `json:"liveness"`
-		HTTPAddr string `json:"http_addr"`
-	} `json:"members"`
-	PendingTransfers []struct {
-		Partition int    `json:"partition"`
-		From      string `json:"from"`
-		To        string `json:"to"`
-		Keys      int64  `json:"keys"`
-		Bytes     int64  `json:"bytes"`
-		State     string `json:"state"`
-	} `json:"pending_transfers"`
-}
-
-func fetchCluster(ctx context.Context, cl *client.Client) (*clusterView, error) {
-	raw, err := cl.Cluster(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var v clusterView
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("bad /cluster document: %w", err)
-	}
-	return &v, nil
-}
-
-func (v *clusterView) status(name string) string {
-	for _, m := range v.Members {
-		if m.Name == name {
-			return m.Status
-		}
-	}
-	return ""
+// status returns the status of member name in st, "" if st does not list
+// it.
+func status(st *client.ClusterStatus, name string) string {
+	m, _ := st.Member(name)
+	return m.Status
 }
 
 // cmdLeave asks one node to leave and waits until it has.
@@ -68,7 +34,7 @@ func cmdLeave(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cancel()
-	before, err := fetchCluster(ctx, cl)
+	before, err := cl.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -91,16 +57,16 @@ func cmdLeave(args []string, stdout, stderr io.Writer) error {
 	lastReport := time.Time{}
 	for time.Now().Before(deadline) {
 		pctx, pcancel := context.WithTimeout(context.Background(), c.timeout)
-		v, err := fetchCluster(pctx, cl)
+		v, err := cl.Status(pctx)
 		if err != nil && len(others) > 0 {
 			// The node stops once it has left: ask the others.
 			if ocl, oerr := client.New(others, client.WithTimeout(c.timeout)); oerr == nil {
-				v, err = fetchCluster(pctx, ocl)
+				v, err = ocl.Status(pctx)
 			}
 		}
 		pcancel()
 		if err == nil {
-			switch v.status(name) {
+			switch status(v, name) {
 			case "left":
 				fmt.Fprintf(stdout, "%s left the cluster\n", name)
 				return nil

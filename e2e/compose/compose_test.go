@@ -36,6 +36,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dynamod/dynamod/client"
 )
 
 const bucket = "e2e"
@@ -296,16 +298,8 @@ func (c *cluster) waitHealthy(svc string, timeout time.Duration) {
 	})
 }
 
-// clusterDoc is the part of GET /cluster the tests read.
-type clusterDoc struct {
-	Members []struct {
-		Name     string `json:"name"`
-		Status   string `json:"status"`
-		Liveness string `json:"liveness"`
-	} `json:"members"`
-	HintsPending int  `json:"hints_pending"`
-	Steady       bool `json:"steady"`
-}
+// clusterDoc is GET /cluster, the document the server fills.
+type clusterDoc = client.ClusterStatus
 
 // waitSteady waits until svc sees every member joined and no transfer
 // pending.
@@ -818,9 +812,7 @@ func TestFiveNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var pl struct {
-		Primaries []struct{ Node string } `json:"primaries"`
-	}
+	var pl client.Preflist
 	if err := json.NewDecoder(resp.Body).Decode(&pl); err != nil || len(pl.Primaries) != 3 {
 		t.Fatalf("preflist of five-0: %+v (%v), want 3 primaries", pl, err)
 	}

@@ -1,0 +1,99 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/dynamod/dynamod/client"
+	"github.com/dynamod/dynamod/internal/clustertest"
+	"github.com/dynamod/dynamod/transfer"
+	"github.com/dynamod/dynamod/transport"
+)
+
+// strictRoundTrip decodes raw into v with unknown fields disallowed,
+// encodes v again and wants the same document: a field the server sends
+// that the client type lacks fails the decode, and one the client type
+// has that the server does not send fails the comparison.
+func strictRoundTrip(t *testing.T, what string, raw []byte, v any) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, raw)
+	}
+	again, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got any
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(again, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s does not round-trip:\nserver %s\nclient %s", what, raw, again)
+	}
+}
+
+// TestCluster_statusRoundTrips reads real nodes' /cluster and
+// /cluster/preflist documents through client.ClusterStatus and
+// client.Preflist with unknown fields disallowed, until it has seen every
+// optional part present (anti-entropy peers, pending transfers, pending
+// owners). With TestStatusTypesMatch, which checks the parts node copies
+// from other packages, the shared types and what the server sends cannot
+// drift apart.
+func TestCluster_statusRoundTrips(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, AntiEntropy: true})
+	// The joining node asks for pages that never arrive: its transfers
+	// stay pending for as long as the test looks.
+	c.Net.Hook(func(m *transport.Msg) bool { return m.Kind != transfer.KindPage })
+	joined := c.Join()
+
+	var sawPeers, sawTransfers, sawPending bool
+	deadline := time.Now().Add(20 * time.Second)
+	for !(sawPeers && sawTransfers && sawPending) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never saw every part: anti-entropy peers %v, transfers %v, pending owners %v", sawPeers, sawTransfers, sawPending)
+		}
+		for _, name := range c.Names() {
+			n := c.Node(name)
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			raw, err := n.Cluster(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: Cluster: %v", name, err)
+			}
+			var st client.ClusterStatus
+			strictRoundTrip(t, name+"'s /cluster", raw, &st)
+			if st.Node != name || len(st.Members) != 4 {
+				t.Fatalf("%s: /cluster names %q with %d members", name, st.Node, len(st.Members))
+			}
+			if ae := st.AntiEntropy; ae != nil && len(ae.Peers) > 0 {
+				sawPeers = true
+			}
+			for _, tr := range st.PendingTransfers {
+				if tr.To == joined {
+					sawTransfers = true
+				}
+			}
+			for i := range 32 {
+				raw, err := n.Preflist("b", string(rune('a'+i)))
+				if err != nil {
+					t.Fatalf("%s: Preflist: %v", name, err)
+				}
+				var pl client.Preflist
+				strictRoundTrip(t, name+"'s preflist", raw, &pl)
+				if len(pl.Pending) > 0 {
+					sawPending = true
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
