@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynamod/dynamod/internal/jitter"
 	"github.com/dynamod/dynamod/internal/ratelimit"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
@@ -354,12 +355,7 @@ func (a *AntiEntropy) nextRebuild(first bool) time.Time {
 	if first {
 		return a.cfg.Now().Add(iv/2 + time.Duration(rand.Int64N(int64(iv)+1)))
 	}
-	return a.cfg.Now().Add(jitter(iv, 0.1))
-}
-
-// jitter returns d scaled by a random factor in [1-f, 1+f].
-func jitter(d time.Duration, f float64) time.Duration {
-	return time.Duration(float64(d) * (1 - f + 2*f*rand.Float64()))
+	return a.cfg.Now().Add(jitter.Duration(iv, 0.1, rand.Float64))
 }
 
 // maxCorruptSkips bounds how many corrupt objects one scan steps over.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/dynamod/dynamod/internal/jitter"
 )
 
 // Work bounds of one round of the run loop.
@@ -45,7 +47,7 @@ func (a *AntiEntropy) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			a.round(ctx, rs)
-			t.Reset(jitter(a.cfg.Interval, 0.2))
+			t.Reset(jitter.Duration(a.cfg.Interval, 0.2, rand.Float64))
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/dynamod/dynamod/internal/jitter"
 )
 
 // delegate receives memberlist's callbacks. memberlist calls them from its
@@ -132,10 +134,8 @@ func (b *broadcast) Finished() {}
 // some time after declaring it dead, so two sides of a long partition would
 // never merge again (memberlist#222); this loop merges them.
 func (g *Gossip) rejoinLoop(rng *rand.Rand) {
-	jitter := func() time.Duration {
-		return time.Duration(float64(g.cfg.RejoinInterval) * (0.8 + 0.4*rng.Float64()))
-	}
-	t := time.NewTimer(jitter())
+	next := func() time.Duration { return jitter.Duration(g.cfg.RejoinInterval, 0.2, rng.Float64) }
+	t := time.NewTimer(next())
 	defer t.Stop()
 	for {
 		select {
@@ -143,7 +143,7 @@ func (g *Gossip) rejoinLoop(rng *rand.Rand) {
 			return
 		case <-t.C:
 			g.rejoin()
-			t.Reset(jitter())
+			t.Reset(next())
 		}
 	}
 }

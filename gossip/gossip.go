@@ -268,20 +268,14 @@ func setAddrs(mc *memberlist.Config, cfg Config) error {
 			return fmt.Errorf("gossip: resolve AdvertiseAddr %q: %w", cfg.AdvertiseAddr, err)
 		}
 		// Prefer IPv4, as memberlist's own resolution does.
-		slices.SortStableFunc(ips, func(a, b net.IP) int {
-			return boolRank(a.To4() == nil) - boolRank(b.To4() == nil)
-		})
-		host = ips[0].String()
+		ip := ips[0]
+		if i := slices.IndexFunc(ips, func(x net.IP) bool { return x.To4() != nil }); i >= 0 {
+			ip = ips[i]
+		}
+		host = ip.String()
 	}
 	mc.AdvertiseAddr, mc.AdvertisePort = host, port
 	return nil
-}
-
-func boolRank(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // start records self, joins and starts the remaining loops.
