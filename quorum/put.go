@@ -3,6 +3,7 @@ package quorum
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -140,6 +141,9 @@ func (c *Coordinator) serveCoordinate(ctx context.Context, body []byte) []byte {
 		return encodeErr(err)
 	}
 	props := c.buckets.Props(m.key.Bucket)
+	if err := checkValues(m.client, props); err != nil {
+		return encodeErr(err)
+	}
 	p := c.place(m.key.Bucket, m.key.Key, props.NVal)
 	if p.n == 0 {
 		return encodeErr(&UnavailableError{Op: "put", Reason: "no members"})
@@ -348,9 +352,42 @@ func covers(cl versioning.Clock, actor versioning.ActorID, n uint64) bool {
 	return false
 }
 
+// checkValues refuses a write that carries more values than the bucket
+// allows as siblings, before any work on them: each value costs an Update
+// of a clock that grows with them (quadratic under the key's lock).
+func checkValues(client versioning.Clock, props Props) error {
+	if n := len(client.Anon); n > props.MaxSiblings {
+		return fmt.Errorf("%w: write carries %d values, max_siblings is %d", ErrTooLarge, n, props.MaxSiblings)
+	}
+	return nil
+}
+
+// counterOf returns the counter of actor in the entries of cl (0 if none).
+func counterOf(cl versioning.Clock, actor versioning.ActorID) uint64 {
+	for _, e := range cl.Entries {
+		if e.Actor == actor {
+			return e.Counter
+		}
+	}
+	return 0
+}
+
+// counterRoom reports whether actor can mint n more dots over local and
+// the write's context, and returns the counter it starts from. Update
+// leaves the clock unchanged instead of minting past 2^64-1.
+func counterRoom(client, local versioning.Clock, actor versioning.ActorID, n int) (uint64, bool) {
+	from := max(counterOf(client, actor), counterOf(local, actor))
+	return from, from <= math.MaxUint64-uint64(n)
+}
+
 // updateLocal applies a client write to the local state: Update under the
 // key's lock, with an actor chosen so that no dot is ever minted twice.
+// Every write either stores its values, each at a new dot, or answers an
+// error.
 func (c *Coordinator) updateLocal(p placement, self target, client versioning.Clock, sync bool, props Props) (versioning.Clock, error) {
+	if err := checkValues(client, props); err != nil {
+		return versioning.Clock{}, err
+	}
 	unlock := c.store.Lock(p.key)
 	defer unlock()
 	local, found, err := c.readLocal(p.key)
@@ -368,12 +405,29 @@ func (c *Coordinator) updateLocal(p placement, self target, client versioning.Cl
 	if err != nil {
 		return versioning.Clock{}, err
 	}
+	from, ok := counterRoom(client, local, actor, len(client.Anon))
+	if !ok {
+		// A context (this one or one merged before) took the actor's
+		// counter to its end. A fresh actor has room, unless the context
+		// names it too.
+		if actor, err = c.actors.fresh(); err != nil {
+			return versioning.Clock{}, err
+		}
+		if from, ok = counterRoom(client, local, actor, len(client.Anon)); !ok {
+			return versioning.Clock{}, fmt.Errorf("%w: the write's context exhausts the counter of every actor that could mint its dot", ErrBadRequest)
+		}
+	}
 	// The first value descends the write's context; any further ones
 	// (siblings a resolver could not use) are kept next to it as blind
 	// writes, each with its own dot.
 	next := versioning.Update(client, local, actor)
 	for _, v := range client.Anon[min(1, len(client.Anon)):] {
 		next = versioning.Update(versioning.New(nil, v), next, actor)
+	}
+	if got := counterOf(next, actor); len(client.Anon) > 0 && got != from+uint64(len(client.Anon)) {
+		// Update minted fewer dots than values: storing next would
+		// acknowledge a write that is not there.
+		return versioning.Clock{}, fmt.Errorf("quorum: write of %d values minted %d dots", len(client.Anon), got-from)
 	}
 	if next.Len() > props.MaxSiblings {
 		return versioning.Clock{}, fmt.Errorf("%w: write would leave %d siblings, max_siblings is %d", ErrTooLarge, next.Len(), props.MaxSiblings)
