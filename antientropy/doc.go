@@ -101,7 +101,8 @@
 //
 // The package reaches its store through [Local], peers through
 // [Transport] and liveness through [Members], all declared here. It imports
-// ring, storage (types, codec and sentinels, never an engine) and
-// versioning, and never gossip, http, node, quorum or a transport
-// implementation (a test enforces it).
+// ring, storage (types, codec and sentinels, never an engine), versioning
+// and the internal helpers (wire, ratelimit, jitter), and never gossip,
+// http, node, quorum, transfer or a transport implementation (deps_test.go
+// checks).
 package antientropy

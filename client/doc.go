@@ -14,6 +14,9 @@
 // and match the sentinels ([ErrNotFound], [ErrUnavailable], [ErrBadRequest],
 // [ErrTooLarge]) with errors.Is.
 //
+// [ClusterStatus] and [Preflist] are the operator documents (GET /cluster
+// and /cluster/preflist); the server fills these very types.
+//
 // The package imports only the standard library and no other dynamod
 // package: it is the wire protocol's client, not a view of the server's
 // internals. Package clienttest holds an in-memory fake server for tests.

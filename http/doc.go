@@ -31,6 +31,6 @@
 // (also sent on every response as Dynamod-Request-Id).
 //
 // Package http imports quorum and versioning for their types and sentinels
-// only. It must never import storage engines, gossip, transport or node:
-// everything it does goes through [Backend].
+// only, and no other dynamod package (deps_test.go checks): never storage,
+// gossip, transport or node. Everything it does goes through [Backend].
 package http

@@ -4,9 +4,11 @@
 // listing, and the replica side of every node-to-node request.
 //
 // It reaches peers only through its [Transport] interface and learns
-// liveness and ownership only through [Members]; it never imports gossip or
-// a network implementation, and uses storage's Store and codec but never an
-// engine. The R/W/PR/PW/DW counting rules live in the pure tally type.
+// liveness and ownership only through [Members]. Of dynamod it may import
+// versioning, ring, storage, resolve, internal/wire and internal/jitter,
+// never gossip, a transport, http, node, antientropy or transfer, and it uses
+// storage's Store and codec but never constructs an engine (deps_test.go
+// checks both). The R/W/PR/PW/DW counting rules live in the pure tally type.
 //
 // Dots are minted with per-incarnation actor epochs (see actors.go), so a
 // coordinator whose local clock of a key is behind what it already minted

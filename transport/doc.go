@@ -40,7 +40,7 @@
 // the caller through TCP.
 //
 // transport is an I/O package at the bottom of the dependency graph: it
-// imports no other dynamod package, and knows nothing of what the kinds and
-// bodies mean. The consumers (quorum, antientropy) declare the interface they
-// call, which [Caller] satisfies.
+// imports no other dynamod package (deps_test.go checks), and knows nothing
+// of what the kinds and bodies mean. The consumers (quorum, antientropy,
+// transfer) declare the interface they call, which [Caller] satisfies.
 package transport
