@@ -2,9 +2,6 @@ package antientropy
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -122,45 +119,3 @@ func TestFinders(t *testing.T) {
 	}
 }
 
-// TestDeps keeps the package's imports pointing down (docs/design.md,
-// "Packages and their imports"): no
-// gossip, http, node, quorum or transport implementation, and no storage
-// engine constructor outside tests.
-func TestDeps(t *testing.T) {
-	out, err := exec.CommandContext(t.Context(), "go", "list", "-f", `{{join .Imports " "}}`, ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	imports := strings.Fields(string(out))
-	if !slices.Contains(imports, "github.com/dynamod/dynamod/storage") {
-		t.Fatalf("go list reported %v; the check would pass vacuously", imports)
-	}
-	for _, imp := range imports {
-		for _, banned := range []string{"gossip", "http", "node", "quorum", "transport", "internal/clustertest", "cmd"} {
-			if imp == "github.com/dynamod/dynamod/"+banned || strings.HasPrefix(imp, "github.com/dynamod/dynamod/"+banned+"/") {
-				t.Errorf("imports %s", imp)
-			}
-		}
-		if imp == "net" || strings.HasPrefix(imp, "net/") || imp == "os" {
-			t.Errorf("imports %s: no I/O of its own", imp)
-		}
-	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, engine := range []string{"storage.NewMemory", "storage.OpenLevelDB", "storage.NewStore"} {
-			if strings.Contains(string(src), engine) {
-				t.Errorf("%s uses %s: anti-entropy reaches the store only through Local", f, engine)
-			}
-		}
-	}
-}

@@ -19,7 +19,7 @@ type Resolvers interface {
 // write whose context is the read's joined history, so it supersedes exactly
 // the siblings it merged and gets a dot of its own: a write that races with
 // the resolution becomes its sibling instead of erasing it. (A dotless
-// Reconcile value would be dropped by any replica whose history had moved
+// merged value would be dropped by any replica whose history had moved
 // past the read's, taking the merged siblings with it.) Values the resolver
 // could not use stay as siblings next to the merge. Any failure returns the
 // siblings unchanged with a warning: resolution never loses data.
