@@ -4,7 +4,9 @@
 // It has three layers:
 //
 //   - [Engine], an ordered byte key-value store with atomic batches and
-//     snapshot scans. [LevelDB] runs on goleveldb; [Memory] is an in-memory
+//     snapshot scans. [LevelDB] runs on goleveldb: after a write error it
+//     refuses writes and reopens itself with backoff until writes work
+//     again ([Store.Health] reports it); [Memory] is an in-memory
 //     engine for tests, with a crash mode ([Memory.CrashClone]) that keeps
 //     only synced writes. Package storagetest holds the conformance suite
 //     both pass; package faulty injects errors.
@@ -16,9 +18,10 @@
 //
 // storage imports versioning for its types and nothing else of dynamod; it
 // must never import quorum, ring, transport or anything above them. Errors
-// wrap the sentinels [ErrNotFound], [ErrCorrupt], [ErrClosed] and
-// [ErrLocked] with %w and name the operation and key. Corruption is always
-// reported as an [ErrCorrupt] error, never skipped or returned as data.
+// wrap the sentinels [ErrNotFound], [ErrCorrupt], [ErrClosed], [ErrLocked]
+// and [ErrWriteFailed] with %w and name the operation and key. Corruption
+// is always reported as an [ErrCorrupt] error, never skipped or returned as
+// data.
 //
 // # Key layout
 //

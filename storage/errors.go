@@ -19,4 +19,9 @@ var (
 	// ErrLocked: the data directory is locked by another process (or another
 	// open engine in this one).
 	ErrLocked = errors.New("storage: directory locked")
+	// ErrWriteFailed: the engine failed to write (a full disk, an I/O
+	// error), or refused a write because an earlier one failed and it has
+	// not been reopened since (see [LevelDB] and [Store.Health]). Whether a
+	// write that failed was applied is unknown; a refused one was not.
+	ErrWriteFailed = errors.New("storage: write failed")
 )

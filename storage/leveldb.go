@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lverrors "github.com/syndtr/goleveldb/leveldb/errors"
@@ -32,14 +33,21 @@ type LevelDBOptions struct {
 	// missing key (common in read repair) skip tables. Default 10 (about 1%
 	// false positives); zero means the default; negative disables it.
 	BloomBitsPerKey int
+	// ReopenBackoff is the wait before the first reopen after a write
+	// error; each failed reopen doubles it, up to ReopenMaxBackoff.
+	// Defaults 1 s and 30 s; zero means the default; must not be negative.
+	ReopenBackoff    time.Duration
+	ReopenMaxBackoff time.Duration
 }
 
 // DefaultLevelDBOptions returns the options OpenLevelDB uses for zero fields.
 func DefaultLevelDBOptions() LevelDBOptions {
 	return LevelDBOptions{
-		BlockCacheSize:  32 << 20,
-		WriteBufferSize: 8 << 20,
-		BloomBitsPerKey: 10,
+		BlockCacheSize:   32 << 20,
+		WriteBufferSize:  8 << 20,
+		BloomBitsPerKey:  10,
+		ReopenBackoff:    time.Second,
+		ReopenMaxBackoff: 30 * time.Second,
 	}
 }
 
@@ -51,6 +59,12 @@ func (o LevelDBOptions) Validate() error {
 	}
 	if o.WriteBufferSize < 0 {
 		errs = append(errs, fmt.Errorf("storage: WriteBufferSize must be >= 0, got %d", o.WriteBufferSize))
+	}
+	if o.ReopenBackoff < 0 {
+		errs = append(errs, fmt.Errorf("storage: ReopenBackoff must be >= 0, got %v", o.ReopenBackoff))
+	}
+	if o.ReopenMaxBackoff < 0 {
+		errs = append(errs, fmt.Errorf("storage: ReopenMaxBackoff must be >= 0, got %v", o.ReopenMaxBackoff))
 	}
 	return errors.Join(errs...)
 }
@@ -67,6 +81,13 @@ func (o LevelDBOptions) withDefaults() LevelDBOptions {
 	if o.BloomBitsPerKey == 0 {
 		o.BloomBitsPerKey = d.BloomBitsPerKey
 	}
+	if o.ReopenBackoff == 0 {
+		o.ReopenBackoff = d.ReopenBackoff
+	}
+	if o.ReopenMaxBackoff == 0 {
+		o.ReopenMaxBackoff = d.ReopenMaxBackoff
+	}
+	o.ReopenMaxBackoff = max(o.ReopenMaxBackoff, o.ReopenBackoff)
 	return o
 }
 
@@ -83,37 +104,96 @@ func (o LevelDBOptions) goleveldb() *opt.Options {
 }
 
 // LevelDB is an [Engine] on goleveldb. A data directory is held by one
-// LevelDB at a time, across processes (a lock file). It fails stop: after
-// the first write error every write is refused until the database is
-// reopened (see [LevelDB.Err]).
+// LevelDB at a time, across processes (a lock file).
+//
+// It fails stop and recovers by reopening. goleveldb keeps appending to its
+// journal after a failed or torn write, and on recovery it drops the rest
+// of the damaged journal block, so writes acknowledged after a failure could
+// vanish. Like LevelDB's and RocksDB's background error, the first write
+// error (a full disk, an I/O error) therefore refuses every later write,
+// with an error wrapping [ErrWriteFailed]. A background loop then closes
+// the database and opens it again, after ReopenBackoff and then doubling up
+// to ReopenMaxBackoff: opening replays the journal up to the damage, writes
+// it to a table and starts a new journal, so no write taken afterwards
+// follows a torn record. Writes are taken again only once a reopen
+// succeeds. Reads keep working: from the failed database until the first
+// attempt, then, while reopening fails (the disk is still full), from the
+// database opened read-only. [LevelDB.Health] reports the state; Close ends
+// the loop.
 type LevelDB struct {
-	db   *leveldb.DB
-	stor lvstorage.Storage // owned: closed after db
-	name string            // directory, for errors
+	// db is the open database: read-write while failed is nil, read-only
+	// or nil (nothing could be opened) after a failed reopen. It changes
+	// only while a reopen has paused every call.
+	db    atomic.Pointer[leveldb.DB]
+	stor  lvstorage.Storage // owned: closed after db
+	name  string            // directory, for errors
+	lopts *opt.Options      // to reopen
 
-	// state counts calls in progress in its low bits; closedBit is set by
-	// Close, after which calls are refused and Close waits for the count to
-	// drain to zero before closing the database.
+	backoff, maxBackoff time.Duration
+
+	// state counts calls in progress in its low bits (countMask). A reopen
+	// sets pauseBit: new calls wait until it ends, and the reopen waits a
+	// bounded time for the count to drain to zero before it swaps db.
+	// closedBit is set by Close, after which calls are refused and Close
+	// waits for the count to drain to zero before closing the database.
+	// The two are never set together: Close first waits for the reopen
+	// loop to end.
 	state     atomic.Int64
 	drained   chan struct{} // closed when the count reaches zero after closedBit is set
 	drainOnce sync.Once
-	closing   atomic.Bool
+	paused    chan struct{} // (buffered) signalled when the count reaches zero while paused
 	done      chan struct{} // closed when Close has finished
 	closeErr  error         // written before done is closed
 	batches   sync.Pool     // *leveldb.Batch, for Write
 
-	// failed holds the first write error. goleveldb keeps appending to its
-	// journal after a failed or torn write, and on recovery it drops the
-	// rest of the damaged journal block, so writes acknowledged after the
-	// failure could vanish. Like LevelDB's and RocksDB's background error,
-	// the first write error therefore fails every later write until the
-	// database is reopened. Reads keep working.
-	failed atomic.Pointer[error]
+	// failed is the write failure that makes writes refused, nil while
+	// they are taken. Only a successful reopen clears it.
+	failed atomic.Pointer[failure]
+
+	// stop is closed by Close: it ends the reopen loop. loops tracks that
+	// loop (at most one runs at a time).
+	stop  chan struct{}
+	loops sync.WaitGroup
+
+	mu      sync.Mutex // guards the fields below
+	closing bool
+	resume  chan struct{} // closed when the current pause ends; nil before the first
+	// The reopen state Health reports.
+	attempts      int       // failed reopens since the failure
+	lastReopenErr string    // the last one's error
+	next          time.Time // when the next reopen is tried
+	readable      bool      // a database is open (false after every open failed)
+	reopens       uint64    // successful reopens, ever
+	notify        func(Health)
+}
+
+// failure is the write error that stopped writes, and when.
+type failure struct {
+	err   error
+	since time.Time
 }
 
 var _ Engine = (*LevelDB)(nil)
 
-const closedBit = 1 << 62
+const (
+	closedBit = 1 << 62
+	pauseBit  = 1 << 61
+	countMask = pauseBit - 1
+)
+
+// reopenDrainTimeout bounds how long a reopen waits for calls in progress
+// (a long scan, or a call made from a scan's callback, which waits for the
+// pause to end) before it gives up and tries again after its backoff.
+var reopenDrainTimeout = 2 * time.Second
+
+// maxEnterWaits bounds how many reopens one call waits for.
+const maxEnterWaits = 4
+
+// errReopenBusy is returned by a call that waited for maxEnterWaits reopens.
+var errReopenBusy = errors.New("storage: the database is being reopened, try again")
+
+// errStopping ends a reopen because Close has begun.
+var errStopping = errors.New("storage: closing")
 
 // OpenLevelDB opens or creates a goleveldb database in dir. A directory
 // locked by another process gives an error wrapping [ErrLocked]; a corrupt
@@ -160,10 +240,11 @@ func openLevelDB(stor lvstorage.Storage, name string, o LevelDBOptions, recover 
 		db  *leveldb.DB
 		err error
 	)
+	lo := o.goleveldb()
 	if recover {
-		db, err = leveldb.Recover(stor, o.goleveldb())
+		db, err = leveldb.Recover(stor, lo)
 	} else {
-		db, err = leveldb.Open(stor, o.goleveldb())
+		db, err = leveldb.Open(stor, lo)
 	}
 	if err != nil {
 		stor.Close()
@@ -173,13 +254,20 @@ func openLevelDB(stor lvstorage.Storage, name string, o LevelDBOptions, recover 
 		}
 		return nil, openError(op, name, err)
 	}
+	o = o.withDefaults()
 	l := &LevelDB{
-		db:      db,
-		stor:    stor,
-		name:    name,
-		drained: make(chan struct{}),
-		done:    make(chan struct{}),
+		stor:       stor,
+		name:       name,
+		lopts:      lo,
+		backoff:    o.ReopenBackoff,
+		maxBackoff: o.ReopenMaxBackoff,
+		drained:    make(chan struct{}),
+		paused:     make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		stop:       make(chan struct{}),
+		readable:   true,
 	}
+	l.db.Store(db)
 	l.batches.New = func() any { return new(leveldb.Batch) }
 	return l, nil
 }
@@ -201,42 +289,75 @@ func isLevelDBCorrupt(err error) bool {
 	return errors.As(err, &c1) || errors.As(err, &c2) || lverrors.IsCorrupted(err)
 }
 
-// enter registers a call in progress; it fails once Close has begun.
-func (l *LevelDB) enter() bool {
-	if l.state.Add(1)&closedBit != 0 {
+// enter registers a call in progress and returns the database to use. It
+// fails once Close has begun (ErrClosed), waits while a reopen swaps the
+// database, and fails if no database could be opened.
+func (l *LevelDB) enter(op string, key []byte) (*leveldb.DB, error) {
+	for range maxEnterWaits {
+		s := l.state.Add(1)
+		if s&closedBit != 0 {
+			l.exit()
+			return nil, l.callError(op, key, ErrClosed)
+		}
+		if s&pauseBit == 0 {
+			if db := l.db.Load(); db != nil {
+				return db, nil
+			}
+			l.exit()
+			return nil, l.notOpen(op, key)
+		}
 		l.exit()
-		return false
+		l.mu.Lock()
+		resume := l.resume // set before pauseBit, never nil again
+		l.mu.Unlock()
+		<-resume
 	}
-	return true
+	return nil, l.callError(op, key, errReopenBusy)
 }
 
 // exit ends a call registered by enter.
 func (l *LevelDB) exit() {
-	if l.state.Add(-1) == closedBit {
+	switch l.state.Add(-1) {
+	case closedBit:
 		l.drainOnce.Do(func() { close(l.drained) })
+	case pauseBit:
+		select {
+		case l.paused <- struct{}{}:
+		default:
+		}
 	}
+}
+
+// callError names op and key (nil for a batch) in err.
+func (l *LevelDB) callError(op string, key []byte, err error) error {
+	if key == nil {
+		return fmt.Errorf("storage: leveldb %s: %w", op, err)
+	}
+	return fmt.Errorf("storage: leveldb %s %x: %w", op, key, err)
+}
+
+// notOpen is the error of a call made while no database is open: a reopen
+// failed and so did opening the database read-only.
+func (l *LevelDB) notOpen(op string, key []byte) error {
+	cause := errors.New("no database open")
+	if f := l.failed.Load(); f != nil {
+		cause = fmt.Errorf("no database open after a failed reopen: %w", f.err)
+	}
+	return l.callError(op, key, cause)
 }
 
 // wrapError maps a goleveldb error onto this package's sentinels, naming
 // the operation and key (nil for a batch).
 func (l *LevelDB) wrapError(op string, key []byte, err error) error {
-	what := op
-	if key != nil {
-		what = fmt.Sprintf("%s %x", op, key)
-	}
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
-		return fmt.Errorf("storage: leveldb %s: %w", what, ErrNotFound)
+		return l.callError(op, key, ErrNotFound)
 	case errors.Is(err, leveldb.ErrClosed), errors.Is(err, lvstorage.ErrClosed):
-		return fmt.Errorf("storage: leveldb %s: %w", what, ErrClosed)
+		return l.callError(op, key, ErrClosed)
 	case isLevelDBCorrupt(err):
-		return fmt.Errorf("storage: leveldb %s: %w: %w", what, ErrCorrupt, err)
+		return l.callError(op, key, fmt.Errorf("%w: %w", ErrCorrupt, err))
 	}
-	return fmt.Errorf("storage: leveldb %s: %w", what, err)
-}
-
-func (l *LevelDB) closedError(op string, key []byte) error {
-	return fmt.Errorf("storage: leveldb %s %x: %w", op, key, ErrClosed)
+	return l.callError(op, key, err)
 }
 
 var (
@@ -255,44 +376,205 @@ func writeOptions(sync bool) *opt.WriteOptions {
 }
 
 // Err returns the write error that put the engine in its failed state, or
-// nil. Once set, every write fails with an error wrapping it until the
-// database is closed and reopened.
+// nil. Once set, every write fails with an error wrapping it until a
+// reopen succeeds.
 func (l *LevelDB) Err() error {
-	if p := l.failed.Load(); p != nil {
-		return *p
+	if f := l.failed.Load(); f != nil {
+		return f.err
 	}
 	return nil
 }
 
-// writeError records err as the engine's failure (if it is the first) and
-// returns it wrapped for op.
-func (l *LevelDB) writeError(op string, key []byte, err error) error {
-	err = l.wrapError(op, key, err)
-	if !errors.Is(err, ErrClosed) {
-		l.failed.CompareAndSwap(nil, &err)
+// Health implements the engine side of [Store.Health].
+func (l *LevelDB) Health() Health {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.healthLocked()
+}
+
+func (l *LevelDB) healthLocked() Health {
+	h := Health{Writable: true, Readable: true, Reopens: l.reopens}
+	if f := l.failed.Load(); f != nil {
+		h.Writable = false
+		h.Readable = l.readable
+		h.Error = f.err.Error()
+		h.Since = f.since
+		h.ReopenAttempts = l.attempts
+		h.LastReopenError = l.lastReopenErr
+		if !l.closing {
+			h.NextReopen = l.next
+		}
 	}
-	return err
+	return h
+}
+
+// setHealthFunc implements healthEngine.
+func (l *LevelDB) setHealthFunc(f func(Health)) {
+	l.mu.Lock()
+	l.notify = f
+	l.mu.Unlock()
+}
+
+// notifyHealth calls the health observer, if any, with the current state.
+// No lock is held during the call: the observer may wait for callers that
+// fail a write meanwhile and notify in turn (the Store's hint recount takes
+// the hint locks). So two notifications of a new failure and of the reopen
+// just before it may arrive in either order; the state itself is always
+// current.
+func (l *LevelDB) notifyHealth() {
+	l.mu.Lock()
+	f, h := l.notify, l.healthLocked()
+	l.mu.Unlock()
+	if f != nil {
+		f(h)
+	}
+}
+
+// writeError records err as the engine's failure (if it is the first,
+// which starts the reopen loop) and returns it wrapped for op.
+func (l *LevelDB) writeError(op string, key []byte, err error) error {
+	if errors.Is(err, leveldb.ErrClosed) || errors.Is(err, lvstorage.ErrClosed) {
+		return l.callError(op, key, ErrClosed)
+	}
+	f := &failure{err: fmt.Errorf("storage: leveldb %s: %w: %w", op, ErrWriteFailed, err), since: time.Now()}
+	if l.failed.CompareAndSwap(nil, f) {
+		l.startReopen()
+	}
+	return l.callError(op, key, fmt.Errorf("%w: %w", ErrWriteFailed, err))
+}
+
+// startReopen starts the reopen loop after a failure, unless Close has
+// begun.
+func (l *LevelDB) startReopen() {
+	l.mu.Lock()
+	l.attempts, l.lastReopenErr = 0, ""
+	l.next = time.Now().Add(l.backoff)
+	if !l.closing {
+		l.loops.Go(l.reopenLoop)
+	}
+	l.mu.Unlock()
+	l.notifyHealth()
 }
 
 // checkFailed returns the error for a write refused because of an earlier
 // write error, or nil.
 func (l *LevelDB) checkFailed(op string, key []byte) error {
-	if p := l.failed.Load(); p != nil {
-		if key == nil {
-			return fmt.Errorf("storage: leveldb %s: refused after an earlier write error, reopen the database: %w", op, *p)
-		}
-		return fmt.Errorf("storage: leveldb %s %x: refused after an earlier write error, reopen the database: %w", op, key, *p)
+	if f := l.failed.Load(); f != nil {
+		return l.callError(op, key, fmt.Errorf("refused after an earlier write error until the database is reopened: %w", f.err))
 	}
 	return nil
 }
 
+// reopenLoop reopens the database until a reopen succeeds or Close begins,
+// waiting the backoff before each attempt.
+func (l *LevelDB) reopenLoop() {
+	delay := l.backoff
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		err := l.reopen()
+		if errors.Is(err, errStopping) {
+			return
+		}
+		if err == nil {
+			l.notifyHealth()
+			return
+		}
+		delay = min(delay*2, l.maxBackoff)
+		l.mu.Lock()
+		l.attempts++
+		l.lastReopenErr = err.Error()
+		l.next = time.Now().Add(delay)
+		l.mu.Unlock()
+		l.notifyHealth()
+		t.Reset(delay)
+	}
+}
+
+// reopen closes the database and opens it again; on success it clears the
+// failure. If opening fails it opens the database read-only, so that reads
+// go on, and returns the error.
+func (l *LevelDB) reopen() error {
+	if err := l.pause(); err != nil {
+		return err
+	}
+	defer l.unpause()
+	if old := l.db.Swap(nil); old != nil {
+		// Its error, if any, is the failure being recovered from.
+		_ = old.Close()
+	}
+	o := *l.lopts
+	o.ErrorIfMissing = true // a reopen must never start an empty database
+	db, err := leveldb.Open(l.stor, &o)
+	if err != nil {
+		o.ReadOnly = true
+		rdb, rerr := leveldb.Open(l.stor, &o)
+		if rerr == nil {
+			l.db.Store(rdb)
+		}
+		l.mu.Lock()
+		l.readable = rerr == nil
+		l.mu.Unlock()
+		return openError("reopen", l.name, err)
+	}
+	l.db.Store(db)
+	l.mu.Lock()
+	l.readable = true
+	l.reopens++
+	l.attempts, l.lastReopenErr, l.next = 0, "", time.Time{}
+	l.failed.Store(nil) // still paused: no write sees the old database
+	l.mu.Unlock()
+	return nil
+}
+
+// pause makes new calls wait and waits, for reopenDrainTimeout at most,
+// until no call is in progress. On success the caller must call unpause.
+func (l *LevelDB) pause() error {
+	select {
+	case <-l.paused: // a stale signal
+	default:
+	}
+	l.mu.Lock()
+	l.resume = make(chan struct{})
+	l.mu.Unlock()
+	l.state.Add(pauseBit)
+	t := time.NewTimer(reopenDrainTimeout)
+	defer t.Stop()
+	for l.state.Load()&countMask != 0 {
+		select {
+		case <-l.paused:
+		case <-t.C:
+			l.unpause()
+			return fmt.Errorf("storage: reopen leveldb %s: calls in progress did not end within %v", l.name, reopenDrainTimeout)
+		case <-l.stop:
+			l.unpause()
+			return errStopping
+		}
+	}
+	return nil
+}
+
+// unpause ends a pause: waiting calls go on.
+func (l *LevelDB) unpause() {
+	l.state.Add(-pauseBit)
+	l.mu.Lock()
+	close(l.resume)
+	l.mu.Unlock()
+}
+
 // Get implements [Engine.Get].
 func (l *LevelDB) Get(key []byte) ([]byte, error) {
-	if !l.enter() {
-		return nil, l.closedError("get", key)
+	db, err := l.enter("get", key)
+	if err != nil {
+		return nil, err
 	}
 	defer l.exit()
-	v, err := l.db.Get(key, nil) // goleveldb returns a fresh copy
+	v, err := db.Get(key, nil) // goleveldb returns a fresh copy
 	if err != nil {
 		return nil, l.wrapError("get", key, err)
 	}
@@ -301,14 +583,15 @@ func (l *LevelDB) Get(key []byte) ([]byte, error) {
 
 // Put implements [Engine.Put].
 func (l *LevelDB) Put(key, value []byte, sync bool) error {
-	if !l.enter() {
-		return l.closedError("put", key)
+	db, err := l.enter("put", key)
+	if err != nil {
+		return err
 	}
 	defer l.exit()
 	if err := l.checkFailed("put", key); err != nil {
 		return err
 	}
-	if err := l.db.Put(key, value, writeOptions(sync)); err != nil {
+	if err := db.Put(key, value, writeOptions(sync)); err != nil {
 		return l.writeError("put", key, err)
 	}
 	return nil
@@ -316,14 +599,15 @@ func (l *LevelDB) Put(key, value []byte, sync bool) error {
 
 // Delete implements [Engine.Delete].
 func (l *LevelDB) Delete(key []byte, sync bool) error {
-	if !l.enter() {
-		return l.closedError("delete", key)
+	db, err := l.enter("delete", key)
+	if err != nil {
+		return err
 	}
 	defer l.exit()
 	if err := l.checkFailed("delete", key); err != nil {
 		return err
 	}
-	if err := l.db.Delete(key, writeOptions(sync)); err != nil {
+	if err := db.Delete(key, writeOptions(sync)); err != nil {
 		return l.writeError("delete", key, err)
 	}
 	return nil
@@ -331,8 +615,9 @@ func (l *LevelDB) Delete(key []byte, sync bool) error {
 
 // Write implements [Engine.Write].
 func (l *LevelDB) Write(b *Batch, sync bool) error {
-	if !l.enter() {
-		return fmt.Errorf("storage: leveldb write: %w", ErrClosed)
+	db, err := l.enter("write", nil)
+	if err != nil {
+		return err
 	}
 	defer l.exit()
 	if err := l.checkFailed("write", nil); err != nil {
@@ -350,7 +635,7 @@ func (l *LevelDB) Write(b *Batch, sync bool) error {
 			lb.Delete(key)
 		}
 	})
-	if err := l.db.Write(lb, writeOptions(sync)); err != nil {
+	if err := db.Write(lb, writeOptions(sync)); err != nil {
 		return l.writeError("write", nil, err)
 	}
 	return nil
@@ -358,14 +643,15 @@ func (l *LevelDB) Write(b *Batch, sync bool) error {
 
 // Scan implements [Engine.Scan]. A goleveldb iterator reads a snapshot.
 func (l *LevelDB) Scan(start, end []byte, fn func(key, value []byte) error) error {
-	if !l.enter() {
-		return fmt.Errorf("storage: leveldb scan %x-%x: %w", start, end, ErrClosed)
+	db, err := l.enter("scan", start)
+	if err != nil {
+		return err
 	}
 	defer l.exit()
 	if start != nil && end != nil && bytes.Compare(start, end) >= 0 {
 		return nil
 	}
-	it := l.db.NewIterator(&util.Range{Start: start, Limit: end}, scanRead)
+	it := db.NewIterator(&util.Range{Start: start, Limit: end}, scanRead)
 	defer it.Release()
 	for it.Next() {
 		if err := fn(it.Key(), it.Value()); err != nil {
@@ -378,18 +664,27 @@ func (l *LevelDB) Scan(start, end []byte, fn func(key, value []byte) error) erro
 	return nil
 }
 
-// Close implements [Engine.Close]: it refuses new calls, waits for calls in
-// progress (so it must not be called from a Scan callback), then closes the
-// database and its storage.
+// Close implements [Engine.Close]: it ends the reopen loop, refuses new
+// calls, waits for calls in progress (so it must not be called from a Scan
+// callback), then closes the database and its storage.
 func (l *LevelDB) Close() error {
-	if !l.closing.CompareAndSwap(false, true) {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
 		<-l.done
 		return nil
 	}
+	l.closing = true
+	close(l.stop)
+	l.mu.Unlock()
+	l.loops.Wait()
 	if l.state.Add(closedBit) != closedBit {
 		<-l.drained
 	}
-	err := l.db.Close()
+	var err error
+	if db := l.db.Swap(nil); db != nil {
+		err = db.Close()
+	}
 	if serr := l.stor.Close(); err == nil {
 		err = serr
 	}

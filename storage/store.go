@@ -72,6 +72,11 @@ type Store struct {
 	cache *objectCache
 	// closed makes cache hits after Close fail like engine reads do.
 	closed atomic.Bool
+
+	// he is the engine if it reports its health, else nil; onHealth is
+	// the observer set by OnHealthChange.
+	he       healthEngine
+	onHealth atomic.Pointer[func(Health)]
 }
 
 // StoreOptions tune a Store. The cache serves what this process wrote or
@@ -113,6 +118,10 @@ func NewStoreOptions(e Engine, o StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("storage: count hints: %w", err)
 	}
 	s.hints.Store(n)
+	if he, ok := e.(healthEngine); ok {
+		s.he = he
+		he.setHealthFunc(s.healthChanged)
+	}
 	return s, nil
 }
 
@@ -399,7 +408,8 @@ func (s *Store) Hints(target string, fn func(target string, k Key) error) error 
 
 // HintCount returns the number of stored hints. It is kept in memory and
 // exact, except after a write error from the engine left it unknown whether
-// a hint was written; the next NewStore recounts.
+// a hint was written; the hints are recounted once the engine takes writes
+// again (see [Store.Health]), and by the next NewStore.
 func (s *Store) HintCount() int { return int(s.hints.Load()) }
 
 // GetMeta returns the node metadata entry name, or an error wrapping

@@ -46,13 +46,14 @@ type counter struct {
 	cfg      Config
 	ops      atomic.Int64
 	injected atomic.Int64
+	healed   atomic.Bool
 }
 
 // next counts one operation and returns the error to inject, or nil.
 func (c *counter) next(op string) error {
 	i := c.ops.Add(1) - 1
 	at := int64(c.cfg.FailAt)
-	if at < 0 || i < at || (!c.cfg.Sticky && i != at) {
+	if at < 0 || c.healed.Load() || i < at || (!c.cfg.Sticky && i != at) {
 		return nil
 	}
 	c.injected.Add(1)
@@ -85,6 +86,10 @@ func (e *Engine) Ops() int { return int(e.c.ops.Load()) }
 
 // Injected returns the number of failures injected so far.
 func (e *Engine) Injected() int { return int(e.c.injected.Load()) }
+
+// Heal stops injecting: every operation from now on passes, as when a full
+// disk gets space again. Operations are still counted.
+func (e *Engine) Heal() { e.c.healed.Store(true) }
 
 // Get implements storage.Engine.
 func (e *Engine) Get(key []byte) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	lvstorage "github.com/syndtr/goleveldb/leveldb/storage"
 
@@ -98,8 +99,10 @@ func TestLevelDB_storageFaultSweep(t *testing.T) {
 // TestLevelDB_failsStopAfterWriteError: after one failed journal write the
 // engine refuses writes (goleveldb would otherwise acknowledge writes that
 // recovery drops), keeps serving reads, and works again once reopened.
+// (The engine's own reopen is held off here; storage's reopen tests cover
+// it.)
 func TestLevelDB_failsStopAfterWriteError(t *testing.T) {
-	opts := storage.LevelDBOptions{WriteBufferSize: 1 << 20}
+	opts := storage.LevelDBOptions{WriteBufferSize: 1 << 20, ReopenBackoff: time.Hour}
 	// Count the file operations of opening, to fail the first write after.
 	probe := faulty.NewStorage(lvstorage.NewMemStorage(), faulty.Config{FailAt: -1})
 	l, err := storage.OpenLevelDBStorage(probe, opts)

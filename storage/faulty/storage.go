@@ -27,6 +27,10 @@ func (s *Storage) Ops() int { return int(s.c.ops.Load()) }
 // Injected returns the number of failures injected so far.
 func (s *Storage) Injected() int { return int(s.c.injected.Load()) }
 
+// Heal stops injecting: every operation from now on passes, as when a full
+// disk gets space again. Operations are still counted.
+func (s *Storage) Heal() { s.c.healed.Store(true) }
+
 // Create implements lvstorage.Storage.
 func (s *Storage) Create(fd lvstorage.FileDesc) (lvstorage.Writer, error) {
 	if err := s.c.next("create " + fd.String()); err != nil {
