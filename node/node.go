@@ -216,6 +216,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		return nil, err
 	}
 	n.registerGauges()
+	n.watchStorage()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Go(func() { n.watch(ctx) })
@@ -515,10 +516,12 @@ func (n *Node) storedProps(bucket string) quorum.Props {
 // DefaultTimeout implements http.Backend.
 func (n *Node) DefaultTimeout() time.Duration { return n.cfg.RequestTimeout }
 
-// Ready implements http.Backend.
+// Ready implements http.Backend: a node is ready once its ring has
+// members, and not while its storage refuses writes (the error says why,
+// since when, and when the next reopen is tried).
 func (n *Node) Ready() error {
 	if v := n.view.Load(); v == nil || len(v.Target().Members()) == 0 {
 		return errors.New("no members")
 	}
-	return nil
+	return n.store.Health().Err()
 }

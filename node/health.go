@@ -1,0 +1,48 @@
+package node
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamod/dynamod/storage"
+)
+
+// watchStorage exports the storage engine's health as metrics and logs
+// every change of it: the write error that stops writes (after which
+// /ready answers 503, see Ready), each failed reopen, and the reopen that
+// brings writes back.
+func (n *Node) watchStorage() {
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynamod_storage_write_failed",
+		Help: "1 while the storage engine refuses writes after a write error (disk full, I/O error), until a reopen succeeds; else 0.",
+	}, func() float64 {
+		if n.store.Health().Writable {
+			return 0
+		}
+		return 1
+	}))
+	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dynamod_storage_reopens_total",
+		Help: "Reopens of the storage engine that brought writes back after a write error.",
+	}, func() float64 { return float64(n.store.Health().Reopens) }))
+
+	var mu sync.Mutex   // notifications may overlap
+	var since time.Time // of the failure being reported
+	n.store.OnHealthChange(func(h storage.Health) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case h.Writable:
+			n.log.Info("storage takes writes again after reopening", "down_for", time.Since(since).Round(time.Millisecond), "reopens", h.Reopens)
+		case h.ReopenAttempts == 0:
+			since = h.Since
+			n.log.Error("storage refuses writes after a write error; /ready answers 503 until a reopen succeeds",
+				"err", h.Error, "next_reopen_in", time.Until(h.NextReopen).Round(time.Millisecond))
+		default:
+			n.log.Warn("storage reopen failed; writes still refused", "attempt", h.ReopenAttempts, "err", h.LastReopenError,
+				"readable", h.Readable, "next_reopen_in", time.Until(h.NextReopen).Round(time.Millisecond))
+		}
+	})
+}
