@@ -217,6 +217,26 @@ func unavailable(op string, t *tally, reason string) *UnavailableError {
 	}
 }
 
+// reasonStorage is the Reason of the UnavailableError a node answers when
+// its storage refused a write (storage.ErrWriteFailed: a full disk, an I/O
+// error; the node's /ready says which, see storage.Store.Health). Nothing
+// was written there, so another target can take the write.
+const reasonStorage = "storage refuses writes"
+
+// storageRefused returns the UnavailableError for a write that this node's
+// storage refused, with t's counts if t is not nil, or nil if err is not
+// such a refusal. Only the reason reaches the client or peer: the cause,
+// with its file names, is in the node's log and /ready.
+func storageRefused(op string, t *tally, err error) *UnavailableError {
+	if !errors.Is(err, storage.ErrWriteFailed) {
+		return nil
+	}
+	if t == nil {
+		return &UnavailableError{Op: op, Want: 1, Reason: reasonStorage}
+	}
+	return unavailable(op, t, reasonStorage)
+}
+
 // ctxErrReason names why a wait ended early.
 func ctxErrReason(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {

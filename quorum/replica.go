@@ -114,6 +114,10 @@ func (c *Coordinator) servePut(body []byte) []byte {
 		return encodeErr(err)
 	}
 	if _, err := c.mergeLocal(m.key, m.clock, m.sync, m.hintFor); err != nil {
+		// The sender counts the write failed and keeps a hint for it.
+		if ue := storageRefused("put", nil, err); ue != nil {
+			return encodeErr(ue)
+		}
 		return encodeErr(err)
 	}
 	durable := uint8(0)
