@@ -16,6 +16,23 @@ import (
 // scan of the selected partitions, in hash order; corrupt objects are
 // stepped over and counted.
 
+// ScanLimiter is implemented by a [Scanner] that bounds how many operator
+// scans and key listings run at once on its node (quorum.Coordinator does,
+// with quorum.MaxScans). StartScan takes a slot or fails at once, with an
+// error the HTTP layer answers 503; done gives the slot back. The finders
+// take a slot for their whole scan when their Scanner has a limit.
+type ScanLimiter interface {
+	StartScan(op string) (done func(), err error)
+}
+
+// startScan takes a scan slot of s, if s limits its scans.
+func startScan(s Scanner) (done func(), err error) {
+	if l, ok := s.(ScanLimiter); ok {
+		return l.StartScan("find")
+	}
+	return func() {}, nil
+}
+
 // AllPartitions selects every partition in a [Query].
 const AllPartitions = -1
 
@@ -82,6 +99,11 @@ func CountTombstones(ctx context.Context, s Scanner, r *ring.Ring, q Query) ([]P
 	if err != nil {
 		return nil, err
 	}
+	done, err := startScan(s)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	var out []PartitionCount
 	var buf []byte
 	err = scanSkipping(ctx, s, lo, hi, func(k storage.Key, c versioning.Clock) error {
@@ -115,6 +137,11 @@ func find(ctx context.Context, s Scanner, r *ring.Ring, q Query, match func(c ve
 	if err != nil {
 		return FindResult{}, err
 	}
+	done, err := startScan(s)
+	if err != nil {
+		return FindResult{}, err
+	}
+	defer done()
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultFindLimit
