@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -56,15 +57,34 @@ func (c *Coordinator) put(ctx context.Context, op, bucket, key string, vctx vers
 
 // write coordinates a write here if this node is a target of the key, and
 // otherwise forwards it to the first target that answers: live primaries
-// first, then fallbacks standing in for them. client holds the write's
-// context as its entries and the values to write as anonymous values.
+// first, then fallbacks standing in for them. A target whose storage
+// refuses the write (this node included) wrote nothing, so the write moves
+// on to the next one. client holds the write's context as its entries and
+// the values to write as anonymous values.
 func (c *Coordinator) write(ctx context.Context, op string, p placement, client versioning.Clock, o WriteOptions, props Props) (*Object, error) {
-	if p.isTarget(c.cfg.Self) {
-		return c.coordinate(ctx, op, p, client, o, props)
+	if !p.isTarget(c.cfg.Self) {
+		return c.forward(ctx, op, p, client, o, nil)
 	}
+	obj, err := c.coordinate(ctx, op, p, client, o, props)
+	if !refusedByStorage(err) || ctx.Err() != nil {
+		return obj, err
+	}
+	// This node's storage refuses writes (its /ready says why): another
+	// target coordinates, and keeps a hint for this one.
+	return c.forward(ctx, op, p, client, o, err)
+}
+
+// forward sends a write to the targets other than this node, in
+// forwardOrder, until one coordinates it. lastErr is the error to report
+// if none is tried.
+func (c *Coordinator) forward(ctx context.Context, op string, p placement, client versioning.Clock, o WriteOptions, lastErr error) (*Object, error) {
 	msg := coordMsg{key: p.key, client: client, w: o.W, pw: o.PW, dw: o.DW}
-	var lastErr error
-	order := forwardOrder(p.targets)
+	var order []target
+	for _, t := range forwardOrder(p.targets) {
+		if t.node != c.cfg.Self {
+			order = append(order, t)
+		}
+	}
 	for i, t := range order {
 		// A target believed alive may not answer (a paused process): each
 		// but the last gets the replica timeout, the last what is left.
@@ -87,13 +107,29 @@ func (c *Coordinator) write(ctx context.Context, op string, p placement, client 
 			// updateLocal) instead of writing it twice.
 			continue
 		}
+		obj, err := decodeCoordReply(b)
+		if refusedByStorage(err) {
+			// Its storage refuses writes and it wrote nothing.
+			lastErr = err
+			continue
+		}
 		c.m.forwarded.Inc()
-		return decodeCoordReply(b)
+		return obj, err
 	}
 	if ctx.Err() != nil {
 		return nil, &UnavailableError{Op: op, Want: 1, Reason: ctxErrReason(ctx.Err())}
 	}
+	if refusedByStorage(lastErr) {
+		return nil, lastErr
+	}
 	return nil, &UnavailableError{Op: op, Want: 1, Reason: fmt.Sprintf("no coordinator reachable: %v", lastErr)}
+}
+
+// refusedByStorage reports whether err is a coordinator's answer that its
+// storage refused the write (see storageRefused): nothing was written.
+func refusedByStorage(err error) bool {
+	var ue *UnavailableError
+	return errors.As(err, &ue) && ue.Reason == reasonStorage
 }
 
 // forwardOrder lists the targets a write is forwarded to: live primaries
@@ -227,6 +263,9 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 	syncLocal := dw > 0
 	newClock, err := c.updateLocal(p, self, client, syncLocal, props)
 	if err != nil {
+		if ue := storageRefused(op, &t, err); ue != nil {
+			return nil, ue
+		}
 		return nil, err
 	}
 	t.add(self.primary, p.isTarget(c.cfg.Self), syncLocal)
