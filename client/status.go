@@ -37,6 +37,21 @@ type ClusterStatus struct {
 	// AntiEntropy is the answering node's anti-entropy status; nil when
 	// anti-entropy is off.
 	AntiEntropy *AntiEntropyStatus `json:"anti_entropy,omitempty"`
+	// Storage is the answering node's storage health.
+	Storage StorageHealth `json:"storage"`
+}
+
+// StorageHealth is a node's storage health (storage.Health): whether it
+// takes writes, and if not since when, why, and when it tries again.
+type StorageHealth struct {
+	Writable        bool      `json:"writable"`
+	Readable        bool      `json:"readable"`
+	Error           string    `json:"error,omitempty"`
+	Since           time.Time `json:"since,omitzero"`
+	ReopenAttempts  int       `json:"reopen_attempts,omitempty"`
+	LastReopenError string    `json:"last_reopen_error,omitempty"`
+	NextReopen      time.Time `json:"next_reopen,omitzero"`
+	Reopens         uint64    `json:"reopens"`
 }
 
 // Member returns the member called name, if s lists it.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dynamod/dynamod/antientropy"
 	"github.com/dynamod/dynamod/client"
+	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/transfer"
 )
 
@@ -67,7 +68,8 @@ func sameJSON(t *testing.T, what string, a, b any) {
 }
 
 // TestStatusTypesMatch: the parts of /cluster that node copies from other
-// packages' types (anti-entropy's status, transfer progress, members)
+// packages' types (anti-entropy's status, transfer progress, storage
+// health, members)
 // encode exactly as those types do, every field set, so a field added on
 // one side and not on the other fails here.
 func TestStatusTypesMatch(t *testing.T) {
@@ -78,6 +80,10 @@ func TestStatusTypesMatch(t *testing.T) {
 	var p transfer.Progress
 	fill(t, reflect.ValueOf(&p).Elem())
 	sameJSON(t, "transfer progress", p, client.Transfer(p))
+
+	var h storage.Health
+	fill(t, reflect.ValueOf(&h).Elem())
+	sameJSON(t, "storage health", h, client.StorageHealth(h))
 
 	var m MemberInfo
 	fill(t, reflect.ValueOf(&m).Elem())
