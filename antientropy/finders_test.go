@@ -118,4 +118,3 @@ func TestFinders(t *testing.T) {
 		t.Fatalf("Status() counts %d keys and %d tombstones, want 200 and 20", got.Keys, got.Tombstones)
 	}
 }
-

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dynamod/dynamod/internal/jitter"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -30,7 +31,7 @@ func (c *Coordinator) RunHandoff(ctx context.Context) {
 	if !c.cfg.HintedHandoff {
 		return
 	}
-	t := time.NewTimer(jitter(c.cfg.HandoffInterval))
+	t := time.NewTimer(jitter.Duration(c.cfg.HandoffInterval, 0.2, rand.Float64))
 	defer t.Stop()
 	for {
 		select {
@@ -38,14 +39,9 @@ func (c *Coordinator) RunHandoff(ctx context.Context) {
 			return
 		case <-t.C:
 			c.DeliverHints(ctx)
-			t.Reset(jitter(c.cfg.HandoffInterval))
+			t.Reset(jitter.Duration(c.cfg.HandoffInterval, 0.2, rand.Float64))
 		}
 	}
-}
-
-// jitter spreads d by ±20%, so nodes don't deliver in lockstep.
-func jitter(d time.Duration) time.Duration {
-	return d*4/5 + rand.N(d*2/5+1)
 }
 
 // DeliverHints runs one delivery round: every hint whose primary is alive is
