@@ -66,6 +66,28 @@ func (c *Coordinator) resolveSiblings(ctx context.Context, p placement, props Pr
 		return &Object{Clock: client, Context: obj.Context, Replicas: obj.Replicas, Warning: warning}
 	}
 	c.m.resolutions.WithLabelValues("ok").Inc()
+	if vs := versioning.Values(written.Clock); len(vs) > 1 && len(res.Invalid) == 0 && allEqual(vs) {
+		// Another coordinator resolved the same siblings at the same time
+		// and wrote the same merge (resolvers are deterministic): the two
+		// equal values are one. Write it back once over both, and answer
+		// one value even if that write races again.
+		once := versioning.New(written.Context, vs[0])
+		if again, err := c.write(ctx, "resolve", p, once, WriteOptions{}, props); err == nil && len(versioning.Values(again.Clock)) == 1 {
+			written = again
+		} else {
+			written = &Object{Clock: once, Context: written.Context, Replicas: written.Replicas}
+		}
+	}
 	written.Warning = warning
 	return written
+}
+
+// allEqual reports whether every value of vs equals the first.
+func allEqual(vs []versioning.Value) bool {
+	for _, v := range vs[1:] {
+		if !versioning.ValueEqual(v, vs[0]) {
+			return false
+		}
+	}
+	return true
 }
