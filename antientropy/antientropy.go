@@ -109,6 +109,10 @@ type AntiEntropy struct {
 	geo     geometry
 	trees   []tree // one per partition
 
+	// rngMu guards rng, the one source of the package's random draws.
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
 	built     atomic.Int64 // trees built
 	treeBytes atomic.Int64 // bytes of allocated leaves and branches
 
@@ -168,6 +172,7 @@ func New(cfg Config, local Local, members Members, tr Transport) (*AntiEntropy, 
 		m:        newMetrics(cfg.Registry),
 		lim:      ratelimit.New(cfg.MaxBytesPerSecond),
 		geo:      newGeometry(r.Partitions(), cfg.Segments),
+		rng:      newRand(cfg.Seed),
 		trees:    make([]tree, r.Partitions()),
 		suspects: make(map[segRef]struct{}),
 		peers:    make(map[string]*PeerStatus),
@@ -353,9 +358,29 @@ func (a *AntiEntropy) rebuild(ctx context.Context, p, segLo, segHi int, full boo
 func (a *AntiEntropy) nextRebuild(first bool) time.Time {
 	iv := a.cfg.RebuildInterval
 	if first {
-		return a.cfg.Now().Add(iv/2 + time.Duration(rand.Int64N(int64(iv)+1)))
+		return a.cfg.Now().Add(iv/2 + time.Duration(a.int64N(int64(iv)+1)))
 	}
-	return a.cfg.Now().Add(jitter.Duration(iv, 0.1, rand.Float64))
+	return a.cfg.Now().Add(jitter.Duration(iv, 0.1, a.float64))
+}
+
+// newRand returns the source for seed (0: a random one).
+func newRand(seed uint64) *rand.Rand {
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return rand.New(rand.NewPCG(seed, 0x616e7469))
+}
+
+func (a *AntiEntropy) float64() float64 {
+	a.rngMu.Lock()
+	defer a.rngMu.Unlock()
+	return a.rng.Float64()
+}
+
+func (a *AntiEntropy) int64N(n int64) int64 {
+	a.rngMu.Lock()
+	defer a.rngMu.Unlock()
+	return a.rng.Int64N(n)
 }
 
 // maxCorruptSkips bounds how many corrupt objects one scan steps over.

@@ -62,6 +62,10 @@ type Config struct {
 	// Now gives wall-clock time for the tombstone grace and the rebuild
 	// schedule. nil: time.Now.
 	Now func() time.Time
+	// Seed seeds every random draw (round timers, the first peer and
+	// partitions, rebuild staggering), so that a seeded test replays them;
+	// 0 draws a random seed.
+	Seed uint64
 	// Logger receives Info on start-up builds, Warn on failed exchanges and
 	// corrupt objects, Debug per exchange. nil: discard.
 	Logger *slog.Logger

@@ -3,7 +3,6 @@ package antientropy
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/dynamod/dynamod/internal/jitter"
@@ -35,11 +34,11 @@ type runState struct {
 // its own goroutine and cancels ctx to stop it; Run returns once the round
 // in progress has ended.
 func (a *AntiEntropy) Run(ctx context.Context) {
-	rs := &runState{peer: rand.IntN(1 << 16), rebuild: rand.IntN(len(a.trees)), reap: rand.IntN(len(a.trees))}
+	rs := &runState{peer: int(a.int64N(1 << 16)), rebuild: int(a.int64N(int64(len(a.trees)))), reap: int(a.int64N(int64(len(a.trees))))}
 	if err := a.Build(ctx); err != nil && ctx.Err() == nil {
 		a.log.Warn("build failed, will retry", "err", err)
 	}
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(a.cfg.Interval)) + 1))
+	t := time.NewTimer(time.Duration(a.int64N(int64(a.cfg.Interval))) + 1)
 	defer t.Stop()
 	for {
 		select {
@@ -47,7 +46,7 @@ func (a *AntiEntropy) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			a.round(ctx, rs)
-			t.Reset(jitter.Duration(a.cfg.Interval, 0.2, rand.Float64))
+			t.Reset(jitter.Duration(a.cfg.Interval, 0.2, a.float64))
 		}
 	}
 }

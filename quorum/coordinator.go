@@ -67,6 +67,10 @@ type Config struct {
 	HintedHandoff bool
 	// Now gives wall-clock time for last-modified stamps. Default time.Now.
 	Now func() time.Time
+	// Seed seeds the random draws of the coordinator's timers (the
+	// hand-off loop's jitter), so that a seeded test replays them; 0 draws
+	// a random seed.
+	Seed uint64
 	// OnChange, if set, observes local object changes.
 	OnChange ChangeFunc
 	// Resolvers, if set, resolves siblings on reads for buckets whose

@@ -31,7 +31,12 @@ func (c *Coordinator) RunHandoff(ctx context.Context) {
 	if !c.cfg.HintedHandoff {
 		return
 	}
-	t := time.NewTimer(jitter.Duration(c.cfg.HandoffInterval, 0.2, rand.Float64))
+	seed := c.cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x68616e646f6666)) // owned by this loop
+	t := time.NewTimer(jitter.Duration(c.cfg.HandoffInterval, 0.2, rng.Float64))
 	defer t.Stop()
 	for {
 		select {
@@ -39,7 +44,7 @@ func (c *Coordinator) RunHandoff(ctx context.Context) {
 			return
 		case <-t.C:
 			c.DeliverHints(ctx)
-			t.Reset(jitter.Duration(c.cfg.HandoffInterval, 0.2, rand.Float64))
+			t.Reset(jitter.Duration(c.cfg.HandoffInterval, 0.2, rng.Float64))
 		}
 	}
 }

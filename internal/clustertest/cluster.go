@@ -251,10 +251,15 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	cfg.Quorum.ReplicaTimeout = c.opts.ReplicaTimeout
 	cfg.RequestTimeout = 2 * time.Second
 	cfg.AntiEntropyOff = !c.opts.AntiEntropy
+	// Every node's timers draw from the cluster's seed too, so -seed
+	// replays them along with the network's faults.
+	nodeSeed := c.opts.Seed ^ hashOf("seed", name)
+	cfg.Quorum.Seed = nodeSeed
 	cfg.Transfer.Interval = c.opts.TransferInterval
 	cfg.Transfer.ReleaseDelay = c.opts.ReleaseDelay
 	cfg.Transfer.CallTimeout = c.opts.ReplicaTimeout
 	cfg.AntiEntropy = antientropy.DefaultLocalConfig()
+	cfg.AntiEntropy.Seed = nodeSeed ^ 1
 	if c.opts.AEInterval > 0 {
 		cfg.AntiEntropy.Interval = c.opts.AEInterval
 	}
