@@ -1,42 +1,18 @@
 package ring
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/dynamod/dynamod/internal/depstest"
 )
 
 // TestDepsStayPure keeps the package pure: the standard library and xxhash
-// only, and nothing that does I/O, keeps time, draws randomness, runs
-// goroutines or logs. Only non-test imports count.
+// only, nothing that does I/O, keeps time, draws randomness, runs
+// goroutines or logs, and no other dynamod package (the ring is a function
+// of its members).
 func TestDepsStayPure(t *testing.T) {
-	out, err := exec.CommandContext(t.Context(), "go", "list", "-f", `{{join .Imports " "}}`, ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	imports := strings.Fields(string(out))
-	if len(imports) == 0 {
-		t.Fatal("go list reported no imports; the check would pass vacuously")
-	}
-	banned := []struct{ prefix, why string }{ // each also bans its subpackages
-		{"net", "no I/O in the core"},
-		{"os", "no I/O in the core"},
-		{"syscall", "no I/O in the core"},
-		{"log", "return values; the caller logs"},
-		{"math/rand", "take randomness as input"},
-		{"time", "take time as input; the ring is a function of its members"},
-		{"sync", "immutable values need no locks or goroutines"},
-		{"github.com/dynamod/", "pure packages import no other dynamod package"},
-	}
-	for _, imp := range imports {
-		for _, b := range banned {
-			if imp == b.prefix || strings.HasPrefix(imp, strings.TrimSuffix(b.prefix, "/")+"/") {
-				t.Errorf("imports %s: %s", imp, b.why)
-			}
-		}
-		first, _, _ := strings.Cut(imp, "/")
-		if strings.Contains(first, ".") && imp != "github.com/cespare/xxhash/v2" {
-			t.Errorf("imports %s: only the standard library and xxhash", imp)
-		}
-	}
+	imps := depstest.Imports(t)
+	depstest.Dynamod(t, imps)
+	depstest.ThirdParty(t, imps, "github.com/cespare/xxhash/v2")
+	depstest.Ban(t, imps, depstest.Impure)
 }

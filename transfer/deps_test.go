@@ -1,28 +1,17 @@
 package transfer
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/dynamod/dynamod/internal/depstest"
 )
 
 // TestDepsPointDown keeps transfer a coordination package: it reaches
 // peers through its Transport interface and membership through Members,
 // and imports neither the I/O adapters nor the layers above it.
 func TestDepsPointDown(t *testing.T) {
-	out, err := exec.CommandContext(t.Context(), "go", "list", "-f", `{{join .Imports " "}}`, ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	imports := strings.Fields(string(out))
-	if len(imports) == 0 {
-		t.Fatal("go list reported no imports; the check would pass vacuously")
-	}
-	for _, imp := range imports {
-		for _, banned := range []string{"gossip", "transport", "http", "node", "quorum", "antientropy", "cmd"} {
-			if imp == "github.com/dynamod/dynamod/"+banned || strings.HasPrefix(imp, "github.com/dynamod/dynamod/"+banned+"/") {
-				t.Errorf("imports %s: transfer reaches peers and members through its own interfaces", imp)
-			}
-		}
-	}
+	imps := depstest.Imports(t)
+	depstest.Dynamod(t, imps, "ownership", "storage", "versioning", "internal/wire", "internal/ratelimit")
+	depstest.ThirdParty(t, imps, "github.com/prometheus/client_golang")
+	depstest.NotCalled(t, "transfer uses the node's store, it never opens one", "storage.OpenLevelDB", "storage.NewMemory", "storage.NewStore")
 }
