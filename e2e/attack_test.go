@@ -1041,7 +1041,9 @@ func (e *attackEnv) readSiblings(t *testing.T, bucket string, n int) {
 // other answer is complete.
 func (e *attackEnv) scanBurst(t *testing.T) {
 	const nkeys = 5000
-	// Fill the bucket, 8 writers through all three nodes.
+	// Fill the bucket, 8 writers through all three nodes, with w=all: a
+	// listing asks one replica per partition (as fresh as an r=1 read), so
+	// only keys on every replica are sure to be listed.
 	var wg sync.WaitGroup
 	var fillErr atomic.Value
 	next := atomic.Int64{}
@@ -1053,7 +1055,7 @@ func (e *attackEnv) scanBurst(t *testing.T) {
 				if i >= nkeys {
 					return
 				}
-				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/kv/scan/key%05d", node.url(), i), strings.NewReader("v"))
+				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/kv/scan/key%05d?w=all", node.url(), i), strings.NewReader("v"))
 				req.Header.Set("Content-Type", "text/plain")
 				resp, err := httpClient.Do(req)
 				if err != nil {
