@@ -25,6 +25,16 @@ func TestResolvers_concurrentReadsAnswerOneValue(t *testing.T) {
 				t.Fatal(err)
 			}
 			names := c.Names()
+			// Each node learns the props when it next refreshes: wait for
+			// every one, or a read there returns the siblings unresolved.
+			eventually(t, 5*time.Second, func() string {
+				for _, n := range names {
+					if got := c.Node(n).BucketProps("r").Resolver; got != resolver {
+						return n + " does not have the resolver yet: " + got
+					}
+				}
+				return ""
+			})
 			for i := range 20 {
 				key := fmt.Sprintf("k%d", i)
 				for j, n := range names { // three blind writes: three siblings
