@@ -541,8 +541,10 @@ func (t *TCP) acceptLoop() {
 // reject closes an accepted connection over MaxInbound. It warns at most
 // once a second, so a flood of connections does not flood the log.
 func (t *TCP) reject(nc net.Conn) {
-	nc.Close()
+	// Count before closing: whoever sees the connection closed sees it
+	// counted.
 	t.m.inboundRejected.Inc()
+	nc.Close()
 	now := time.Now().UnixNano()
 	if last := t.rejectLogged.Load(); now-last >= int64(time.Second) && t.rejectLogged.CompareAndSwap(last, now) {
 		t.log.Warn("inbound connection refused: too many open", "remote", nc.RemoteAddr().String(), "max_inbound", t.cfg.MaxInbound)
