@@ -24,7 +24,7 @@ import (
 // siblings and loses nothing; an lww bucket returns one value.
 func TestResolvers_realProcesses(t *testing.T) {
 	needBinary(t)
-	ps := startCluster(t, 3)
+	ps := startCluster(t, 3, "--webhook-allow", "127.0.0.1")
 	var urls []string
 	for _, p := range ps {
 		urls = append(urls, p.url())
@@ -43,6 +43,18 @@ func TestResolvers_realProcesses(t *testing.T) {
 	dead.Close()
 
 	resolvers := map[string]string{"carts": "json-set-union", "hooked": "webhook:" + hook.URL, "broken": "webhook:" + deadURL, "last": "lww"}
+	// A webhook to a host outside the allowlist is refused (400, exit 1)
+	// and changes nothing: a metadata service, another loopback port
+	// through a name.
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data/", "http://localhost:" + strings.Split(hook.URL, ":")[2]} {
+		out, code := cli(t, "props", "set", "hooked", "resolver=webhook:"+u, "--node", ps[0].url())
+		if code == 0 || !strings.Contains(out, "allowlist") || !strings.Contains(out, "400") {
+			t.Fatalf("props set to a disallowed webhook %s: exit %d\n%s\nwant a 400 naming the allowlist", u, code, out)
+		}
+	}
+	if got := resolverOf(t, ps[0], "hooked"); got != "siblings" {
+		t.Fatalf("a refused props change left resolver %q", got)
+	}
 	for bucket, resolver := range resolvers {
 		out, code := cli(t, "props", "set", bucket, "resolver="+resolver, "--node", ps[0].url())
 		if code != 0 {
@@ -132,8 +144,8 @@ func TestResolvers_realProcesses(t *testing.T) {
 		t.Errorf("webhook bucket: %d %q, want 200 v0+v1+v2", resp.StatusCode, body)
 	}
 	resp, body = do(t, "GET", urls[1]+"/kv/broken/k", "", map[string]string{"Accept": "application/json"})
-	if resp.StatusCode != 300 || resp.Header.Get("Dynamod-Resolver-Warning") == "" {
-		t.Errorf("dead webhook: %d warning %q, want 300 with a warning", resp.StatusCode, resp.Header.Get("Dynamod-Resolver-Warning"))
+	if w := resp.Header.Get("Dynamod-Resolver-Warning"); resp.StatusCode != 300 || w != "resolver failed (refused), siblings returned" {
+		t.Errorf("dead webhook: %d warning %q, want 300 with the warning of a refused connection (its class, not the error)", resp.StatusCode, w)
 	}
 	for _, v := range []string{"djA", "djE", "djI"} { // base64 of v0, v1, v2
 		if !strings.Contains(body, v) {

@@ -68,6 +68,10 @@ type Config struct {
 	// for it; programs that embed dynamod register their own Go resolvers
 	// in it. nil: a registry of the built-ins, owned by the node.
 	Resolvers *resolve.Registry
+	// WebhookAllow lists the hosts the node's own registry lets webhook
+	// resolvers call (resolve.WebhookConfig.Allow); unused when Resolvers
+	// is set. Empty: no webhook.
+	WebhookAllow []string
 	// Transfer configures partition transfers on membership changes; Self,
 	// Range, Verify and OnLeft are set by the node.
 	Transfer transfer.Config
@@ -95,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Defaults.Validate(nil); err != nil {
 		errs = append(errs, fmt.Errorf("node: Defaults: %w", err))
+	}
+	if err := resolve.ValidateAllow(c.WebhookAllow); err != nil {
+		errs = append(errs, fmt.Errorf("node: WebhookAllow: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -159,7 +166,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	}
 	n.resolvers = cfg.Resolvers
 	if n.resolvers == nil {
-		n.resolvers, err = resolve.NewRegistry(resolve.WithWebhook(resolve.WebhookConfig{Registry: reg}))
+		n.resolvers, err = resolve.NewRegistry(resolve.WithWebhook(resolve.WebhookConfig{Registry: reg, Allow: cfg.WebhookAllow}))
 		if err != nil {
 			_ = store.Close()
 			return nil, err
@@ -483,7 +490,7 @@ func (n *Node) SetBucketProps(bucket string, p quorum.Props) error {
 	cur := n.storedProps(bucket)
 	merged := p.WithDefaults(cur) // the fields p sets, over the stored ones
 	full := merged.WithDefaults(n.cfg.Defaults)
-	if err := full.Validate(func(spec string) bool { return n.resolvers.Valid(spec) == nil }); err != nil {
+	if err := full.Validate(n.resolvers.Valid); err != nil {
 		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
 	}
 	raw, err := json.Marshal(merged)

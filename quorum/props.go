@@ -217,8 +217,9 @@ const (
 )
 
 // Validate reports every bad field of a complete (defaults applied) Props.
-// resolverOK, if not nil, says whether a resolver name is known.
-func (p Props) Validate(resolverOK func(string) bool) error {
+// checkResolver, if not nil, says why a resolver spec is not usable (nil
+// if it is).
+func (p Props) Validate(checkResolver func(string) error) error {
 	var errs []error
 	if p.NVal < 1 || p.NVal > MaxNVal {
 		errs = append(errs, fmt.Errorf("n_val must be 1..%d, got %d", MaxNVal, p.NVal))
@@ -253,8 +254,10 @@ func (p Props) Validate(resolverOK func(string) bool) error {
 			"make objects larger than %d bytes, which do not fit a node-to-node frame; lower max_siblings or max_value_bytes",
 			p.MaxSiblings, p.MaxValueBytes, ValueOverheadBytes, MaxObjectBytes))
 	}
-	if resolverOK != nil && !resolverOK(p.Resolver) {
-		errs = append(errs, fmt.Errorf("resolver %q is not known", p.Resolver))
+	if checkResolver != nil {
+		if err := checkResolver(p.Resolver); err != nil {
+			errs = append(errs, fmt.Errorf("resolver: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

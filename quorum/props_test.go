@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,12 @@ func TestPropsValidate(t *testing.T) {
 		{"unknown resolver", with(func(p *Props) { p.Resolver = "nope" }), "resolver"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.p.Validate(func(s string) bool { return s == "siblings" })
+			err := tc.p.Validate(func(s string) error {
+				if s != "siblings" {
+					return errors.New("not known")
+				}
+				return nil
+			})
 			switch {
 			case tc.field == "" && err != nil:
 				t.Fatalf("Validate(%+v) = %v, want valid", tc.p, err)

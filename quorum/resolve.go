@@ -30,7 +30,8 @@ func (c *Coordinator) resolveSiblings(ctx context.Context, p placement, props Pr
 	r, err := c.cfg.Resolvers.Lookup(props.Resolver)
 	if err != nil {
 		c.m.resolutions.WithLabelValues("unknown").Inc()
-		obj.Warning = "resolver " + props.Resolver + " unavailable: " + err.Error()
+		c.log.Warn("resolver unavailable; returning siblings", "bucket", p.key.Bucket, "err", err)
+		obj.Warning = "resolver unavailable (" + resolve.FailureClass(err) + "), siblings returned"
 		return obj
 	}
 	if r == nil {
@@ -40,7 +41,7 @@ func (c *Coordinator) resolveSiblings(ctx context.Context, p placement, props Pr
 	if err != nil {
 		c.m.resolutions.WithLabelValues("failed").Inc()
 		c.log.Warn("resolver failed; returning siblings", "bucket", p.key.Bucket, "resolver", props.Resolver, "err", err)
-		obj.Warning = "resolver failed, siblings returned: " + err.Error()
+		obj.Warning = "resolver failed (" + resolve.FailureClass(err) + "), siblings returned"
 		return obj
 	}
 	client := versioning.New(obj.Context, res.Value)

@@ -47,6 +47,7 @@ var builtins = map[string]Resolver{
 // first use and kept, one per distinct URL. It is safe for concurrent use.
 type Registry struct {
 	cfg       WebhookConfig // defaults applied; never changes
+	allow     *allowlist    // from cfg.Allow
 	client    *http.Client
 	ownClient bool // client was made here, so Close may close its connections
 	metrics   *metrics
@@ -82,8 +83,13 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 		return nil, err
 	}
 	cfg := o.webhook.withDefaults()
+	allow, err := parseAllowlist(cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
 	r := &Registry{
 		cfg:      cfg,
+		allow:    allow,
 		client:   cfg.Client,
 		metrics:  newMetrics(cfg.Registry),
 		named:    make(map[string]Resolver, len(builtins)),
@@ -146,7 +152,10 @@ func checkName(name string) error {
 //     built-ins;
 //   - "webhook:URL": the webhook resolver for URL (see [WebhookConfig]),
 //     the same one on every call with the same spec; a URL that is not an
-//     absolute http or https URL is an error wrapping [ErrBadSpec];
+//     absolute http or https URL is an error wrapping [ErrBadSpec], one
+//     whose host is not on [WebhookConfig.Allow] one wrapping
+//     [ErrNotAllowed] (bucket properties from gossip are checked here
+//     too, on every node);
 //   - a name given to [Registry.Register].
 //
 // Anything else is an error wrapping [ErrUnknown].
@@ -173,7 +182,7 @@ func (r *Registry) webhook(spec, raw string) (*webhook, error) {
 	if ok {
 		return w, nil
 	}
-	u, err := parseWebhookURL(raw)
+	u, err := r.webhookURL(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -187,9 +196,28 @@ func (r *Registry) webhook(spec, raw string) (*webhook, error) {
 	return w, nil
 }
 
+// webhookURL parses a webhook URL and checks its host against the
+// allowlist: an error wrapping [ErrNotAllowed] names the host and the
+// configuration that would allow it.
+func (r *Registry) webhookURL(raw string) (*url.URL, error) {
+	u, err := parseWebhookURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if !r.allow.allows(u) {
+		return nil, fmt.Errorf("%w: %s is not in the node's webhook allowlist (dynamod serve --webhook-allow)", ErrNotAllowed, u.Host)
+	}
+	return u, nil
+}
+
 // Valid reports whether [Registry.Lookup] would accept spec, without
-// creating anything. Use it to validate bucket properties.
+// creating anything: a webhook's host must be on the allowlist. Use it to
+// validate bucket properties.
 func (r *Registry) Valid(spec string) error {
+	if raw, ok := strings.CutPrefix(spec, WebhookPrefix); ok {
+		_, err := r.webhookURL(raw)
+		return err
+	}
 	err := Valid(spec)
 	if !errors.Is(err, ErrUnknown) {
 		return err

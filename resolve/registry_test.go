@@ -68,7 +68,7 @@ func TestRegistry_unknown(t *testing.T) {
 }
 
 func TestRegistry_webhookSpecs(t *testing.T) {
-	reg, _ := newTestRegistry(t, WebhookConfig{})
+	reg, _ := newTestRegistry(t, WebhookConfig{Allow: []string{"127.0.0.1", "hooks.example.com", "::1", "example.com"}})
 	for _, u := range []string{"http://127.0.0.1:8080/resolve", "https://hooks.example.com/r?bucket=x", "http://[::1]:9/", "HTTP://EXAMPLE.COM"} {
 		spec := WebhookPrefix + u
 		if err := Valid(spec); err != nil {

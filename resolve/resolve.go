@@ -160,3 +160,50 @@ func maxModified(vs []versioning.Value) int64 {
 	}
 	return t
 }
+
+// Failure classes: what [FailureClass] names. A client sees the class in
+// a warning, never the error text, which may tell what the node can reach
+// (a refused connection against a timeout is a port scan's answer too,
+// but an error's text says much more: addresses, TLS details, bodies).
+const (
+	ClassTimeout    = "timeout"
+	ClassRefused    = "refused"     // the connection failed
+	ClassBadStatus  = "bad status"  // a non-2xx answer
+	ClassBadAnswer  = "bad answer"  // malformed or oversized
+	ClassBusy       = "busy"        // too many calls in flight
+	ClassCanceled   = "canceled"    // the request ended first
+	ClassNotAllowed = "not allowed" // the host is not on the allowlist
+	ClassUnknown    = "unknown resolver"
+	ClassNoValue    = "no usable sibling"
+	ClassFailed     = "failed" // anything else
+)
+
+// classified is an error with its failure class.
+type classified struct {
+	class string
+	err   error
+}
+
+func (c *classified) Error() string { return c.err.Error() }
+func (c *classified) Unwrap() error { return c.err }
+
+// FailureClass names the class of a resolver or lookup error: one of the
+// Class constants.
+func FailureClass(err error) string {
+	var c *classified
+	switch {
+	case errors.As(err, &c):
+		return c.class
+	case errors.Is(err, ErrNotAllowed):
+		return ClassNotAllowed
+	case errors.Is(err, ErrUnknown), errors.Is(err, ErrBadSpec):
+		return ClassUnknown
+	case errors.Is(err, ErrNoValue):
+		return ClassNoValue
+	case errors.Is(err, context.DeadlineExceeded):
+		return ClassTimeout
+	case errors.Is(err, context.Canceled):
+		return ClassCanceled
+	}
+	return ClassFailed
+}

@@ -71,6 +71,13 @@ type WebhookConfig struct {
 	// Registry receives the webhook metrics. nil: the metrics are kept but
 	// not registered.
 	Registry prometheus.Registerer
+	// Allow lists the hosts webhooks may call: "host" (any port),
+	// "host:port", "IP", "IP:port" and CIDRs ("10.0.0.0/8"). Host names
+	// match by name, never by what they resolve to; IP-literal URLs match
+	// IP and CIDR entries. A webhook whose host is not listed is refused
+	// ([ErrNotAllowed]) when its bucket properties are set and when it
+	// would be called. Empty: no webhook is allowed.
+	Allow []string
 }
 
 // DefaultWebhookConfig returns the defaults of [WebhookConfig].
@@ -172,6 +179,13 @@ const (
 	resultBusy      = "busy"      // MaxConcurrent calls in flight
 )
 
+// outcomeClass maps a failed call's outcome to its failure class.
+var outcomeClass = map[string]string{
+	resultTimeout: ClassTimeout, resultCanceled: ClassCanceled, resultError: ClassRefused,
+	resultStatus: ClassBadStatus, resultMalformed: ClassBadAnswer, resultTooLarge: ClassBadAnswer,
+	resultBusy: ClassBusy,
+}
+
 var results = []string{resultOK, resultTimeout, resultCanceled, resultError, resultStatus, resultMalformed, resultTooLarge, resultBusy}
 
 // Resolve POSTs the siblings to the webhook and returns its answer. It
@@ -185,7 +199,7 @@ func (w *webhook) Resolve(ctx context.Context, in Input) (Result, error) {
 	case w.sem <- struct{}{}:
 	default:
 		w.m.calls.WithLabelValues(resultBusy).Inc()
-		return Result{}, fmt.Errorf("resolve: webhook %s: %w: %d calls in flight", w.name, ErrWebhook, cap(w.sem))
+		return Result{}, &classified{ClassBusy, fmt.Errorf("resolve: webhook %s: %w: %d calls in flight", w.name, ErrWebhook, cap(w.sem))}
 	}
 	defer func() { <-w.sem }()
 	w.m.inFlight.Inc()
@@ -196,7 +210,7 @@ func (w *webhook) Resolve(ctx context.Context, in Input) (Result, error) {
 	w.m.duration.Observe(time.Since(start).Seconds())
 	w.m.calls.WithLabelValues(outcome).Inc()
 	if err != nil {
-		return Result{}, fmt.Errorf("resolve: webhook %s: %w: %w", w.name, ErrWebhook, err)
+		return Result{}, &classified{outcomeClass[outcome], fmt.Errorf("resolve: webhook %s: %w: %w", w.name, ErrWebhook, err)}
 	}
 	return res, nil
 }

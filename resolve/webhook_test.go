@@ -27,6 +27,9 @@ func newTestRegistry(t *testing.T, cfg WebhookConfig) (*Registry, *prometheus.Re
 	t.Helper()
 	preg := prometheus.NewRegistry()
 	cfg.Registry = preg
+	if cfg.Allow == nil {
+		cfg.Allow = []string{"127.0.0.1"} // the test servers
+	}
 	reg, err := NewRegistry(WithWebhook(cfg))
 	if err != nil {
 		t.Fatal(err)
@@ -260,6 +263,9 @@ func TestWebhook_failures(t *testing.T) {
 			if strings.Contains(err.Error(), "secret") {
 				t.Errorf("error shows a value: %v", err)
 			}
+			if got, want := FailureClass(err), outcomeClass[tc.result]; got != want || want == "" {
+				t.Errorf("FailureClass = %q, want %q", got, want)
+			}
 			for _, r := range results {
 				want := 0.0
 				if r == tc.result {
@@ -297,6 +303,9 @@ func TestWebhook_deadURL(t *testing.T) {
 	}
 	if got := webhookCalls(t, preg, resultError); got != 1 {
 		t.Errorf("calls{error} = %v, want 1", got)
+	}
+	if got := FailureClass(err); got != ClassRefused {
+		t.Errorf("FailureClass = %q, want %q", got, ClassRefused)
 	}
 }
 

@@ -34,6 +34,7 @@ type serveFlags struct {
 	releaseDelay                                                          time.Duration
 	maxConnections                                                        int
 	maxInflightBytes                                                      int64
+	webhookAllow                                                          string
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -64,6 +65,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.releaseDelay, "release-delay", 10*time.Second, "keep a handed-off partition this long after every new owner holds it")
 	fs.IntVar(&f.maxConnections, "max-connections", dhttp.DefaultConfig().MaxConnections, "client HTTP connections open at once; past it new ones are answered 503")
 	fs.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", dhttp.DefaultConfig().MaxInflightBytes, "client request body bytes held at once; past it requests are answered 503")
+	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "hosts webhook resolvers may call, comma-separated: host, host:port, IP, IP:port or CIDR (default: none)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -115,6 +117,9 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	cfg.Transfer.BytesPerSecond = f.transferRate
 	cfg.Transfer.ReleaseDelay = f.releaseDelay
 	cfg.Logger = log
+	if f.webhookAllow != "" {
+		cfg.WebhookAllow = strings.Split(f.webhookAllow, ",")
+	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
 	}

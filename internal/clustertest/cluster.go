@@ -68,6 +68,9 @@ type Options struct {
 	// starts (a fault or delay injector); crashes still act on the memory
 	// engine underneath.
 	WrapEngine func(node string, e storage.Engine) storage.Engine
+	// WebhookAllow is every node's webhook allowlist (node.Config). Empty:
+	// no webhook resolver may be called.
+	WebhookAllow []string
 }
 
 // Cluster is a running in-process cluster.
@@ -244,6 +247,7 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	c.t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.Name = name
+	cfg.WebhookAllow = c.opts.WebhookAllow
 	cfg.Ring.Partitions = c.opts.Partitions
 	cfg.Ring.Tokens = c.opts.Tokens
 	cfg.Quorum.HandoffInterval = c.opts.HandoffInterval

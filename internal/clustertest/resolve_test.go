@@ -3,10 +3,12 @@ package clustertest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,7 +151,7 @@ func TestResolve_webhook(t *testing.T) {
 	deadURL := dead.URL
 	dead.Close()
 
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, WebhookAllow: []string{"127.0.0.1"}})
 	setResolver(t, c, "hooked", "webhook:"+srv.URL)
 	setResolver(t, c, "broken", "webhook:"+deadURL)
 	for _, b := range []string{"hooked", "broken"} {
@@ -164,7 +166,34 @@ func TestResolve_webhook(t *testing.T) {
 		t.Fatalf("webhook resolution: %v", vals)
 	}
 	obj = getIn(t, c, "n2", "broken", "k")
-	if vals := versioning.Values(obj.Clock); len(vals) != 2 || obj.Warning == "" {
-		t.Fatalf("dead webhook: %d values, warning %q; want both siblings and a warning", len(vals), obj.Warning)
+	// The warning names the failure class, never the error's text (which
+	// would tell a client what the node can reach).
+	if vals := versioning.Values(obj.Clock); len(vals) != 2 || obj.Warning != "resolver failed (refused), siblings returned" {
+		t.Fatalf("dead webhook: %d values, warning %q; want both siblings and the warning of a refused connection", len(vals), obj.Warning)
+	}
+}
+
+// TestResolve_webhookNotAllowed: a webhook whose host is not on the
+// allowlist is refused when the props are set, as a bad request that
+// names the allowlist, and the bucket keeps its resolver.
+func TestResolve_webhookNotAllowed(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 1, WebhookAllow: []string{"10.1.0.0/16", "hooks.example:8443"}})
+	before := c.Node("n1").BucketProps("b").Resolver
+	for _, u := range []string{
+		"http://127.0.0.1:8080/", "http://169.254.169.254/latest/meta-data", "http://[::1]:80/",
+		"https://hooks.example/", "http://10.2.0.1/", "http://localhost:8443/",
+	} {
+		err := c.Node("n1").SetBucketProps("b", quorum.Props{Resolver: "webhook:" + u})
+		if !errors.Is(err, quorum.ErrBadRequest) || !strings.Contains(err.Error(), "allowlist") {
+			t.Errorf("webhook %s: %v; want a bad request naming the allowlist", u, err)
+		}
+		if got := c.Node("n1").BucketProps("b").Resolver; got != before {
+			t.Fatalf("webhook %s: bucket resolver is now %q, want unchanged", u, got)
+		}
+	}
+	for _, u := range []string{"http://10.1.2.3:9000/merge", "https://hooks.example:8443/x"} {
+		if err := c.Node("n1").SetBucketProps("ok", quorum.Props{Resolver: "webhook:" + u}); err != nil {
+			t.Errorf("allowed webhook %s: %v", u, err)
+		}
 	}
 }
