@@ -39,6 +39,11 @@ type ClusterStatus struct {
 	AntiEntropy *AntiEntropyStatus `json:"anti_entropy,omitempty"`
 	// Storage is the answering node's storage health.
 	Storage StorageHealth `json:"storage"`
+	// Warnings are the answering node's standing security warnings: it
+	// runs with --insecure, an open client API, a plaintext client API
+	// or an admin listener on a non-loopback address. Empty (not null)
+	// when there are none.
+	Warnings []string `json:"warnings"`
 }
 
 // StorageHealth is a node's storage health (storage.Health): whether it

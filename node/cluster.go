@@ -33,7 +33,8 @@ func (n *Node) clusterStatus(ctx context.Context) *client.ClusterStatus {
 		Node: n.cfg.Name, Partitions: r.Config().Partitions, Tokens: r.Config().Tokens,
 		DefaultNVal: nval, UnderReplicated: len(r.Members()) < nval, Steady: v.Steady(),
 		HintsPending: n.store.HintCount(), PendingTransfers: []client.Transfer{},
-		Storage: client.StorageHealth(n.store.Health()),
+		Storage:  client.StorageHealth(n.store.Health()),
+		Warnings: append([]string{}, n.cfg.Warnings...),
 	}
 	for _, p := range n.transfers(ctx, v) {
 		doc.PendingTransfers = append(doc.PendingTransfers, client.Transfer(p))

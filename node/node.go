@@ -72,6 +72,9 @@ type Config struct {
 	// resolvers call (resolve.WebhookConfig.Allow); unused when Resolvers
 	// is set. Empty: no webhook.
 	WebhookAllow []string
+	// Warnings are shown in /cluster for as long as the node runs (the
+	// start-up rule's, see Exposure.Check).
+	Warnings []string
 	// Transfer configures partition transfers on membership changes; Self,
 	// Range, Verify and OnLeft are set by the node.
 	Transfer transfer.Config

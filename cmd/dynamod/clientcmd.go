@@ -363,6 +363,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if doc.UnderReplicated {
 		fmt.Fprintf(stdout, "warning: fewer members than n_val: data is under-replicated\n")
 	}
+	for _, w := range doc.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tSTATUS\tLIVENESS\tPARTITIONS\tHTTP\tRPC")
 	for _, m := range doc.Members {

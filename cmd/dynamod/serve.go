@@ -35,6 +35,7 @@ type serveFlags struct {
 	maxConnections                                                        int
 	maxInflightBytes                                                      int64
 	webhookAllow                                                          string
+	insecure                                                              bool
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -65,6 +66,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.releaseDelay, "release-delay", 10*time.Second, "keep a handed-off partition this long after every new owner holds it")
 	fs.IntVar(&f.maxConnections, "max-connections", dhttp.DefaultConfig().MaxConnections, "client HTTP connections open at once; past it new ones are answered 503")
 	fs.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", dhttp.DefaultConfig().MaxInflightBytes, "client request body bytes held at once; past it requests are answered 503")
+	fs.BoolVar(&f.insecure, "insecure", false, "start even though the rpc or gossip address is reachable from other hosts and there is no gossip key or node TLS (warned about in the log and /cluster)")
 	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "hosts webhook resolvers may call, comma-separated: host, host:port, IP, IP:port or CIDR (default: none)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -123,6 +125,14 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
+	warnings, err := exposure(f).Check(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	cfg.Warnings = warnings
 	var key []byte
 	if f.gossipKey != "" {
 		k, err := base64.StdEncoding.DecodeString(f.gossipKey)

@@ -1,0 +1,16 @@
+package main
+
+import "github.com/dynamod/dynamod/node"
+
+// exposure describes the ports and protections the serve flags give, for
+// the start-up rule (node.Exposure.Check).
+func exposure(f serveFlags) node.Exposure {
+	return node.Exposure{
+		RPCAddr:    f.rpcAddr,
+		GossipAddr: f.gossipAddr,
+		HTTPAddr:   f.httpAddr,
+		GossipKey:  f.gossipKey != "",
+		ClientAuth: "auto",
+		Insecure:   f.insecure,
+	}
+}
