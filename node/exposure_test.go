@@ -21,7 +21,9 @@ func TestExposure_check(t *testing.T) {
 		{"gossip on a LAN address", func(e *Exposure) { e.GossipAddr = "10.0.0.5:7946" }, true, nil},
 		{"exposed with a key but no TLS", func(e *Exposure) { e.RPCAddr, e.GossipKey = "0.0.0.0:1", true }, true, nil},
 		{"exposed with TLS but no key", func(e *Exposure) { e.RPCAddr, e.NodeTLS = "0.0.0.0:1", true }, true, nil},
-		{"exposed with both", func(e *Exposure) { e.RPCAddr, e.GossipAddr, e.GossipKey, e.NodeTLS = "0.0.0.0:1", "0.0.0.0:2", true, true }, false, nil},
+		{"exposed with both", func(e *Exposure) {
+			e.RPCAddr, e.GossipAddr, e.GossipKey, e.NodeTLS = "0.0.0.0:1", "0.0.0.0:2", true, true
+		}, false, nil},
 		{"exposed, insecure", func(e *Exposure) { e.RPCAddr, e.Insecure = "0.0.0.0:1", true }, false, []string{"INSECURE (--insecure)"}},
 		{"unresolvable host", func(e *Exposure) { e.RPCAddr = "no-such-host.invalid:1" }, true, nil},
 		{"client open on LAN", func(e *Exposure) { e.HTTPAddr, e.ClientAuth, e.ClientTLS = "0.0.0.0:7070", "off", true }, false,
