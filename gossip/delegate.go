@@ -241,6 +241,11 @@ func (g *Gossip) sendLoop() {
 					delta.Buckets = map[string]bucketEntry{}
 				}
 				delta.Buckets[name] = g.state.buckets[name]
+			case 't':
+				if delta.Tokens == nil {
+					delta.Tokens = map[string]tokenEntry{}
+				}
+				delta.Tokens[name] = g.state.tokens[name]
 			}
 		}
 		clear(g.bigPending)

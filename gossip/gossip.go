@@ -653,6 +653,9 @@ func (g *Gossip) publishLocked(delta wireState, local bool) {
 	for name, e := range delta.Buckets {
 		g.queueLocked("b/"+name, wireState{V: stateVersion, From: g.cfg.Name, Buckets: map[string]bucketEntry{name: e}}, local)
 	}
+	for id, e := range delta.Tokens {
+		g.queueLocked("t/"+id, wireState{V: stateVersion, From: g.cfg.Name, Tokens: map[string]tokenEntry{id: e}}, local)
+	}
 	if local {
 		g.changedLocked()
 	}
@@ -729,7 +732,7 @@ func (g *Gossip) mergeRemote(buf []byte, source string, rebroadcast bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	news := g.state.merge(w)
-	if len(news.Members) == 0 && len(news.Buckets) == 0 {
+	if len(news.Members) == 0 && len(news.Buckets) == 0 && len(news.Tokens) == 0 {
 		g.metrics.merges.WithLabelValues(source, "unchanged").Inc()
 		return
 	}

@@ -163,6 +163,7 @@ type wireState struct {
 	From    string                 `json:"from,omitempty"`
 	Members map[string]memberEntry `json:"members,omitempty"`
 	Buckets map[string]bucketEntry `json:"buckets,omitempty"`
+	Tokens  map[string]tokenEntry  `json:"tokens,omitempty"` // client tokens by id (tokens.go)
 }
 
 // clusterState is the CRDT: the latest entry per member and per bucket.
@@ -170,11 +171,12 @@ type wireState struct {
 type clusterState struct {
 	members map[string]memberEntry
 	buckets map[string]bucketEntry
+	tokens  map[string]tokenEntry
 	clock   uint64 // Lamport clock: >= every version seen
 }
 
 func newClusterState() *clusterState {
-	return &clusterState{members: map[string]memberEntry{}, buckets: map[string]bucketEntry{}}
+	return &clusterState{members: map[string]memberEntry{}, buckets: map[string]bucketEntry{}, tokens: map[string]tokenEntry{}}
 }
 
 // tick returns a fresh version for a local write.
@@ -211,13 +213,14 @@ func (s *clusterState) merge(w wireState) (news wireState) {
 			news.Buckets[name] = e
 		}
 	}
+	s.mergeTokens(w, &news)
 	return news
 }
 
 // wire returns the full state for encoding. The maps are shared with s: the
 // caller encodes them before releasing the lock that guards s.
 func (s *clusterState) wire(from string) wireState {
-	return wireState{V: stateVersion, From: from, Members: s.members, Buckets: s.buckets}
+	return wireState{V: stateVersion, From: from, Members: s.members, Buckets: s.buckets, Tokens: s.tokens}
 }
 
 // encodeState encodes w compactly. Props are already compact JSON and HTML
@@ -260,6 +263,9 @@ func decodeState(b []byte) (wireState, error) {
 			return wireState{}, fmt.Errorf("%w: bucket %q: %w", errMalformed, name, err)
 		}
 		w.Buckets[name] = norm
+	}
+	if err := checkTokens(w); err != nil {
+		return wireState{}, err
 	}
 	return w, nil
 }
