@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,9 +42,20 @@ type Config struct {
 	// TLS, when set, is used for both ends: the listener serves TLS with it
 	// and dials use it as the client config, so one config with
 	// Certificates, RootCAs, ClientCAs and ClientAuth gives mutual TLS. A
-	// dial with an empty ServerName verifies the host part of the resolved
-	// address. nil: plaintext.
+	// dial with an empty ServerName sets it to the host part of the
+	// resolved address. The config must verify the peer's certificate on
+	// both ends (ClientAuth RequireAndVerifyClientCert, or a
+	// VerifyConnection as internal/pki's); the transport then takes the
+	// peer's node name from that certificate (PeerName): an inbound
+	// connection whose hello names another node, and a dialed node whose
+	// certificate names another node than the one dialed, are refused.
+	// nil: plaintext, and the peer's name is the one in its hello.
 	TLS *tls.Config
+	// PeerName returns the node name a verified peer certificate (the
+	// leaf) stands for, or an error when it stands for no node (the
+	// connection is then refused). Used only with TLS. nil: the leaf's
+	// Subject CommonName, which must not be empty.
+	PeerName func(leaf *x509.Certificate) (string, error)
 	// DialTimeout bounds one dial: TCP connect, TLS handshake and the
 	// transport handshake. It also bounds the handshake of an accepted
 	// connection. Default 2s.

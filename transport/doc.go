@@ -5,7 +5,7 @@
 // It offers two implementations of [Caller]:
 //
 //   - [TCP]: binary length-prefixed frames over pooled, multiplexed TCP
-//     connections (optionally TLS), with a deadline on every call. See
+//     connections (optionally mutual TLS), with a deadline on every call. See
 //     frame.go for the wire format.
 //   - [MemNetwork]: an in-process network with fault injection (drop, delay,
 //     partition, crash, veto/rewrite hooks) for multi-node tests. One seed
@@ -29,6 +29,33 @@
 //	dynamod_transport_read_timeouts_total              connections cut for a frame stalled ReadTimeout
 //	dynamod_transport_inbound_rejected_total           accepted connections closed over MaxInbound
 //	dynamod_transport_inflight_bytes                   request bytes held by inbound connections
+//	dynamod_transport_tls_handshake_failures_total{direction,reason}
+//	                                                    peer connections refused with TLS; direction in, out;
+//	                                                    reason handshake (no, unknown or non-node certificate,
+//	                                                    TLS error), identity (names no node or another node)
+//
+// # Identity
+//
+// Without TLS a peer is the node its hello names, on trust. With
+// Config.TLS the peer's name comes from its verified certificate
+// (Config.PeerName; dynamod serve uses internal/pki's node-name rule, which
+// refuses client certificates and anything but a node certificate of the
+// cluster CA):
+//
+//   - an accepted connection completes the TLS handshake (the config
+//     requires and verifies a client certificate) before its hello is
+//     read, and is refused, counted and logged at warn when the hello
+//     names another node than the certificate; handlers see the
+//     certificate's name as from;
+//   - a dial checks, before it sends its hello, that the server's
+//     certificate names the node it meant to reach (Config.Resolve gave
+//     the address for that name). A forged or stale address in the
+//     cluster state leads to a refused connection, not to an impostor.
+//
+// Host names and IP addresses in certificates are therefore not what is
+// checked (internal/pki's config skips the standard host name check and
+// verifies the chain itself): addresses move and come from gossip, while
+// the node name is what a request is meant for.
 //
 // What a peer can make a node hold is bounded (Config): a frame's buffer
 // grows as its bytes arrive (a peer that announces 64 MiB and stalls costs

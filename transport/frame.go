@@ -24,7 +24,9 @@ import (
 //
 // A connection starts with the dialer's hello naming the calling node; the
 // acceptor answers with its own hello (always, even when it then refuses
-// the version, so the dialer can report why). Each side then sends at most
+// the version, so the dialer can report why). With TLS the hello's name
+// must be the one the sender's certificate gives, or the acceptor closes
+// the connection without answering. Each side then sends at most
 // the smaller of the two maxFrame values. After that the dialer sends only
 // requests and the acceptor only responses.
 //
@@ -58,6 +60,10 @@ const (
 
 // errBadFrame marks a protocol violation by the peer.
 var errBadFrame = errors.New("transport: bad frame")
+
+// errRefused marks an inbound connection refused for its TLS handshake or
+// identity.
+var errRefused = errors.New("transport: peer refused")
 
 func badFrame(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadFrame, fmt.Sprintf(format, args...))

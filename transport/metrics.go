@@ -113,6 +113,7 @@ type metrics struct {
 	inboundRejected prometheus.Counter
 	readTimeouts    prometheus.Counter
 	handlerPanics   prometheus.Counter
+	tlsFailures     *prometheus.CounterVec
 
 	dialOK, dialFailed prometheus.Counter
 	connsIn, connsOut  prometheus.Gauge
@@ -182,12 +183,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "dynamod_transport_handler_panics_total",
 			Help: "Requests whose handler panicked; the panic was recovered and answered as an error.",
 		}),
+		tlsFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dynamod_transport_tls_handshake_failures_total",
+			Help: "Peer connections refused in the TLS handshake (reason handshake: no, unknown or non-node certificate, or TLS error) or for the identity the certificate gives (reason identity: another node than the hello or the dial named), by direction (in, out).",
+		}, []string{"direction", "reason"}),
 	}
 	m.dialOK = m.dials.WithLabelValues("ok")
 	m.dialFailed = m.dials.WithLabelValues("error")
 	m.connsIn = m.conns.WithLabelValues("in")
 	m.connsOut = m.conns.WithLabelValues("out")
+	for _, dir := range []string{"in", "out"} {
+		for _, reason := range []string{tlsHandshake, tlsIdentity} {
+			m.tlsFailures.WithLabelValues(dir, reason) // export zeros
+		}
+	}
 	return m
+}
+
+// Reasons of dynamod_transport_tls_handshake_failures_total.
+const (
+	tlsHandshake = "handshake" // the TLS handshake failed
+	tlsIdentity  = "identity"  // the certificate names no node, or another node
+)
+
+// tlsFailed counts a connection refused for TLS; dir is "in" or "out".
+func (m *metrics) tlsFailed(dir, reason string) {
+	m.tlsFailures.WithLabelValues(dir, reason).Inc()
 }
 
 func (m *metrics) kind(k uint8) *kindMetrics {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -19,7 +20,7 @@ const requestCost = 8 << 10
 // responses.
 type serverConn struct {
 	t       *TCP
-	peer    string // the calling node, from its hello
+	peer    string // the calling node: from its certificate with TLS, else from its hello
 	nc      net.Conn
 	fr      frameReader
 	w       *frameWriter
@@ -72,9 +73,21 @@ func (t *TCP) accept(nc net.Conn, fr *frameReader) (peer string, peerMax int, er
 	if err := nc.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
 		return "", 0, err
 	}
+	var certName string
+	if tc, ok := nc.(*tls.Conn); ok {
+		if certName, err = t.acceptTLS(tc); err != nil {
+			return "", 0, err
+		}
+	}
 	peer, peerMax, herr := fr.readHello()
 	if peer == "" && herr != nil {
 		return "", 0, herr
+	}
+	if certName != "" && peer != certName {
+		// Counted before the connection closes, so whoever sees it closed
+		// sees it counted.
+		t.m.tlsFailed("in", tlsIdentity)
+		return certName, 0, fmt.Errorf("%w: its hello names node %q, its certificate %q", errRefused, peer, certName)
 	}
 	if _, err := nc.Write(appendHello(nil, t.cfg.Name, t.cfg.MaxFrame)); err != nil {
 		return peer, 0, err
@@ -86,6 +99,22 @@ func (t *TCP) accept(nc net.Conn, fr *frameReader) (peer string, peerMax int, er
 		return peer, 0, err
 	}
 	return peer, peerMax, nil
+}
+
+// acceptTLS runs the TLS handshake of an accepted connection (the config
+// verifies the client's certificate) and returns the node name the
+// certificate stands for. Failures are counted and wrap errRefused.
+func (t *TCP) acceptTLS(tc *tls.Conn) (string, error) {
+	if err := tc.HandshakeContext(t.ctx); err != nil {
+		t.m.tlsFailed("in", tlsHandshake)
+		return "", fmt.Errorf("%w: tls handshake: %w", errRefused, err)
+	}
+	name, err := t.peerName(tc.ConnectionState())
+	if err != nil {
+		t.m.tlsFailed("in", tlsIdentity)
+		return "", fmt.Errorf("%w: %w", errRefused, err)
+	}
+	return name, nil
 }
 
 // readRequests starts a goroutine per request until the connection fails.

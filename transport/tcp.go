@@ -42,6 +42,7 @@ type TCP struct {
 	inflight     *budget      // request bytes of all inbound connections (MaxInflight)
 	inbound      atomic.Int64 // accepted connections open (MaxInbound)
 	rejectLogged atomic.Int64 // Unix ns of the last warning about a rejected connection
+	refuseLogged atomic.Int64 // Unix ns of the last warning about a refused peer (TLS, identity)
 
 	mu sync.Mutex
 	// guarded by mu
@@ -279,6 +280,8 @@ func (t *TCP) goTracked(f func()) bool {
 func (t *TCP) logConnEnd(msg, peer string, nc net.Conn, err error, handshook bool) {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errRefused):
+		t.warnLimited(&t.refuseLogged, msg+": peer refused", "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
 	case errors.Is(err, errBadFrame):
 		t.m.badFrames.Inc()
 		t.log.Warn(msg+": protocol error", "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
@@ -409,18 +412,17 @@ func (t *TCP) dial(name string) (*clientConn, error) {
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
 	defer cancel()
-	var nc net.Conn
-	var err error
-	if t.cfg.TLS != nil {
-		d := tls.Dialer{Config: t.clientTLS(addr)}
-		nc, err = d.DialContext(ctx, "tcp", addr)
-	} else {
-		var d net.Dialer
-		nc, err = d.DialContext(ctx, "tcp", addr)
-	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		t.m.dialFailed.Inc()
 		return nil, t.connErr(name, err)
+	}
+	if t.cfg.TLS != nil {
+		if nc, err = t.dialTLS(ctx, name, addr, nc); err != nil {
+			t.m.dialFailed.Inc()
+			return nil, t.connErr(name, err)
+		}
 	}
 	if !t.track(nc) {
 		return nil, ErrClosed
@@ -429,6 +431,12 @@ func (t *TCP) dial(name string) (*clientConn, error) {
 	if err != nil {
 		t.untrack(nc)
 		t.m.dialFailed.Inc()
+		var alert tls.AlertError
+		if errors.As(err, &alert) {
+			// TLS 1.3: the server checks our certificate after our side
+			// of the handshake has ended, and its refusal arrives here.
+			t.m.tlsFailed("out", tlsHandshake)
+		}
 		return nil, t.connErr(name, fmt.Errorf("handshake with %s: %w", addr, err))
 	}
 	t.m.dialOK.Inc()
@@ -439,6 +447,45 @@ func (t *TCP) dial(name string) (*clientConn, error) {
 	t.wg.Go(c.readLoop)
 	t.wg.Go(func() { c.w.run(c.done) })
 	return c, nil
+}
+
+// dialTLS runs the TLS handshake on a dialed connection and checks that the
+// server's certificate stands for the node dialed: an address that gossip
+// (or anyone) pointed at another node, however valid its certificate, is
+// refused before a request is sent. It closes nc on failure.
+func (t *TCP) dialTLS(ctx context.Context, name, addr string, nc net.Conn) (net.Conn, error) {
+	tc := tls.Client(nc, t.clientTLS(addr))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		t.m.tlsFailed("out", tlsHandshake)
+		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+	}
+	got, err := t.peerName(tc.ConnectionState())
+	if err == nil && got != name {
+		err = fmt.Errorf("the certificate at %s is for node %q", addr, got)
+	}
+	if err != nil {
+		nc.Close()
+		t.m.tlsFailed("out", tlsIdentity)
+		return nil, err
+	}
+	return tc, nil
+}
+
+// peerName is the node name the verified certificate of a TLS peer stands
+// for (Config.PeerName).
+func (t *TCP) peerName(cs tls.ConnectionState) (string, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return "", errors.New("the peer presented no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	if t.cfg.PeerName != nil {
+		return t.cfg.PeerName(leaf)
+	}
+	if leaf.Subject.CommonName == "" {
+		return "", errors.New("the peer's certificate has no CommonName")
+	}
+	return leaf.Subject.CommonName, nil
 }
 
 func (t *TCP) clientTLS(addr string) *tls.Config {
@@ -545,8 +592,15 @@ func (t *TCP) reject(nc net.Conn) {
 	// counted.
 	t.m.inboundRejected.Inc()
 	nc.Close()
+	t.warnLimited(&t.rejectLogged, "inbound connection refused: too many open", "remote", nc.RemoteAddr().String(), "max_inbound", t.cfg.MaxInbound)
+}
+
+// warnLimited logs a warning unless last (Unix ns of the previous one)
+// is less than a second ago, so that a flood of connections does not flood
+// the log.
+func (t *TCP) warnLimited(last *atomic.Int64, msg string, args ...any) {
 	now := time.Now().UnixNano()
-	if last := t.rejectLogged.Load(); now-last >= int64(time.Second) && t.rejectLogged.CompareAndSwap(last, now) {
-		t.log.Warn("inbound connection refused: too many open", "remote", nc.RemoteAddr().String(), "max_inbound", t.cfg.MaxInbound)
+	if l := last.Load(); now-l >= int64(time.Second) && last.CompareAndSwap(l, now) {
+		t.log.Warn(msg, args...)
 	}
 }

@@ -618,36 +618,6 @@ func TestTCP_garbage(t *testing.T) {
 	}
 }
 
-func TestTCP_TLS(t *testing.T) {
-	checkNoLeaks(t)
-	r := newResolver()
-	cfg := selfSignedTLS(t)
-	withTLS := func(c *Config) { c.TLS = cfg }
-	a := startNode(t, r, "a", HandlerFunc(echo), withTLS)
-	startNode(t, r, "b", HandlerFunc(echo), withTLS)
-	ctx := t.Context()
-	for range 3 {
-		got, err := a.Call(ctx, "b", 4, []byte("secret"))
-		if err != nil || string(got) != "a:4:secret" {
-			t.Fatalf("TLS call: %q, %v", got, err)
-		}
-	}
-
-	plain := startNode(t, r, "plain", nil, nil)
-	if _, err := plain.Call(ctx, "b", 4, nil); !errors.Is(err, ErrUnreachable) {
-		t.Errorf("plaintext call to TLS peer: err = %v, want ErrUnreachable", err)
-	}
-	noCert := cfg.Clone()
-	noCert.Certificates = nil
-	anon := startNode(t, r, "anon", nil, func(c *Config) { c.TLS = noCert; c.BindAddr = "" })
-	if _, err := anon.Call(ctx, "b", 4, nil); !errors.Is(err, ErrUnreachable) {
-		t.Errorf("call without a client certificate: err = %v, want ErrUnreachable", err)
-	}
-	if _, err := a.Call(ctx, "plain", 4, nil); !errors.Is(err, ErrUnreachable) {
-		t.Errorf("TLS call to plaintext peer: err = %v, want ErrUnreachable", err)
-	}
-}
-
 func TestTCP_dialFailures(t *testing.T) {
 	checkNoLeaks(t)
 	r := newResolver()
