@@ -8,7 +8,7 @@ import (
 
 // TestDeps: http uses quorum and versioning for their types and sentinels
 // only; everything it does goes through Backend, so it never imports
-// storage, gossip, transport or node.
+// storage, gossip, transport or node. auth checks its bearer tokens.
 func TestDeps(t *testing.T) {
-	depstest.Dynamod(t, depstest.Imports(t), "quorum", "versioning")
+	depstest.Dynamod(t, depstest.Imports(t), "quorum", "versioning", "auth")
 }

@@ -13,7 +13,20 @@
 //	GET      /buckets                    {"buckets":[...]}
 //	GET|PUT|DELETE /buckets/{bucket}/props   bucket properties (DELETE resets)
 //	GET      /cluster, /cluster/preflist/{bucket}/{key}
-//	GET      /ping, /ready, /metrics, /debug/pprof/ (only with Config.EnablePprof)
+//	GET      /admin/find/{what}; POST /admin/leave, /admin/remove/{name}
+//	POST|GET /admin/tokens; POST|DELETE /admin/tokens/{id}/grants; DELETE /admin/tokens/{id}
+//	GET      /ping, /ready
+//
+// [NewAdminHandler] serves the admin listener: /metrics, /debug/pprof/ (only
+// with Config.EnablePprof), /ping and /admin/tokens, without a token.
+//
+// Bearer tokens (auth.go, package auth) guard every client route but /ping
+// and /ready, by [Config.ClientAuth]: objects and listings need read:B or
+// write:B, bucket properties read:B to read and admin:B to change, and
+// everything else, including any route not in the table, cluster admin.
+// Missing, malformed, unknown and revoked tokens get 401 with
+// WWW-Authenticate: Bearer; a token without the grant gets 403. Both are
+// answered before a body is read or anything changes.
 //
 // Buckets and keys are arbitrary non-empty byte strings. A client
 // percent-encodes them as one path segment each (a "/" inside a key is
@@ -31,6 +44,6 @@
 // (also sent on every response as Dynamod-Request-Id).
 //
 // Package http imports quorum and versioning for their types and sentinels
-// only, and no other dynamod package (deps_test.go checks): never storage,
-// gossip, transport or node. Everything it does goes through [Backend].
+// only, and auth for its token checks; no other dynamod package
+// (deps_test.go checks): never storage, gossip, transport or node. Everything it does goes through [Backend].
 package http

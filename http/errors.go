@@ -7,6 +7,7 @@ import (
 	nethttp "net/http"
 	"strconv"
 
+	"github.com/dynamod/dynamod/auth"
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -107,6 +108,10 @@ func classify(err error, requestID string) (int, errorBody) {
 			Op: ue.Op, Want: ue.Want, Got: ue.Got, WantPrimary: ue.WantPrimary, GotPrimary: ue.GotPrimary,
 			WantDurable: ue.WantDurable, GotDurable: ue.GotDurable, Reason: ue.Reason,
 		}}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		status, body = nethttp.StatusUnauthorized, errorBody{Error: "unauthorized"}
+	case errors.Is(err, auth.ErrForbidden):
+		status, body = nethttp.StatusForbidden, errorBody{Error: "forbidden"}
 	case errors.Is(err, errNotReady):
 		status, body = nethttp.StatusServiceUnavailable, errorBody{Error: "not ready"}
 	case errors.Is(err, versioning.ErrBadContext):

@@ -222,7 +222,12 @@ func (f *fakeBackend) SetBucketProps(bucket string, p quorum.Props) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	merged := p.WithDefaults(f.props[bucket])
-	known := func(r string) bool { return slices.Contains([]string{"siblings", "lww"}, r) }
+	known := func(r string) error {
+		if slices.Contains([]string{"siblings", "lww"}, r) {
+			return nil
+		}
+		return fmt.Errorf("unknown resolver %q", r)
+	}
 	if err := merged.WithDefaults(quorum.DefaultProps()).Validate(known); err != nil {
 		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
 	}

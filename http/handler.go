@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	nethttp "net/http"
-	"net/http/pprof"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Config configures [NewHandler]. It is read once; later changes have no
@@ -27,15 +25,22 @@ type Config struct {
 	// Logger gets a Debug line per request and an Error line per internal
 	// error. nil: discard.
 	Logger *slog.Logger
-	// Registry registers the handler's metrics. nil: a private registry,
-	// which /metrics then serves (unless Gatherer is set).
+	// Registry registers the handler's metrics. nil: a private registry.
 	Registry prometheus.Registerer
-	// Gatherer is what /metrics serves. nil: Registry if it is also a
-	// Gatherer (a *prometheus.Registry is); otherwise /metrics is not
-	// served.
+	// Gatherer is what [NewAdminHandler]'s /metrics serves. nil: Registry
+	// if it is also a Gatherer (a *prometheus.Registry is); otherwise
+	// /metrics is not served. The client API serves no metrics.
 	Gatherer prometheus.Gatherer
-	// EnablePprof mounts net/http/pprof under /debug/pprof/. Default false.
+	// EnablePprof mounts net/http/pprof under /debug/pprof/ of
+	// [NewAdminHandler]. Default false.
 	EnablePprof bool
+	// ClientAuth is when the client API asks for a bearer token
+	// (auth.go). Zero: AuthOff.
+	ClientAuth ClientAuth
+	// Tokens are the cluster's tokens, checked by ClientAuth and managed
+	// under /admin/tokens. nil: no token exists (AuthOn then refuses every
+	// request but /ping and /ready) and /admin/tokens is not served.
+	Tokens TokenStore
 	// MaxBodyBytes is the hard cap on the bytes read from one request body,
 	// whatever a bucket's max_value_bytes allows (that one gives 413 below
 	// this cap). Default 16 MiB + 64 KiB; <= 0 takes the default.
@@ -167,14 +172,7 @@ func NewHandler(b Backend, cfg Config) nethttp.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Registry == nil {
-		reg := prometheus.NewRegistry()
-		cfg.Registry = reg
-		if cfg.Gatherer == nil {
-			cfg.Gatherer = reg
-		}
-	}
-	if cfg.Gatherer == nil {
-		cfg.Gatherer, _ = cfg.Registry.(prometheus.Gatherer)
+		cfg.Registry = prometheus.NewRegistry()
 	}
 	a := &api{b: b, cfg: cfg, log: cfg.Logger.With("component", "http"), m: newMetrics(cfg.Registry)}
 	return a.recoverAndMeasure(a.router())
@@ -216,22 +214,8 @@ func (a *api) router() *mux.Router {
 	r.Handle("/admin/remove/{name}", a.route("remove", a.remove)).Methods("POST")
 	r.Handle("/ping", a.route("ping", a.ping)).Methods("GET", "HEAD")
 	r.Handle("/ready", a.route("ready", a.ready)).Methods("GET", "HEAD")
-	if a.cfg.Gatherer != nil {
-		h := promhttp.HandlerFor(a.cfg.Gatherer, promhttp.HandlerOpts{
-			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		})
-		r.Handle("/metrics", a.route("metrics", h.ServeHTTP)).Methods("GET")
-	}
-	if a.cfg.EnablePprof {
-		// Named handlers first: Index serves the rest of the prefix.
-		// Profiles and traces run as long as they are asked to: no
-		// write deadline (the routes exist only with --pprof).
-		r.Handle("/debug/pprof/cmdline", a.route("pprof", pprof.Cmdline))
-		r.Handle("/debug/pprof/profile", a.route("pprof", noWriteDeadline(pprof.Profile)))
-		r.Handle("/debug/pprof/symbol", a.route("pprof", pprof.Symbol))
-		r.Handle("/debug/pprof/trace", a.route("pprof", noWriteDeadline(pprof.Trace)))
-		r.PathPrefix("/debug/pprof/").Handler(a.route("pprof", noWriteDeadline(pprof.Index)))
-	}
+	a.tokenRoutes(r)
+	// /metrics and /debug/pprof are the admin listener's (admin.go).
 	return r
 }
 
@@ -280,10 +264,14 @@ func infoFrom(ctx context.Context) *reqInfo {
 	return &reqInfo{}
 }
 
-// route names a handler for metrics and logs.
+// route names a handler for metrics and logs, and checks the request's
+// token for it (auth.go) before the handler runs.
 func (a *api) route(name string, h nethttp.HandlerFunc) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		infoFrom(r.Context()).route = name
+		if !a.authorize(w, r, name) {
+			return
+		}
 		h(w, r)
 	})
 }

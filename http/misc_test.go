@@ -39,20 +39,33 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
-	// Labels never carry buckets, keys or raw methods.
-	body := e.do("GET", "/metrics", nil).want(t, 200).String()
-	if strings.Contains(body, "secret") || strings.Contains(body, "BREW") || !strings.Contains(body, "dynamod_http_panics_total 0") {
+	// Labels never carry buckets, keys or raw methods. /metrics is the
+	// admin listener's, not the client API's.
+	e.do("GET", "/metrics", nil).want(t, 404)
+	r := serve(NewAdminHandler(e.f, Config{Registry: e.reg}), mustRequest(t, "GET", "/metrics", ""))
+	body := r.String()
+	if r.code != 200 || strings.Contains(body, "secret") || strings.Contains(body, "BREW") || !strings.Contains(body, "dynamod_http_panics_total 0") {
 		t.Errorf("/metrics exposes request data or lacks the panic counter:\n%s", body)
 	}
 }
 
 func TestPprof(t *testing.T) {
+	// Only on the admin listener, and only when enabled.
 	e := newEnv(t, func(c *Config) { c.EnablePprof = true })
-	if r := e.do("GET", "/debug/pprof/", nil).want(t, 200); !contains(r.String(), "goroutine") {
-		t.Errorf("pprof index: %.200s", r.body)
+	e.do("GET", "/debug/pprof/", nil).want(t, 404)
+	e.do("GET", "/debug/pprof/cmdline", nil).want(t, 404)
+	h := NewAdminHandler(newFake(), Config{EnablePprof: true})
+	if r := serve(h, mustRequest(t, "GET", "/debug/pprof/", "")); r.code != 200 || !contains(r.String(), "goroutine") {
+		t.Errorf("pprof index: %d %.200s", r.code, r.body)
 	}
-	e.do("GET", "/debug/pprof/cmdline", nil).want(t, 200)
-	e.do("GET", "/debug/pprof/goroutine?debug=1", nil).want(t, 200)
+	for _, p := range []string{"/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1"} {
+		if r := serve(h, mustRequest(t, "GET", p, "")); r.code != 200 {
+			t.Errorf("GET %s = %d", p, r.code)
+		}
+	}
+	if r := serve(NewAdminHandler(newFake(), Config{}), mustRequest(t, "GET", "/debug/pprof/", "")); r.code != 404 {
+		t.Errorf("pprof without EnablePprof = %d, want 404", r.code)
+	}
 }
 
 func TestConfig(t *testing.T) {
@@ -74,23 +87,29 @@ func TestConfig(t *testing.T) {
 		t.Error("Validate accepts MaxInflightBytes below MaxBodyBytes")
 	}
 
-	// The zero Config works: private registry served on /metrics.
+	// The zero Config works.
 	h := NewHandler(newFake(), Config{})
-	if r := serve(h, mustRequest(t, "GET", "/metrics", "")); r.code != 200 || !contains(r.String(), "dynamod_http_panics_total") {
-		t.Errorf("zero Config /metrics = %d", r.code)
+	if r := serve(h, mustRequest(t, "GET", "/ping", "")); r.code != 200 {
+		t.Errorf("zero Config /ping = %d", r.code)
+	}
+	// The admin listener serves the registry the client API registers on.
+	reg := prometheus.NewRegistry()
+	h = NewHandler(newFake(), Config{Registry: reg})
+	serve(h, mustRequest(t, "GET", "/ping", ""))
+	if r := serve(NewAdminHandler(newFake(), Config{Registry: reg}), mustRequest(t, "GET", "/metrics", "")); r.code != 200 || !contains(r.String(), "dynamod_http_panics_total") {
+		t.Errorf("admin /metrics = %d", r.code)
 	}
 	// A Registerer that cannot gather: no /metrics unless a Gatherer is given.
-	reg := prometheus.NewRegistry()
-	h = NewHandler(newFake(), Config{Registry: prometheus.WrapRegistererWith(prometheus.Labels{"node": "n1"}, reg)})
-	if r := serve(h, mustRequest(t, "GET", "/metrics", "")); r.code != 404 {
+	reg = prometheus.NewRegistry()
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"node": "n1"}, reg)
+	h = NewHandler(newFake(), Config{Registry: wrapped})
+	if r := serve(NewAdminHandler(newFake(), Config{Registry: wrapped}), mustRequest(t, "GET", "/metrics", "")); r.code != 404 {
 		t.Errorf("no Gatherer /metrics = %d, want 404", r.code)
 	}
-	reg = prometheus.NewRegistry()
-	h = NewHandler(newFake(), Config{Registry: prometheus.WrapRegistererWith(prometheus.Labels{"node": "n1"}, reg), Gatherer: reg})
 	if r := serve(h, mustRequest(t, "GET", "/ping", "")); r.code != 200 {
 		t.Fatal(r.code)
 	}
-	if r := serve(h, mustRequest(t, "GET", "/metrics", "")); r.code != 200 || !contains(r.String(), `node="n1"`) {
+	if r := serve(NewAdminHandler(newFake(), Config{Registry: wrapped, Gatherer: reg}), mustRequest(t, "GET", "/metrics", "")); r.code != 200 || !contains(r.String(), `node="n1"`) {
 		t.Errorf("Gatherer /metrics = %d %.300s", r.code, r.body)
 	}
 	// A nil Logger discards; a given one gets Debug lines per request.

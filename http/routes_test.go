@@ -68,7 +68,7 @@ func TestRoutes(t *testing.T) {
 		{name: "ping", method: "GET", path: "/ping", code: 200, contentType: "text/plain", contains: "OK"},
 		{name: "ready", method: "GET", path: "/ready", code: 200, contains: "OK"},
 		{name: "not ready", setup: func(f *fakeBackend) { f.notReady = errors.New("storage closed") }, method: "GET", path: "/ready", code: 503, contentType: "application/json", contains: "storage closed"},
-		{name: "metrics", method: "GET", path: "/metrics", code: 200, contains: "dynamod_http_requests_total"},
+		{name: "metrics moved to the admin listener", method: "GET", path: "/metrics", code: 404, contentType: "application/json"},
 		{name: "pprof off", method: "GET", path: "/debug/pprof/", code: 404, contentType: "application/json"},
 		{name: "unknown route", method: "GET", path: "/nope", code: 404, contentType: "application/json", contains: `"not found"`},
 		{name: "too many segments", method: "GET", path: "/kv/b/k/extra", code: 404, contentType: "application/json"},
