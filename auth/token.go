@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -206,4 +207,17 @@ func (s *Set) Check(text string, need Grant) (Token, error) {
 		return t, fmt.Errorf("%w: token %s lacks %s", ErrForbidden, id, need)
 	}
 	return t, nil
+}
+
+// All returns the tokens sorted by id. A nil Set has none.
+func (s *Set) All() []Token {
+	if s == nil {
+		return nil
+	}
+	out := make([]Token, 0, len(s.byID))
+	for _, t := range s.byID {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b Token) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
