@@ -10,7 +10,7 @@ import (
 // subcommands from client and bench, and links no test harness.
 func TestDeps(t *testing.T) {
 	imps := depstest.Imports(t)
-	depstest.Dynamod(t, imps, "node", "http", "gossip", "transport", "storage", "client", "bench")
+	depstest.Dynamod(t, imps, "node", "http", "gossip", "transport", "storage", "client", "bench", "internal/pki")
 	depstest.Forbid(t, imps, "a test harness in the binary",
 		"internal/clustertest", "internal/depstest", "storage/faulty", "storage/storagetest", "client/clienttest")
 }

@@ -36,6 +36,7 @@ type serveFlags struct {
 	maxInflightBytes                                                      int64
 	webhookAllow                                                          string
 	insecure                                                              bool
+	nodeTLS                                                               nodeTLSFlags // node-to-node mutual TLS (nodetls.go)
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -68,12 +69,16 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", dhttp.DefaultConfig().MaxInflightBytes, "client request body bytes held at once; past it requests are answered 503")
 	fs.BoolVar(&f.insecure, "insecure", false, "start even though the rpc or gossip address is reachable from other hosts and there is no gossip key or node TLS (warned about in the log and /cluster)")
 	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "hosts webhook resolvers may call, comma-separated: host, host:port, IP, IP:port or CIDR (default: none)")
+	f.nodeTLS.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := f.nodeTLS.check(); err != nil {
+		return err
 	}
 	if f.maxConnections < 1 {
 		return usagef("--max-connections must be at least 1, got %d", f.maxConnections)
@@ -133,6 +138,10 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		log.Warn(w)
 	}
 	cfg.Warnings = warnings
+	ntls, err := loadNodeTLS(f.nodeTLS, f.name, log)
+	if err != nil {
+		return err
+	}
 	var key []byte
 	if f.gossipKey != "" {
 		k, err := base64.StdEncoding.DecodeString(f.gossipKey)
@@ -189,6 +198,8 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	tcfg.Resolve = func(name string) (string, bool) { return g.Resolve(name) }
 	reg := newRegistry()
 	tcfg.Registry = reg
+	stopTLS := ntls.start(ctx, &tcfg, reg) // sets tcfg.TLS; reloads until runNode returns
+	defer stopTLS()
 	gcfg.Registry = reg
 	tr, err := transport.Listen(tcfg, handler)
 	if err != nil {

@@ -111,26 +111,32 @@ func NewCA(validity time.Duration) (*CA, Issued, error) {
 	return &CA{Cert: cert, Key: key}, Issued{CertPEM: encodeCert(der), KeyPEM: keyPEM}, nil
 }
 
-// ParseCA parses a CA from its PEM certificate (the first CERTIFICATE block)
-// and key. It fails unless the certificate is a CA and the key is its own.
+// ParseCA parses a CA from its PEM certificate and key. certPEM may be a
+// bundle (during a CA rotation): the CA is the certificate the key belongs
+// to. It fails unless that certificate exists and is a CA.
 func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
 	certs, err := ParseCerts(certPEM)
 	if err != nil {
 		return nil, err
-	}
-	cert := certs[0]
-	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
-		return nil, fmt.Errorf("pki: %q is not a CA certificate", cert.Subject.CommonName)
 	}
 	key, err := ParseKey(keyPEM)
 	if err != nil {
 		return nil, err
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(cert.PublicKey) {
-		return nil, errors.New("pki: the CA key does not match the CA certificate")
+	if !ok {
+		return nil, fmt.Errorf("pki: CA key of type %T", key)
 	}
-	return &CA{Cert: cert, Key: key}, nil
+	for _, cert := range certs {
+		if !pub.Equal(cert.PublicKey) {
+			continue
+		}
+		if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+			return nil, fmt.Errorf("pki: %q is not a CA certificate", cert.Subject.CommonName)
+		}
+		return &CA{Cert: cert, Key: key}, nil
+	}
+	return nil, errors.New("pki: the CA key belongs to no certificate of the CA file")
 }
 
 // IssueNode issues a node certificate for name, valid from an hour ago for

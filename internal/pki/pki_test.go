@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -116,6 +117,11 @@ func TestParseCA_refusesMismatch(t *testing.T) {
 	if _, err := ParseCA(a.CertPEM, b.KeyPEM); err == nil {
 		t.Error("ParseCA accepted another CA's key")
 	}
+	// In a bundle, the CA is the certificate of the key.
+	bundle := append(append([]byte(nil), a.CertPEM...), b.CertPEM...)
+	if ca, err := ParseCA(bundle, b.KeyPEM); err != nil || !bytes.Equal(ca.Cert.Raw, mustCerts(t, b.CertPEM)[0].Raw) {
+		t.Errorf("ParseCA of a bundle with the second CA's key: %v", err)
+	}
 	node, _ := newCA(t)
 	is, err := node.IssueNode("n1", nil, 0)
 	if err != nil {
@@ -127,6 +133,15 @@ func TestParseCA_refusesMismatch(t *testing.T) {
 	if _, err := ParseCerts([]byte("junk")); !errors.Is(err, ErrBadPEM) {
 		t.Errorf("ParseCerts(junk) err = %v, want ErrBadPEM", err)
 	}
+}
+
+func mustCerts(t *testing.T, data []byte) []*x509.Certificate {
+	t.Helper()
+	certs, err := ParseCerts(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certs
 }
 
 func TestWriteFile(t *testing.T) {
