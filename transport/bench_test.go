@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamod/dynamod/internal/pki"
 )
 
 // Benchmarks of one call's round trip, caller and handler in this process
@@ -26,12 +28,52 @@ var benchHandler = HandlerFunc(func(_ context.Context, _ string, _ uint8, body [
 const benchParallel = 64
 
 func BenchmarkTCPCall(b *testing.B) {
+	benchTCP(b, nil, nil)
+}
+
+// BenchmarkTCPCallTLS is BenchmarkTCPCall over mutual TLS 1.3 with the
+// cluster PKI (internal/pki), as dynamod serve runs it: the cost of TLS on
+// established connections (handshakes happen once per connection).
+//
+//	go test ./transport/ -run '^$' -bench 'TCPCall' -benchtime 2s
+func BenchmarkTCPCallTLS(b *testing.B) {
+	ca, _, err := pki.NewCA(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reloader := func(name string) *pki.Reloader {
+		dir := b.TempDir()
+		is, err := ca.IssueNode(name, nil, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := pki.ReloaderConfig{CAFile: dir + "/ca.crt", CertFile: dir + "/node.crt", KeyFile: dir + "/node.key", Interval: -1}
+		for path, data := range map[string][]byte{cfg.CAFile: pemCert(ca), cfg.CertFile: is.CertPEM, cfg.KeyFile: is.KeyPEM} {
+			if err := pki.WriteFile(path, data, pki.KeyPerm, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r, err := pki.NewReloader(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	benchTCP(b, withPKI(reloader("b")), withPKI(reloader("caller")))
+}
+
+// benchTCP runs the call benchmarks from a caller to a server b, each
+// configured by its mod (nil: plaintext).
+func benchTCP(b *testing.B, srvMod, callerMod func(*Config)) {
 	for _, size := range []int{100, 4096} {
 		r := newResolver()
 		srvReg, callerReg := prometheus.NewRegistry(), prometheus.NewRegistry()
 		cfg := DefaultLocalConfig()
 		cfg.Name = "b"
 		cfg.Registry = srvReg
+		if srvMod != nil {
+			srvMod(&cfg)
+		}
 		srv, err := Listen(cfg, benchHandler)
 		if err != nil {
 			b.Fatal(err)
@@ -44,6 +86,9 @@ func BenchmarkTCPCall(b *testing.B) {
 			cfg.Registry = callerReg
 			cfg.BindAddr = ""
 			cfg.Resolve = r.resolve
+			if callerMod != nil {
+				callerMod(&cfg)
+			}
 			tr, err := Listen(cfg, nil)
 			if err != nil {
 				b.Fatal(err)
