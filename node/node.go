@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamod/dynamod/antientropy"
+	"github.com/dynamod/dynamod/auth"
 	dhttp "github.com/dynamod/dynamod/http"
 	"github.com/dynamod/dynamod/ownership"
 	"github.com/dynamod/dynamod/quorum"
@@ -123,6 +124,13 @@ type Node struct {
 
 	resolvers    *resolve.Registry
 	ownResolvers bool
+
+	// tokens is the client tokens' snapshot (tokens.go), rebuilt by
+	// refresh under tokenMu; tokenWriteMu serializes token changes (a
+	// read-modify-write of one entry). tokenWriteMu is taken first.
+	tokens       atomic.Pointer[auth.Set]
+	tokenMu      sync.Mutex
+	tokenWriteMu sync.Mutex
 
 	// view is the ownership view; its target is the ring.
 	view  atomic.Pointer[ownership.View]
@@ -321,6 +329,7 @@ func (n *Node) refresh() error {
 		props[b] = p.WithDefaults(n.cfg.Defaults)
 	}
 	n.props.Store(&props)
+	n.refreshTokens()
 	return nil
 }
 
