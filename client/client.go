@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,8 @@ type Client struct {
 	backoff    time.Duration
 	maxBackoff time.Duration
 	next       atomic.Uint64 // round-robin position of the next request
+	token      string        // sent as a bearer token when set (auth.go)
+	tlsConf    *tls.Config   // the own transport's TLS config (auth.go)
 }
 
 // Option configures a [Client].
@@ -132,11 +135,13 @@ func New(nodes []string, opts ...Option) (*Client, error) {
 	if c.backoff <= 0 || c.maxBackoff < c.backoff {
 		errs = append(errs, fmt.Errorf("client: backoff must satisfy 0 < base <= max, got %v, %v", c.backoff, c.maxBackoff))
 	}
+	errs = append(errs, c.checkAuthOptions())
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	if c.hc == nil {
 		c.own = NewTransport()
+		c.own.TLSClientConfig = c.tlsConf
 		c.hc = &http.Client{Transport: c.own}
 	}
 	return c, nil
@@ -262,6 +267,9 @@ func (c *Client) once(ctx context.Context, node string, rq *request) (*response,
 	}
 	for k, v := range rq.header {
 		req.Header[k] = v
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

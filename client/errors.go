@@ -24,6 +24,12 @@ var (
 	// ErrTooLarge: the value or the number of siblings is over the server's
 	// limit (413).
 	ErrTooLarge = errors.New("client: too large")
+	// ErrUnauthorized: the node needs a token and got none, or one that is
+	// malformed, unknown or revoked (401). Not retried on other nodes.
+	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrForbidden: the token lacks the grant the request needs (403).
+	// Nothing was changed. Not retried on other nodes.
+	ErrForbidden = errors.New("client: forbidden")
 )
 
 // Error is a non-success answer from a node.
@@ -57,6 +63,10 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusBadRequest || e.Status == http.StatusUnsupportedMediaType
 	case ErrTooLarge:
 		return e.Status == http.StatusRequestEntityTooLarge
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
 	}
 	return false
 }
