@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,13 @@ type Config struct {
 	// Timeout bounds one request; a request over it counts as an error.
 	// Default 10s; zero takes the default.
 	Timeout time.Duration `json:"timeout_ns"`
+	// Token, when set, is sent as "Authorization: Bearer TOKEN" with
+	// every request (it needs read:Bucket and write:Bucket). Never
+	// written to the result.
+	Token string `json:"-"`
+	// TLS configures https:// targets (client.LoadCA makes one from a CA
+	// file). nil: the system roots.
+	TLS *tls.Config `json:"-"`
 	// Progress, if not nil, receives a progress line every
 	// ProgressInterval (default 1s).
 	Progress         io.Writer     `json:"-"`

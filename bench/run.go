@@ -82,6 +82,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	tr := client.NewTransport()
+	tr.TLSClientConfig = cfg.TLS
 	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, cfg.Concurrency)
 	tr.MaxIdleConns = max(tr.MaxIdleConns, cfg.Concurrency*len(cfg.Targets))
 	defer tr.CloseIdleConnections()
@@ -259,6 +260,7 @@ func (w *worker) get(ctx context.Context, key int) outcome {
 		return outcome{class: "conn"}
 	}
 	req.Header.Set("Accept", jsonAccept)
+	w.authorize(req)
 	resp, err := w.hc.Do(req)
 	if err != nil {
 		return outcome{class: transportClass(err)}
@@ -310,6 +312,7 @@ func (w *worker) put(ctx context.Context, key int, returnBody bool) outcome {
 		return outcome{class: "conn"}
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	w.authorize(req)
 	if vctx := w.ctxs.get(key); vctx != "" {
 		req.Header.Set(client.ContextHeader, vctx)
 	}
@@ -437,4 +440,11 @@ func (r *Result) collect(workers []*worker) {
 	}
 	r.OpStats = statsOf(all, totalErrs, r.NotFound, r.Elapsed)
 	r.Latency = all
+}
+
+// authorize adds the run's bearer token, if any.
+func (w *worker) authorize(req *http.Request) {
+	if w.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+w.cfg.Token)
+	}
 }
