@@ -431,10 +431,11 @@ func (t *TCP) dial(name string) (*clientConn, error) {
 	if err != nil {
 		t.untrack(nc)
 		t.m.dialFailed.Inc()
-		var alert tls.AlertError
-		if errors.As(err, &alert) {
+		var oe *net.OpError
+		if t.cfg.TLS != nil && errors.As(err, &oe) && oe.Op == "remote error" {
 			// TLS 1.3: the server checks our certificate after our side
-			// of the handshake has ended, and its refusal arrives here.
+			// of the handshake has ended; its refusal (an alert) arrives
+			// here, unless a reset overtakes it.
 			t.m.tlsFailed("out", tlsHandshake)
 		}
 		return nil, t.connErr(name, fmt.Errorf("handshake with %s: %w", addr, err))

@@ -3,6 +3,8 @@ package pki
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
 	"log/slog"
 	"net"
@@ -113,12 +115,26 @@ func TestReloader_handshake(t *testing.T) {
 		}
 		return c
 	}
+	// A certificate with both usages but marked client (not made by
+	// dynamod certs): the organizational unit decides.
+	forged, err := ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "n9", OrganizationalUnit: []string{ClientOU, NodeOU}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedCert, err := tls.X509KeyPair(forged.CertPEM, forged.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		peer *tls.Config
 	}{
 		{"other CA", otherNode.TLSConfig()},
 		{"client certificate", withCert(&clientCert)},
+		{"client-marked certificate with both usages", withCert(&forgedCert)},
 		{"no certificate", withCert(nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
