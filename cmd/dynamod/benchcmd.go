@@ -10,12 +10,14 @@ import (
 	"syscall"
 
 	"github.com/dynamod/dynamod/bench"
+	"github.com/dynamod/dynamod/client"
 )
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	cfg := bench.DefaultConfig()
 	var targets string
 	var jsonOut, quiet bool
+	var auth authFlags
 	var ops int64
 	fs := newFlagSet("bench", stderr)
 	fs.StringVar(&targets, "targets", "http://127.0.0.1:7070", "node URLs, comma-separated (clients spread round-robin)")
@@ -32,6 +34,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key and operation sequence")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
+	auth.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -48,6 +51,14 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if !quiet {
 		cfg.Progress = stderr
+	}
+	cfg.Token = auth.token
+	if auth.ca != "" {
+		tc, err := client.LoadCA(auth.ca)
+		if err != nil {
+			return usagef("--ca: %v", err)
+		}
+		cfg.TLS = tc
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}

@@ -24,12 +24,14 @@ type commonFlags struct {
 	node    string
 	timeout time.Duration
 	jsonOut bool
+	auth    authFlags // --token, --ca (tokencmd.go)
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.node, "node", "http://127.0.0.1:7070", "node URL(s), comma-separated for failover")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "request timeout")
 	fs.BoolVar(&c.jsonOut, "json", false, "print JSON")
+	c.auth.register(fs)
 }
 
 // start parses args into fs, checks the number of positional arguments
@@ -60,7 +62,11 @@ func (c *commonFlags) client() (*client.Client, context.Context, context.CancelF
 			nodes[i] = "http://" + n
 		}
 	}
-	cl, err := client.New(nodes, client.WithTimeout(c.timeout))
+	opts, err := c.auth.options()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cl, err := client.New(nodes, append(opts, client.WithTimeout(c.timeout))...)
 	if err != nil {
 		return nil, nil, nil, usageError{err.Error()}
 	}

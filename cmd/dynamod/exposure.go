@@ -10,7 +10,9 @@ func exposure(f serveFlags) node.Exposure {
 		GossipAddr: f.gossipAddr,
 		HTTPAddr:   f.httpAddr,
 		GossipKey:  f.gossipKey != "",
-		ClientAuth: "auto",
+		AdminAddr:  f.client.admin,
+		ClientTLS:  f.client.tlsCert != "",
+		ClientAuth: f.client.auth,
 		Insecure:   f.insecure,
 	}
 }

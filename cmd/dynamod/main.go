@@ -26,6 +26,7 @@ Usage:
   dynamod props  get|set|reset BUCKET [key=value ...]
   dynamod bench  [flags]                  HTTP load generator
   dynamod health [flags]                  exit 0 if the node is ready (container healthcheck)
+  dynamod token  create|list|revoke|grant|ungrant  client tokens (bootstrap: --node http://127.0.0.1:7072)
   dynamod certs  ca|node|client|gossip-key|init [flags]  make the cluster CA, certificates, gossip key
 
 Every flag can also be set as DYNAMOD_<FLAG> (e.g. DYNAMOD_DATA, DYNAMOD_JOIN).
@@ -66,6 +67,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdBench(args, stdout, stderr)
 	case "health":
 		err = cmdHealth(args, stdout, stderr)
+	case "token":
+		err = cmdToken(args, stdout, stderr)
 	case "certs":
 		err = cmdCerts(args, stdout, stderr)
 	case "help", "-h", "--help":

@@ -50,7 +50,7 @@ func cmdLeave(args []string, stdout, stderr io.Writer) error {
 	var others []string
 	for _, m := range before.Members {
 		if m.Name != name && m.HTTPAddr != "" && m.Status != "left" && m.Status != "removed" {
-			others = append(others, "http://"+m.HTTPAddr)
+			others = append(others, c.scheme()+"://"+m.HTTPAddr)
 		}
 	}
 	deadline := time.Now().Add(*wait)
@@ -60,7 +60,8 @@ func cmdLeave(args []string, stdout, stderr io.Writer) error {
 		v, err := cl.Status(pctx)
 		if err != nil && len(others) > 0 {
 			// The node stops once it has left: ask the others.
-			if ocl, oerr := client.New(others, client.WithTimeout(c.timeout)); oerr == nil {
+			opts, _ := c.auth.options() // checked by c.client
+			if ocl, oerr := client.New(others, append(opts, client.WithTimeout(c.timeout))...); oerr == nil {
 				v, err = ocl.Status(pctx)
 			}
 		}

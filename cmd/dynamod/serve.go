@@ -36,7 +36,8 @@ type serveFlags struct {
 	maxInflightBytes                                                      int64
 	webhookAllow                                                          string
 	insecure                                                              bool
-	nodeTLS                                                               nodeTLSFlags // node-to-node mutual TLS (nodetls.go)
+	nodeTLS                                                               nodeTLSFlags   // node-to-node mutual TLS (nodetls.go)
+	client                                                                clientAPIFlags // tokens, HTTPS, admin listener (clientapi.go)
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -55,7 +56,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.IntVar(&f.partitions, "partitions", 1024, "partitions (power of two; fixed at cluster creation)")
 	fs.IntVar(&f.tokens, "tokens", 256, "ring tokens per member")
 	fs.BoolVar(&f.hintedHandoff, "hinted-handoff", true, "deliver hints to recovered primaries")
-	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof on the admin listener (--admin)")
 	fs.BoolVar(&f.antiEntropy, "anti-entropy", true, "exchange Merkle trees with co-replicas to repair divergence")
 	fs.DurationVar(&f.aeInterval, "ae-interval", 10*time.Second, "mean gap between anti-entropy exchange rounds")
 	fs.IntVar(&f.aeRate, "ae-rate", 8<<20, "anti-entropy repair traffic limit in bytes/s (0: unlimited)")
@@ -70,12 +71,16 @@ func serve(args []string, stderr io.Writer) error {
 	fs.BoolVar(&f.insecure, "insecure", false, "start even though the rpc or gossip address is reachable from other hosts and there is no gossip key or node TLS (warned about in the log and /cluster)")
 	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "hosts webhook resolvers may call, comma-separated: host, host:port, IP, IP:port or CIDR (default: none)")
 	f.nodeTLS.register(fs)
+	f.client.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := f.client.check(); err != nil {
+		return err
 	}
 	if err := f.nodeTLS.check(); err != nil {
 		return err
@@ -237,6 +242,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	hcfg.EnablePprof = f.pprof
 	hcfg.MaxConnections = f.maxConnections
 	hcfg.MaxInflightBytes = f.maxInflightBytes
+	hcfg.ClientAuth, hcfg.Tokens = f.client.mode(ctx, f.httpAddr), n
 	srv := dhttp.NewServer(dhttp.NewHandler(n, hcfg), hcfg)
 	srv.Addr = f.httpAddr
 	ln, err := net.Listen("tcp", f.httpAddr)
@@ -245,6 +251,19 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		return fmt.Errorf("listen %s: %w", f.httpAddr, err)
 	}
 	ln = dhttp.LimitListener(ln, hcfg)
+	tln, err := f.client.listen(ctx, ln, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = n.Close()
+		return err
+	}
+	ln = tln
+	stopAdmin, err := f.client.startAdmin(n, hcfg, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = n.Close()
+		return err
+	}
 	log.Info("dynamod serving", "node", f.name, "http", ln.Addr().String(), "rpc", tr.Addr(), "gossip", f.gossipAddr, "data", f.data)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -262,5 +281,6 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if errors.Is(serr, nethttp.ErrServerClosed) {
 		serr = nil
 	}
+	serr = errors.Join(serr, stopAdmin(sctx))
 	return errors.Join(err, serr, n.Close())
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	dhttp "github.com/dynamod/dynamod/http"
+	"github.com/dynamod/dynamod/node"
+)
+
+// clientAPIFlags are the serve flags of the client API's protection and of
+// the admin listener.
+type clientAPIFlags struct {
+	auth            string
+	admin           string
+	tlsCert, tlsKey string
+}
+
+// defaultAdminAddr is --admin's default: loopback only.
+const defaultAdminAddr = "127.0.0.1:7072"
+
+func (f *clientAPIFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.auth, "client-auth", "auto", "client API bearer tokens: on (always required), off (never; warned about on a non-loopback --http), "+
+		"auto (required on a non-loopback --http; on loopback once any token exists). /ping and /ready are always open")
+	fs.StringVar(&f.admin, "admin", defaultAdminAddr, "admin listener address: /metrics, /debug/pprof (with --pprof) and /admin/tokens, "+
+		"all WITHOUT a token (keep it on loopback; warned about otherwise); empty disables it. Each node on one host needs its own")
+	fs.StringVar(&f.tlsCert, "http-tls-cert", "", "serve the client API over HTTPS with this certificate (PEM, may be followed by intermediates); with --http-tls-key. Reloaded on SIGHUP")
+	fs.StringVar(&f.tlsKey, "http-tls-key", "", "the private key of --http-tls-cert (PEM)")
+}
+
+// check validates the flags.
+func (f clientAPIFlags) check() error {
+	if _, err := dhttp.ParseClientAuth(f.auth); err != nil {
+		return usagef("--client-auth %q: want on, off or auto", f.auth)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usagef("--http-tls-cert and --http-tls-key go together: give both (HTTPS on --http) or neither")
+	}
+	if f.admin != "" {
+		if _, _, err := net.SplitHostPort(f.admin); err != nil {
+			return usagef("--admin %q: want host:port, or empty to disable: %v", f.admin, err)
+		}
+	}
+	return nil
+}
+
+// mode is the handler's authentication mode for a client API bound to
+// httpAddr (auto on a non-loopback address requires tokens always).
+func (f clientAPIFlags) mode(ctx context.Context, httpAddr string) dhttp.ClientAuth {
+	m, _ := dhttp.ParseClientAuth(f.auth) // checked
+	return dhttp.ResolveClientAuth(m, node.LoopbackAddr(ctx, httpAddr))
+}
+
+// listen wraps the client API's listener in TLS when the flags give a
+// certificate. The certificate is reloaded on SIGHUP until ctx ends; a
+// failed reload keeps the current one. Connections refused by
+// dhttp.LimitListener (beneath the TLS layer) are closed without an answer
+// the client can read.
+func (f clientAPIFlags) listen(ctx context.Context, ln net.Listener, log *slog.Logger) (net.Listener, error) {
+	if f.tlsCert == "" {
+		return ln, nil
+	}
+	c := &certReloader{certFile: f.tlsCert, keyFile: f.tlsKey, log: log.With("component", "http-tls")}
+	if err := c.reload(); err != nil {
+		return nil, err
+	}
+	go c.onSIGHUP(ctx)
+	return tls.NewListener(ln, &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: c.get,
+		// HTTP/1.1 only: the handler's per-request deadlines and the
+		// connection limit are per connection.
+		NextProtos: []string{"http/1.1"},
+	}), nil
+}
+
+// certReloader serves the client API's current certificate.
+type certReloader struct {
+	certFile, keyFile string
+	log               *slog.Logger
+	cur               atomic.Pointer[tls.Certificate]
+	mu                sync.Mutex // serializes reloads
+}
+
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
+
+// reload loads the files; on error the current certificate stays.
+func (c *certReloader) reload() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("client API TLS (--http-tls-cert %s, --http-tls-key %s): %w", c.certFile, c.keyFile, err)
+	}
+	c.cur.Store(&cert)
+	c.log.Info("client API certificate loaded", "cert", c.certFile, "expires", cert.Leaf.NotAfter)
+	return nil
+}
+
+func (c *certReloader) onSIGHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := c.reload(); err != nil {
+				c.log.Error("client API certificate reload failed; keeping the current one", "err", err)
+			}
+		}
+	}
+}
+
+// startAdmin serves the admin listener on f.admin (nothing when empty)
+// and returns its shutdown. A port already in use is an error that says
+// how to pick another.
+func (f clientAPIFlags) startAdmin(n *node.Node, hcfg dhttp.Config, log *slog.Logger) (func(context.Context) error, error) {
+	if f.admin == "" {
+		return func(context.Context) error { return nil }, nil
+	}
+	ln, err := net.Listen("tcp", f.admin)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener: %w (each node on one host needs its own --admin; --admin '' disables it)", err)
+	}
+	srv := dhttp.NewServer(dhttp.NewAdminHandler(n, hcfg), hcfg)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+			log.Error("admin listener failed", "err", err)
+		}
+	}()
+	log.Info("admin listener serving", "admin", ln.Addr().String(), "pprof", hcfg.EnablePprof)
+	return func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		if errors.Is(err, nethttp.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}, nil
+}
