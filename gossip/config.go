@@ -44,9 +44,24 @@ type Config struct {
 	// at start. Empty: start a new cluster or rely on the persisted state.
 	Join []string
 
-	// SecretKey, when set, encrypts all gossip (AES; 16, 24 or 32 bytes).
-	// Every member must use the same key.
+	// SecretKey, when set, encrypts all gossip (AES; 16, 24 or 32 bytes):
+	// it is the primary key, ahead of Keys. Every member must hold it.
 	SecretKey []byte
+
+	// Keys is the rest of the keyring (or all of it, without SecretKey):
+	// the first key encrypts everything this node sends, every key
+	// decrypts. With any key, packets that are not encrypted with one of
+	// them are dropped (memberlist's GossipVerifyIncoming and
+	// GossipVerifyOutgoing). 16, 24 or 32 bytes each; at most 8 keys.
+	Keys [][]byte
+
+	// KeyringPath is the file the keyring in use is written to (0600,
+	// atomically) at start and after each change (Gossip.InstallKey,
+	// UseKey, RemoveKey), in the key file format (ParseKeys). When it
+	// exists at New, its keys replace SecretKey and Keys, so that a
+	// rotation survives restarts, and encryption is on even without a
+	// configured key. "" = not persisted.
+	KeyringPath string
 
 	// RPCAddr and HTTPAddr are this node's node-to-node and client addresses,
 	// carried in the cluster state for others to Resolve. Optional
@@ -129,6 +144,14 @@ func (c Config) Validate() error {
 	default:
 		bad("SecretKey must be 16, 24 or 32 bytes, got %d", len(c.SecretKey))
 	}
+	for i, k := range c.Keys {
+		if CheckKey(k) != nil {
+			bad("Keys[%d] must be 16, 24 or 32 bytes, got %d", i, len(k))
+		}
+	}
+	if n := len(c.configKeys()); n > maxKeys {
+		bad("Keys: %d keys, at most %d", n, maxKeys)
+	}
 	if c.RPCAddr != "" {
 		if _, err := splitPort(c.RPCAddr); err != nil {
 			bad("RPCAddr %q: %w", c.RPCAddr, err)
@@ -198,8 +221,6 @@ func (c Config) memberlistConfig() *memberlist.Config {
 	}
 	mc.Name = c.Name
 	mc.DeadNodeReclaimTime = c.DeadNodeReclaimTime
-	if len(c.SecretKey) > 0 {
-		mc.SecretKey = append([]byte(nil), c.SecretKey...)
-	}
+	// The keyring (keyring.go) is set by New: it may come from a file.
 	return mc
 }

@@ -92,6 +92,9 @@ type Gossip struct {
 	ml      *memberlist.Memberlist
 	queue   *memberlist.TransmitLimitedQueue
 	metrics *metrics
+	// keys is the encryption keyring (keyring.go); nil when encryption is
+	// off.
+	keys *keyring
 	// maxBroadcast is the largest update sent by UDP broadcast; larger ones
 	// go to each member over TCP.
 	maxBroadcast int
@@ -195,6 +198,14 @@ func newGossip(cfg Config) (g *Gossip, err error) {
 	if err := setAddrs(mc, cfg); err != nil {
 		return nil, err
 	}
+	keys, err := openKeyring(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if keys != nil {
+		mc.Keyring = keys.ml
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 
 	g = &Gossip{
 		cfg:        cfg,
@@ -205,6 +216,7 @@ func newGossip(cfg Config) (g *Gossip, err error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		state:      state,
+		keys:       keys,
 		starting:   true,
 		peers:      map[string]*peer{},
 		bigPending: map[string]bool{},
@@ -216,7 +228,9 @@ func newGossip(cfg Config) (g *Gossip, err error) {
 	}
 	g.metrics = newMetrics(cfg.Registry, func() float64 { return float64(g.queue.NumQueued()) })
 
-	mlLog := log.New(logBridge{log: logger.With("component", "memberlist")}, "", 0)
+	mlLog := log.New(logBridge{log: logger.With("component", "memberlist"), dropped: func(reason string) {
+		g.metrics.droppedPackets.WithLabelValues(reason).Inc()
+	}}, "", 0)
 	d := &delegate{g: g}
 	mc.Delegate = d
 	mc.Events = d
@@ -731,6 +745,7 @@ func (g *Gossip) mergeRemote(buf []byte, source string, rebroadcast bool) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.admitLocked(&w, source) // drops the entries validation refuses
 	news := g.state.merge(w)
 	if len(news.Members) == 0 && len(news.Buckets) == 0 && len(news.Tokens) == 0 {
 		g.metrics.merges.WithLabelValues(source, "unchanged").Inc()

@@ -21,6 +21,12 @@ type metrics struct {
 	// reliableSends counts entries too large for a UDP broadcast that were
 	// sent over TCP to one member, by result.
 	reliableSends *prometheus.CounterVec
+	// droppedPackets counts gossip packets and streams memberlist dropped
+	// because no installed key decrypts them, by reason (dropReasons).
+	droppedPackets *prometheus.CounterVec
+	// rejectedEntries counts cluster-state entries from peers that
+	// validation refused (validate.go), by reason (rejectReasons).
+	rejectedEntries *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, queueDepth func() float64) *metrics {
@@ -46,6 +52,20 @@ func newMetrics(reg prometheus.Registerer, queueDepth func() float64) *metrics {
 			Name: "dynamod_gossip_reliable_sends_total",
 			Help: "Oversized state updates sent over TCP to one member, by result.",
 		}, []string{"result"}),
+	}
+	m.droppedPackets = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynamod_gossip_dropped_packets_total",
+		Help: "Gossip packets (UDP) and streams (TCP) dropped because they were not encrypted with an installed key, by reason.",
+	}, []string{"reason"})
+	m.rejectedEntries = f.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynamod_gossip_rejected_entries_total",
+		Help: "Cluster-state entries from peers refused by validation and not applied, by reason.",
+	}, []string{"reason"})
+	for _, r := range dropReasons {
+		m.droppedPackets.WithLabelValues(r).Add(0)
+	}
+	for _, r := range rejectReasons {
+		m.rejectedEntries.WithLabelValues(string(r)).Add(0)
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "dynamod_gossip_broadcast_queue_depth",
