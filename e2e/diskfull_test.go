@@ -114,7 +114,7 @@ func TestDiskFull_refusesThenRecovers(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(body, "storage refuses writes") || !strings.Contains(body, "no space left on device") {
 		t.Fatalf("/ready while the disk is full: %d %s, want 503 naming the storage and the full disk", resp.StatusCode, body)
 	}
-	if _, m := do(t, "GET", p.url()+"/metrics", "", nil); !strings.Contains(m, "dynamod_storage_write_failed 1") {
+	if m := p.metrics(t); !strings.Contains(m, "dynamod_storage_write_failed 1") {
 		t.Fatalf("/metrics while the disk is full lacks dynamod_storage_write_failed 1")
 	}
 	for i := range acked {
@@ -154,7 +154,7 @@ func TestDiskFull_refusesThenRecovers(t *testing.T) {
 	if resp, body := do(t, "GET", p.url()+"/ready", "", nil); resp.StatusCode != 200 {
 		t.Fatalf("/ready after recovery: %d %s", resp.StatusCode, body)
 	}
-	_, m := do(t, "GET", p.url()+"/metrics", "", nil)
+	m := p.metrics(t)
 	if !strings.Contains(m, "dynamod_storage_write_failed 0") || !strings.Contains(m, "dynamod_storage_reopens_total 1") {
 		t.Fatalf("/metrics after recovery: want dynamod_storage_write_failed 0 and dynamod_storage_reopens_total 1")
 	}

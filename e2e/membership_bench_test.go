@@ -75,9 +75,9 @@ func benchJoin(b *testing.B, keys int) {
 	}
 }
 
-// metric reads one counter from a node's /metrics.
+// metric reads one counter from a node's /metrics (its admin listener).
 func metric(t testing.TB, p *proc, name string) float64 {
-	resp, err := http.Get(p.url() + "/metrics")
+	resp, err := http.Get(p.adminURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -90,6 +91,8 @@ type proc struct {
 	t                     testing.TB
 	name, data            string
 	httpPort, rpc, gossip int
+	admin                 int  // the admin listener's port (/metrics, /admin/tokens)
+	https                 bool // the client API speaks TLS (started with --http-tls-cert)
 	extra                 []string
 
 	mu  sync.Mutex
@@ -98,13 +101,27 @@ type proc struct {
 }
 
 func newProc(t testing.TB, name string, extra ...string) *proc {
-	ports := freePorts(t, 3)
+	ports := freePorts(t, 4)
 	return &proc{t: t, name: name, data: filepath.Join(t.TempDir(), name),
-		httpPort: ports[0], rpc: ports[1], gossip: ports[2], extra: extra}
+		httpPort: ports[0], rpc: ports[1], gossip: ports[2], admin: ports[3], extra: extra}
 }
 
-func (p *proc) url() string        { return fmt.Sprintf("http://127.0.0.1:%d", p.httpPort) }
+func (p *proc) url() string {
+	if p.https {
+		return fmt.Sprintf("https://127.0.0.1:%d", p.httpPort)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
+}
 func (p *proc) gossipAddr() string { return fmt.Sprintf("127.0.0.1:%d", p.gossip) }
+func (p *proc) adminURL() string   { return fmt.Sprintf("http://127.0.0.1:%d", p.admin) }
+
+// metrics returns the text of the node's /metrics, from its admin
+// listener.
+func (p *proc) metrics(t testing.TB) string {
+	t.Helper()
+	_, body := do(t, "GET", p.adminURL()+"/metrics", "", nil)
+	return body
+}
 
 // start runs the process; t.Cleanup kills it.
 func (p *proc) start(args ...string) {
@@ -112,7 +129,8 @@ func (p *proc) start(args ...string) {
 	all := append([]string{"serve", "--name", p.name, "--data", p.data,
 		"--http", fmt.Sprintf("127.0.0.1:%d", p.httpPort),
 		"--rpc", fmt.Sprintf("127.0.0.1:%d", p.rpc),
-		"--gossip", p.gossipAddr(), "--log-level", "warn"}, p.extra...)
+		"--gossip", p.gossipAddr(), "--admin", fmt.Sprintf("127.0.0.1:%d", p.admin),
+		"--log-level", "warn"}, p.extra...)
 	all = append(all, args...)
 	cmd := exec.Command(binary, all...)
 	var buf bytes.Buffer
@@ -138,8 +156,12 @@ func (p *proc) start(args ...string) {
 func (p *proc) waitReady() {
 	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	hc := http.DefaultClient
+	if p.https { // readiness only: the tests check the certificate themselves
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(p.url() + "/ready")
+		resp, err := hc.Get(p.url() + "/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a local N-node dynamod cluster on 127.0.0.1 (default 3 nodes):
-# node i serves HTTP on 7070+10*(i-1), node-to-node on 7071+10*(i-1) and
-# gossip on 7946+i-1, with data in ./dynamod-cluster/nI. Ctrl-C stops all.
+# node i serves HTTP on 7070+10*(i-1), node-to-node on 7071+10*(i-1), its
+# admin listener (/metrics, tokens) on 7072+10*(i-1) and gossip on
+# 7946+i-1, with data in ./dynamod-cluster/nI. Ctrl-C stops all.
 # DYNAMOD_ARGS adds flags to every node; DYNAMOD_BIN uses a built binary;
 # DYNAMOD_FRESH=1 deletes ./dynamod-cluster first (benchmark on empty data:
 # siblings left by an earlier run slow every later one).
@@ -22,7 +23,7 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
 for i in $(seq 1 "$n"); do
   off=$(( (i - 1) * 10 ))
   args=(serve --name "n$i" --data "dynamod-cluster/n$i"
-    --http "127.0.0.1:$((7070 + off))" --rpc "127.0.0.1:$((7071 + off))"
+    --http "127.0.0.1:$((7070 + off))" --rpc "127.0.0.1:$((7071 + off))" --admin "127.0.0.1:$((7072 + off))"
     --gossip "127.0.0.1:$((7946 + i - 1))")
   if (( i > 1 )); then args+=(--join 127.0.0.1:7946); fi
   "$bin" "${args[@]}" "${extra[@]}" &
