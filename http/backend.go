@@ -71,6 +71,13 @@ type Backend interface {
 	// Remove takes a dead member out of the cluster for good. An unknown
 	// name wraps quorum.ErrBadRequest; a live member wraps ErrConflict.
 	Remove(name string) error
+	// GossipKeys runs a gossip keyring operation on every alive member:
+	// op is "list" (key nil), "install", "use" or "remove" with a raw key.
+	// It returns a JSON document of every node's keyring afterwards, by
+	// fingerprint (http/keyring.go). A bad op or key wraps
+	// quorum.ErrBadRequest; a refusal or a failure on some node wraps
+	// ErrConflict and still returns the document, which says which.
+	GossipKeys(ctx context.Context, op string, key []byte) (json.RawMessage, error)
 }
 
 // FindQuery selects what a finder scans.

@@ -215,6 +215,7 @@ func (a *api) router() *mux.Router {
 	r.Handle("/ping", a.route("ping", a.ping)).Methods("GET", "HEAD")
 	r.Handle("/ready", a.route("ready", a.ready)).Methods("GET", "HEAD")
 	a.tokenRoutes(r)
+	a.keyringRoutes(r) // keyring.go
 	// /metrics and /debug/pprof are the admin listener's (admin.go).
 	return r
 }

@@ -121,6 +121,8 @@ type Node struct {
 	coord   *quorum.Coordinator
 	ae      *antientropy.AntiEntropy // nil when off
 	closers []func() error
+	// tr reaches peers for the node's own calls (gossip keyring fan-out).
+	tr quorum.Transport
 
 	resolvers    *resolve.Registry
 	ownResolvers bool
@@ -170,7 +172,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log.With("node", cfg.Name), reg: reg, store: store, members: parts.Members, closers: parts.Closers,
-		rings: map[string]*ring.Ring{}, left: make(chan struct{})}
+		tr: parts.Transport, rings: map[string]*ring.Ring{}, left: make(chan struct{})}
 	if err := n.refresh(); err != nil {
 		_ = store.Close()
 		return nil, err
@@ -249,6 +251,9 @@ func New(cfg Config, parts Parts) (*Node, error) {
 
 // Serve answers a peer's request (transport.Handler).
 func (n *Node) Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+	if kind == KindKeyring { // node/keyring.go
+		return n.serveKeyring(from, body), nil
+	}
 	if kind >= transfer.KindBase {
 		return n.xfer.Serve(ctx, from, kind, body)
 	}
