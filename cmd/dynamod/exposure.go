@@ -10,6 +10,7 @@ func exposure(f serveFlags) node.Exposure {
 		GossipAddr: f.gossipAddr,
 		HTTPAddr:   f.httpAddr,
 		GossipKey:  f.gossipKey != "",
+		NodeTLS:    f.nodeTLS.enabled(),
 		AdminAddr:  f.client.admin,
 		ClientTLS:  f.client.tlsCert != "",
 		ClientAuth: f.client.auth,
