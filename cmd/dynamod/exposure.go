@@ -9,7 +9,7 @@ func exposure(f serveFlags) node.Exposure {
 		RPCAddr:    f.rpcAddr,
 		GossipAddr: f.gossipAddr,
 		HTTPAddr:   f.httpAddr,
-		GossipKey:  f.gossipKey != "",
+		GossipKey:  gossipKeyConfigured(f), // a key flag, or DATA/gossip-keyring
 		NodeTLS:    f.nodeTLS.enabled(),
 		AdminAddr:  f.client.admin,
 		ClientTLS:  f.client.tlsCert != "",

@@ -28,6 +28,7 @@ Usage:
   dynamod health [flags]                  exit 0 if the node is ready (container healthcheck)
   dynamod token  create|list|revoke|grant|ungrant  client tokens (bootstrap: --node http://127.0.0.1:7072)
   dynamod certs  ca|node|client|gossip-key|init [flags]  make the cluster CA, certificates, gossip key
+  dynamod gossip-key list|install|use|remove [KEY|--key-file F] --node URL  rotate the gossip key cluster-wide
 
 Every flag can also be set as DYNAMOD_<FLAG> (e.g. DYNAMOD_DATA, DYNAMOD_JOIN).
 Run 'dynamod SUBCOMMAND -h' for a subcommand's flags.
@@ -71,6 +72,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdToken(args, stdout, stderr)
 	case "certs":
 		err = cmdCerts(args, stdout, stderr)
+	case "gossip-key":
+		err = cmdGossipKey(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 // serveFlags are the flags of dynamod serve.
 type serveFlags struct {
 	name, data, httpAddr, rpcAddr, gossipAddr, advertise, join, gossipKey string
+	gossipKeyFile                                                         string
 	logLevel                                                              string
 	partitions, tokens                                                    int
 	hintedHandoff, pprof, antiEntropy                                     bool
@@ -51,7 +51,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&f.gossipAddr, "gossip", "127.0.0.1:7946", "gossip (memberlist) address")
 	fs.StringVar(&f.advertise, "advertise", "", "host other nodes reach this one at (default: the bind hosts)")
 	fs.StringVar(&f.join, "join", "", "gossip addresses of existing members, comma-separated")
-	fs.StringVar(&f.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip")
+	fs.StringVar(&f.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting gossip; shows in the process list, prefer --gossip-key-file. A keyring persisted in DATA/gossip-keyring wins over it")
+	fs.StringVar(&f.gossipKeyFile, "gossip-key-file", "", "file of base64 gossip keys, one a line, the first encrypting (as dynamod certs gossip-key writes it); after --gossip-key if both. A keyring persisted in DATA/gossip-keyring wins over it (dynamod gossip-key changes that one)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&f.partitions, "partitions", 1024, "partitions (power of two; fixed at cluster creation)")
 	fs.IntVar(&f.tokens, "tokens", 256, "ring tokens per member")
@@ -147,13 +148,9 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var key []byte
-	if f.gossipKey != "" {
-		k, err := base64.StdEncoding.DecodeString(f.gossipKey)
-		if err != nil {
-			return usagef("--gossip-key: not base64: %v", err)
-		}
-		key = k
+	keys, err := gossipKeys(f, log) // gossipkeyflags.go
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -188,7 +185,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	gcfg.AdvertiseAddr = advertised(f.gossipAddr, f.advertise)
 	gcfg.RPCAddr = advertised(f.rpcAddr, f.advertise)
 	gcfg.HTTPAddr = advertised(f.httpAddr, f.advertise)
-	gcfg.SecretKey = key
+	gcfg.Keys, gcfg.KeyringPath = keys, keyringPath(f.data)
 	gcfg.StatePath = statePath
 	gcfg.Logger = log
 	if f.join != "" {
