@@ -24,6 +24,23 @@
 // atomically after each change). Bytes from a peer that fail to decode or
 // validate are logged, counted and ignored as a whole.
 //
+// # Validation and encryption
+//
+// Entries a peer sends are admitted one by one before the merge
+// (validate.go): a member's own entry always, another member's only as its
+// removal by a known origin, buckets and tokens from a known origin, and
+// no version more than 2^32 ahead of the local clock. Refused entries are
+// dropped and counted; the rest of the message applies. Each rule accepts
+// more as the node learns more, so the merge still converges.
+//
+// With a key (Config.SecretKey, Config.Keys, or the keyring persisted at
+// Config.KeyringPath, which wins), memberlist encrypts everything and
+// drops what is not encrypted with an installed key; the log bridge counts
+// those drops (memberlist reports them only in its log). [Gossip.InstallKey],
+// [Gossip.UseKey] and [Gossip.RemoveKey] rotate the key on a running node,
+// persisting the keyring first (keyring.go); node fans them out to every
+// member.
+//
 // # Membership and liveness
 //
 // A failure is temporary: a member stays in [Gossip.RingMembers] whatever

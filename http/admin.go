@@ -42,6 +42,7 @@ func (a *api) adminRouter() *mux.Router {
 	})
 	r.Handle("/ping", a.route("ping", a.ping)).Methods("GET", "HEAD")
 	a.tokenRoutes(r)
+	a.keyringRoutes(r) // keyring.go
 	if a.cfg.Gatherer != nil {
 		h := promhttp.HandlerFor(a.cfg.Gatherer, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),

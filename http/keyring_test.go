@@ -140,3 +140,23 @@ func TestGossipKeys_needClusterAdmin(t *testing.T) {
 		t.Fatalf("backend called: %+v", calls)
 	}
 }
+
+// TestGossipKeys_adminListener: the admin listener serves the gossip key
+// routes without a token, like token management.
+func TestGossipKeys_adminListener(t *testing.T) {
+	f := newFake()
+	ft := newFakeTokens()
+	ft.mint(t, "admin")
+	h := NewAdminHandler(f, Config{Tokens: ft, ClientAuth: AuthOn})
+	if r := serve(h, mustRequest(t, "GET", "/admin/gossip-keys", "")); r.code != 200 || !contains(r.String(), `"op":"list"`) {
+		t.Fatalf("list on the admin listener: %d %s", r.code, r.body)
+	}
+	req := mustRequest(t, "POST", "/admin/gossip-keys", `{"key":"MDEyMzQ1Njc4OWFiY2RlZg=="}`)
+	req.Header.Set("Content-Type", "application/json")
+	if r := serve(h, req); r.code != 200 {
+		t.Fatalf("install on the admin listener: %d %s", r.code, r.body)
+	}
+	if calls := keyCalls(f); len(calls) != 2 || calls[1].op != "install" || string(calls[1].key) != "0123456789abcdef" {
+		t.Errorf("backend calls %+v", calls)
+	}
+}
