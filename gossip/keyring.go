@@ -286,7 +286,10 @@ func (g *Gossip) UseKey(key []byte) error {
 	if bytes.Equal(cur[0], key) {
 		return nil
 	}
-	want := append([][]byte{slices.Clone(key)}, slices.DeleteFunc(cur, func(x []byte) bool { return bytes.Equal(x, key) })...)
+	// memberlist keeps the slice UseKey is given as its primary: it must
+	// not be the caller's (a request body the transport reuses).
+	key = slices.Clone(key)
+	want := append([][]byte{key}, slices.DeleteFunc(cur, func(x []byte) bool { return bytes.Equal(x, key) })...)
 	if err := k.change(want, func() error { return k.ml.UseKey(key) }); err != nil {
 		return err
 	}
