@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,14 @@ type Config struct {
 
 	// Registry registers the metrics. nil: metrics kept but not registered.
 	Registry prometheus.Registerer
+
+	// VerifyMember, when set, must prove that the node listening at rpc
+	// (its node-to-node address) is the member called name, e.g. by a
+	// mutual-TLS handshake whose certificate names it. A member this node
+	// has not seen, or a member's new address, is held back from the state
+	// until it passes (verify.go). nil: members are admitted on the
+	// gossip key alone.
+	VerifyMember func(ctx context.Context, name, rpc string) error
 
 	// tune, when set (tests only), adjusts the memberlist config last.
 	tune func(*memberlist.Config)

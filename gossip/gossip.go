@@ -133,6 +133,8 @@ type Gossip struct {
 	// bigPending holds keys of entries too large to broadcast, to be sent
 	// to every member over TCP by the send loop.
 	bigPending map[string]bool
+	// admit holds and verifies new members (verify.go).
+	admit admission
 
 	// lifeMu serializes Leave and Close.
 	lifeMu   sync.Mutex
@@ -220,6 +222,8 @@ func newGossip(cfg Config) (g *Gossip, err error) {
 		starting:   true,
 		peers:      map[string]*peer{},
 		bigPending: map[string]bool{},
+		admit: admission{verified: map[string]bool{}, held: map[string]memberEntry{},
+			tried: map[string]time.Time{}, inFlight: map[string]bool{}},
 	}
 	g.numAlive.Store(1)
 	g.queue = &memberlist.TransmitLimitedQueue{
@@ -332,6 +336,9 @@ func (g *Gossip) start() error {
 		}
 		g.log.Warn("no join address answered; rejoining from persisted state", "join", explicit)
 	}
+	// The members the joins told of are admitted once verified (verify.go):
+	// give that a moment, so that New returns knowing the cluster.
+	g.awaitVerifications(verifyTimeout)
 
 	g.mu.Lock()
 	g.starting = false
@@ -640,6 +647,7 @@ func (g *Gossip) Close() error {
 	}
 	g.closed = true
 	g.cancel()
+	g.stopVerify()
 	g.wg.Wait()
 	err := g.ml.Shutdown()
 	if g.cfg.StatePath != "" {
@@ -745,7 +753,8 @@ func (g *Gossip) mergeRemote(buf []byte, source string, rebroadcast bool) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.admitLocked(&w, source) // drops the entries validation refuses
+	g.admitLocked(&w, source)  // drops the entries validation refuses
+	g.holdUnverifiedLocked(&w) // holds new members until verified
 	news := g.state.merge(w)
 	if len(news.Members) == 0 && len(news.Buckets) == 0 && len(news.Tokens) == 0 {
 		g.metrics.merges.WithLabelValues(source, "unchanged").Inc()

@@ -51,7 +51,7 @@ const (
 	rejectVersionJump rejectReason = "version_jump"
 )
 
-var rejectReasons = []rejectReason{rejectUnknownOrigin, rejectForeignWrite, rejectVersionJump}
+var rejectReasons = []rejectReason{rejectUnknownOrigin, rejectForeignWrite, rejectVersionJump, rejectUnverified}
 
 // rejection is one refused entry, for the log.
 type rejection struct {

@@ -208,6 +208,10 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		_ = eng.Close()
 		return err
 	}
+	if ntls != nil {
+		// A new member enters the rings once its certificate is checked.
+		gcfg.VerifyMember = tr.Verify
+	}
 	g, err = gossip.New(gcfg)
 	if err != nil {
 		_ = tr.Close()
