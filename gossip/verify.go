@@ -15,9 +15,9 @@ import (
 // is sent no replica, asked for no read and owns no partition.
 //
 // Held entries are applied as soon as their verification succeeds; a
-// failed one is tried again when the entry arrives again (gossip repeats
-// itself: push-pull every few seconds), at most once per
-// verifyRetryInterval.
+// failed one is tried again every verifyRetryInterval, up to
+// maxVerifyAttempts times, and after that when the entry arrives again
+// (gossip repeats itself: push-pull every few seconds).
 
 // Bounds of admission.
 const (
@@ -105,25 +105,49 @@ func (g *Gossip) startVerifyLocked(name, rpc string) {
 		}
 	}
 	a.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(g.ctx, verifyTimeout)
-		err := g.cfg.VerifyMember(ctx, name, rpc)
-		cancel()
-		g.verified(name, rpc, err)
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(g.ctx, verifyTimeout)
+			err := g.cfg.VerifyMember(ctx, name, rpc)
+			cancel()
+			if !g.verified(name, rpc, err, attempt) {
+				return
+			}
+			select {
+			case <-g.ctx.Done():
+				g.verified(name, rpc, g.ctx.Err(), maxVerifyAttempts)
+				return
+			case <-time.After(verifyRetryInterval):
+			}
+		}
 	})
 }
 
-// verified records a verification's outcome and, on success, applies the
-// entry held for that member if it is for that address.
-func (g *Gossip) verified(name, rpc string, err error) {
+// maxVerifyAttempts bounds the attempts at verifying one held entry
+// before waiting for it to arrive again: a member that is still starting,
+// or a moment of packet loss, does not wait for the next push-pull.
+const maxVerifyAttempts = 15
+
+// verified records the outcome of a verification's attempt and, on
+// success, applies the entry held for that member if it is for that
+// address. It reports whether to try again: the attempt failed, the entry
+// is still held for that address, and attempts remain.
+func (g *Gossip) verified(name, rpc string, err error, attempt int) (again bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	a := &g.admit
 	key := pairKey(name, rpc)
-	delete(a.inFlight, key)
 	if err != nil {
-		g.log.Warn("a member's node-to-node identity could not be verified; it is not admitted", "member", name, "rpc", rpc, "err", err)
-		return
+		h, held := a.held[name]
+		if held && h.RPC == rpc && !a.stopped && attempt < maxVerifyAttempts {
+			if attempt == 1 {
+				g.log.Warn("a member's node-to-node identity could not be verified; it is not admitted until it is", "member", name, "rpc", rpc, "err", err)
+			}
+			return true
+		}
+		delete(a.inFlight, key)
+		return false
 	}
+	delete(a.inFlight, key)
 	g.log.Info("verified a new member's node-to-node identity", "member", name, "rpc", rpc)
 	if len(a.verified) >= maxHeld*4 {
 		clear(a.verified) // bounded; verified pairs are in the state by now
@@ -131,18 +155,19 @@ func (g *Gossip) verified(name, rpc string, err error) {
 	a.verified[key] = true
 	e, ok := a.held[name]
 	if !ok || e.RPC != rpc || g.isClosed() {
-		return
+		return false
 	}
 	delete(a.held, name)
 	w := wireState{Members: map[string]memberEntry{name: e}}
 	g.admitLocked(&w, "verified")
 	news := g.state.merge(w)
 	if len(news.Members) == 0 {
-		return
+		return false
 	}
 	g.publishLocked(news, false)
 	g.changedLocked()
 	g.refuteLocked()
+	return false
 }
 
 // stopVerify waits for the verifications in flight; none starts after.
