@@ -279,6 +279,19 @@ func TestMembership_joinLeaveRemoveUnderLoad(t *testing.T) {
 // waitExit waits for the process to exit by itself with status 0.
 func (p *proc) waitExit(t testing.TB, timeout time.Duration) {
 	t.Helper()
+	exited, err := p.wait(timeout)
+	if !exited {
+		t.Fatalf("%s did not exit within %v after leaving", p.name, timeout)
+	}
+	if err != nil {
+		t.Fatalf("%s exited with %v, want status 0", p.name, err)
+	}
+}
+
+// wait waits up to timeout for the process to exit by itself and returns
+// its exit error; past the timeout it kills the process and returns
+// exited false.
+func (p *proc) wait(timeout time.Duration) (exited bool, err error) {
 	p.mu.Lock()
 	cmd := p.cmd
 	p.cmd = nil
@@ -287,12 +300,11 @@ func (p *proc) waitExit(t testing.TB, timeout time.Duration) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("%s exited with %v, want status 0", p.name, err)
-		}
+		return true, err
 	case <-time.After(timeout):
 		_ = cmd.Process.Kill()
-		t.Fatalf("%s did not exit within %v after leaving", p.name, timeout)
+		<-done
+		return false, nil
 	}
 }
 

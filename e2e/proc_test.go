@@ -123,8 +123,15 @@ func (p *proc) metrics(t testing.TB) string {
 	return body
 }
 
-// start runs the process; t.Cleanup kills it.
+// start runs the process and waits until it is ready; t.Cleanup kills it.
 func (p *proc) start(args ...string) {
+	p.t.Helper()
+	p.launch(args...)
+	p.waitReady()
+}
+
+// launch runs the process without waiting for it; t.Cleanup kills it.
+func (p *proc) launch(args ...string) {
 	p.t.Helper()
 	all := append([]string{"serve", "--name", p.name, "--data", p.data,
 		"--http", fmt.Sprintf("127.0.0.1:%d", p.httpPort),
@@ -150,7 +157,6 @@ func (p *proc) start(args ...string) {
 			p.t.Logf("--- %s log ---\n%s", p.name, buf.String())
 		}
 	})
-	p.waitReady()
 }
 
 func (p *proc) waitReady() {
@@ -231,20 +237,30 @@ func cli(t testing.TB, args ...string) (string, int) {
 // do sends one HTTP request.
 func do(t testing.TB, method, url string, body string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
+	resp, b, err := tryDo(method, url, body, hdr)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp, b
+}
+
+// tryDo sends one HTTP request and returns the error of one that got no
+// answer.
+func tryDo(method, url string, body string, hdr map[string]string) (*http.Response, string, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return resp, string(b), nil
 }
 
 // eventually polls f until it returns "" or the timeout passes.
