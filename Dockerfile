@@ -11,6 +11,9 @@ FROM scratch
 # copied with the runtime user's ids, so that the non-root user can write
 # it and named volumes mounted there inherit that owner.
 COPY --chown=10001:10001 data/ /data/
+# /certs likewise, for the certificates volume of the compose files
+# (written once by `dynamod certs init`, read by every node).
+COPY --chown=10001:10001 certs/ /certs/
 COPY dynamod /dynamod
 
 # Container defaults: listen on every interface, keep data in /data. The

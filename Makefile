@@ -4,6 +4,7 @@
 #   make docker        build the image dynamod:dev (static binary, FROM scratch)
 #   make up            start the 3-node cluster of deploy/docker-compose.yml
 #   make up5           start the 5-node variant (adds docker-compose.5nodes.yml)
+#   make up-secure     the 3-node cluster with client TLS and tokens (adds docker-compose.secure.yml)
 #   make demo          the narrated partition / siblings / kill tour (cluster up first)
 #   make status        dynamod status as n1 sees it
 #   make logs          follow the nodes' logs
@@ -22,7 +23,7 @@ export DYNAMOD_IMAGE := $(IMAGE)
 files = $$(if [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(PROJECT) \
 	--filter label=com.docker.compose.service=n4)" ]; then echo "$(FILES5)"; else echo "$(FILES3)"; fi)
 
-.PHONY: docker up up5 demo status logs down compose-e2e
+.PHONY: docker up up5 up-secure demo status logs down compose-e2e
 
 docker:
 	scripts/docker-build.sh $(IMAGE)
@@ -32,6 +33,9 @@ up:
 
 up5:
 	$(COMPOSE) -p $(PROJECT) $(FILES5) up -d
+
+up-secure:
+	$(COMPOSE) -p $(PROJECT) $(FILES3) -f deploy/docker-compose.secure.yml up -d
 
 demo:
 	DYNAMOD_COMPOSE_PROJECT=$(PROJECT) scripts/demo.sh

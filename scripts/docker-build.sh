@@ -26,7 +26,7 @@ if [[ -z ${GOARCH:-} ]]; then
 fi
 echo "docker-build: go build (CGO_ENABLED=0 GOOS=linux GOARCH=$GOARCH)" >&2
 CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w' -o "$ctx/dynamod" ./cmd/dynamod
-mkdir "$ctx/data"
+mkdir "$ctx/data" "$ctx/certs"
 cp .dockerignore "$ctx/.dockerignore"
 
 old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)

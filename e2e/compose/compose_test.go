@@ -57,6 +57,11 @@ type cluster struct {
 	image   string
 	network string // the project's network, found once the cluster is up
 	http    *http.Client
+	// scheme of the client API ("http" unless a setup says otherwise)
+	// and the environment of the CLI run inside containers (its --node,
+	// --ca and --token, by DYNAMOD_* variables).
+	scheme  string
+	execEnv []string
 
 	mu    sync.Mutex
 	ports map[string]string // service → published 127.0.0.1:port, dropped on topology changes
@@ -68,6 +73,14 @@ type cluster struct {
 // volumes, dumping the logs first if the test failed.
 func up(t *testing.T, files []string, services ...string) *cluster {
 	t.Helper()
+	return upWith(t, files, nil, services...)
+}
+
+// upWith is up with a setup step, run once every service is healthy and
+// before anything talks to the nodes' client APIs (a secure cluster makes
+// its first token there).
+func upWith(t *testing.T, files []string, setup func(*cluster), services ...string) *cluster {
+	t.Helper()
 	if os.Getenv("DYNAMOD_COMPOSE_E2E") != "1" {
 		t.Skip("skipped: the Docker Compose end-to-end tests need DYNAMOD_COMPOSE_E2E=1 and a Docker engine; scripts/compose-e2e.sh builds the image and runs them")
 	}
@@ -78,6 +91,7 @@ func up(t *testing.T, files []string, services ...string) *cluster {
 		files:   files,
 		image:   os.Getenv("DYNAMOD_IMAGE"),
 		http:    &http.Client{Timeout: 15 * time.Second},
+		scheme:  "http",
 		ports:   map[string]string{},
 		ids:     map[string]string{},
 	}
@@ -100,6 +114,9 @@ func up(t *testing.T, files []string, services ...string) *cluster {
 	}
 	for _, s := range services {
 		c.waitHealthy(s, 60*time.Second)
+	}
+	if setup != nil {
+		setup(c)
 	}
 	// A node that joins while another does can miss that one's entry in the
 	// cluster state until the next push-pull (30 s), though memberlist sees
@@ -232,7 +249,7 @@ func (c *cluster) url(svc string) string {
 		c.ports[svc] = p
 		c.mu.Unlock()
 	}
-	return "http://" + p
+	return c.scheme + "://" + p
 }
 
 func (c *cluster) forgetPorts() {
@@ -244,7 +261,12 @@ func (c *cluster) forgetPorts() {
 // exec runs the dynamod CLI inside a service's container, against the node
 // itself: the way to reach a node cut off from the host.
 func (c *cluster) exec(svc string, args ...string) (string, error) {
-	return run(30*time.Second, nil, "docker", append([]string{"exec", c.id(svc), "/dynamod"}, args...)...)
+	all := []string{"exec"}
+	for _, e := range c.execEnv {
+		all = append(all, "-e", e)
+	}
+	all = append(all, c.id(svc), "/dynamod")
+	return run(30*time.Second, nil, "docker", append(all, args...)...)
 }
 
 // disconnect cuts a node off the cluster network: it can reach nobody and
