@@ -11,6 +11,7 @@ import (
 	nethttp "net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,16 +26,22 @@ type clientAPIFlags struct {
 	auth            string
 	admin           string
 	tlsCert, tlsKey string
+	// adminAuto: admin was derived from --http (--admin auto), so a port
+	// already taken is warned about, not fatal.
+	adminAuto bool
 }
 
-// defaultAdminAddr is --admin's default: loopback only.
-const defaultAdminAddr = "127.0.0.1:7072"
+// adminAuto is --admin's default: 127.0.0.1 and the --http port + 2
+// (7070 → 7072), so that several nodes on one host (the README's local
+// cluster, the side-by-side benchmark) each get one without flags.
+const adminAuto = "auto"
 
 func (f *clientAPIFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.auth, "client-auth", "auto", "client API bearer tokens: on (always required), off (never; warned about on a non-loopback --http), "+
 		"auto (required on a non-loopback --http; on loopback once any token exists). /ping and /ready are always open")
-	fs.StringVar(&f.admin, "admin", defaultAdminAddr, "admin listener address: /metrics, /debug/pprof (with --pprof) and /admin/tokens, "+
-		"all WITHOUT a token (keep it on loopback; warned about otherwise); empty disables it. Each node on one host needs its own")
+	fs.StringVar(&f.admin, "admin", adminAuto, "admin listener address: /metrics, /debug/pprof (with --pprof) and /admin/tokens, "+
+		"all WITHOUT a token (keep it on loopback; warned about otherwise). auto: 127.0.0.1 with the --http port + 2 (7072 for 7070), "+
+		"skipped with a warning if that port is taken; empty disables it")
 	fs.StringVar(&f.tlsCert, "http-tls-cert", "", "serve the client API over HTTPS with this certificate (PEM, may be followed by intermediates); with --http-tls-key. Reloaded on SIGHUP")
 	fs.StringVar(&f.tlsKey, "http-tls-key", "", "the private key of --http-tls-cert (PEM)")
 }
@@ -47,12 +54,29 @@ func (f clientAPIFlags) check() error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usagef("--http-tls-cert and --http-tls-key go together: give both (HTTPS on --http) or neither")
 	}
-	if f.admin != "" {
+	if f.admin != "" && f.admin != adminAuto {
 		if _, _, err := net.SplitHostPort(f.admin); err != nil {
 			return usagef("--admin %q: want host:port, or empty to disable: %v", f.admin, err)
 		}
 	}
 	return nil
+}
+
+// resolveAdmin replaces --admin auto by its address: 127.0.0.1 and the
+// --http port + 2. An --http port that leaves no room (port 0, or above
+// 65533) gives no admin listener.
+func (f *clientAPIFlags) resolveAdmin(httpAddr string) {
+	if f.admin != adminAuto {
+		return
+	}
+	f.admin, f.adminAuto = "", true
+	_, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return
+	}
+	if p, err := strconv.Atoi(port); err == nil && p > 0 && p <= 65533 {
+		f.admin = net.JoinHostPort("127.0.0.1", strconv.Itoa(p+2))
+	}
 }
 
 // mode is the handler's authentication mode for a client API bound to
@@ -126,12 +150,16 @@ func (c *certReloader) onSIGHUP(ctx context.Context) {
 
 // startAdmin serves the admin listener on f.admin (nothing when empty)
 // and returns its shutdown. A port already in use is an error that says
-// how to pick another.
+// how to pick another, or with --admin auto a warning.
 func (f clientAPIFlags) startAdmin(n *node.Node, hcfg dhttp.Config, log *slog.Logger) (func(context.Context) error, error) {
 	if f.admin == "" {
 		return func(context.Context) error { return nil }, nil
 	}
 	ln, err := net.Listen("tcp", f.admin)
+	if err != nil && f.adminAuto {
+		log.Warn("no admin listener: its automatic address is taken; give --admin an address of its own", "admin", f.admin, "err", err)
+		return func(context.Context) error { return nil }, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w (each node on one host needs its own --admin; --admin '' disables it)", err)
 	}

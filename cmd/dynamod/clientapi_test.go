@@ -1,25 +1,50 @@
 package main
 
 import (
-	"strings"
+	"log/slog"
+	"net"
 	"testing"
+
+	dhttp "github.com/dynamod/dynamod/http"
 )
 
-// TestServe_clientAPIFlags: bad --client-auth, a lone --http-tls-cert and
-// a bad --admin are usage errors before anything starts.
-func TestServe_clientAPIFlags(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--client-auth", "maybe"}, "--client-auth"},
-		{[]string{"--http-tls-cert", "c.pem"}, "go together"},
-		{[]string{"--http-tls-key", "k.pem"}, "go together"},
-		{[]string{"--admin", "nonsense"}, "--admin"},
+func TestClientAPI_adminAuto(t *testing.T) {
+	for _, tc := range []struct{ admin, http, want string }{
+		{"auto", "127.0.0.1:7070", "127.0.0.1:7072"},
+		{"auto", "0.0.0.0:7080", "127.0.0.1:7082"}, // always loopback
+		{"auto", "127.0.0.1:0", ""},
+		{"auto", "127.0.0.1:65534", ""},
+		{"10.0.0.1:9000", "127.0.0.1:7070", "10.0.0.1:9000"},
+		{"", "127.0.0.1:7070", ""},
 	} {
-		code, _, errs := runCLI(append([]string{"serve", "--data", t.TempDir()}, tc.args...)...)
-		if code != 2 || !strings.Contains(errs, tc.want) {
-			t.Errorf("serve %q: exit %d %q, want 2 naming %s", tc.args, code, errs, tc.want)
+		f := clientAPIFlags{admin: tc.admin}
+		f.resolveAdmin(tc.http)
+		if f.admin != tc.want || f.adminAuto != (tc.admin == "auto") {
+			t.Errorf("--admin %q with --http %s: %q (auto %v), want %q", tc.admin, tc.http, f.admin, f.adminAuto, tc.want)
 		}
+	}
+}
+
+// TestClientAPI_adminPortTaken: a node whose automatic admin address is
+// taken (a second node on the host) starts without one; an explicit
+// address that is taken stops the start.
+func TestClientAPI_adminPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	log := slog.New(slog.DiscardHandler)
+	auto := clientAPIFlags{admin: ln.Addr().String(), adminAuto: true}
+	stop, err := auto.startAdmin(nil, dhttp.DefaultConfig(), log)
+	if err != nil {
+		t.Fatalf("auto address taken: %v, want a start without the admin listener", err)
+	}
+	if err := stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	explicit := clientAPIFlags{admin: ln.Addr().String()}
+	if _, err := explicit.startAdmin(nil, dhttp.DefaultConfig(), log); err == nil {
+		t.Fatal("an explicit --admin that is taken was accepted")
 	}
 }

@@ -83,6 +83,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err := f.client.check(); err != nil {
 		return err
 	}
+	f.client.resolveAdmin(f.httpAddr)
 	if err := f.nodeTLS.check(); err != nil {
 		return err
 	}
