@@ -22,15 +22,11 @@ func makeCerts(t testing.TB, dir string, nodes ...string) {
 	}
 }
 
-// secure returns the serve flags of node name with the material in dir:
-// node-to-node mutual TLS and gossip encryption.
-func secure(dir, name string) []string {
-	return []string{
-		"--tls-ca", filepath.Join(dir, "ca.crt"),
-		"--tls-cert", filepath.Join(dir, "node-"+name+".crt"),
-		"--tls-key", filepath.Join(dir, "node-"+name+".key"),
-		"--gossip-key-file", filepath.Join(dir, "gossip.key"),
-	}
+// secure returns the serve flags of a node with the material certs init
+// made in dir: node-to-node mutual TLS and gossip encryption (the files
+// named after the node's --name).
+func secure(dir string) []string {
+	return []string{"--tls-dir", dir}
 }
 
 // memberNames lists the members p's /cluster names.
@@ -58,9 +54,9 @@ func TestSecurity_intruders(t *testing.T) {
 	if out, code := cli(t, "certs", "gossip-key", "--dir", wrongKey); code != 0 {
 		t.Fatalf("certs gossip-key: exit %d\n%s", code, out)
 	}
-	n1 := newProc(t, "n1", secure(dir, "n1")...)
+	n1 := newProc(t, "n1", secure(dir)...)
 	n1.start()
-	n2 := newProc(t, "n2", secure(dir, "n2")...)
+	n2 := newProc(t, "n2", secure(dir)...)
 	n2.start("--join", n1.gossipAddr())
 	for _, p := range []*proc{n1, n2} {
 		waitMembers(t, p, 2)
@@ -122,7 +118,7 @@ func TestSecurity_intruders(t *testing.T) {
 	// The control: a node with the cluster's material joins. (Another
 	// name: memberlist keeps the dead intruders' name at their address.)
 	t.Run("the cluster's material", func(t *testing.T) {
-		y := newProc(t, "y", secure(dir, "y")...)
+		y := newProc(t, "y", secure(dir)...)
 		y.start("--join", n1.gossipAddr())
 		for _, p := range []*proc{n1, n2, y} {
 			waitMembers(t, p, 3)
@@ -154,7 +150,7 @@ func TestSecurity_gossipKeyRotationUnderLoad(t *testing.T) {
 	var ps []*proc
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("n%d", i)
-		p := newProc(t, name, secure(dir, name)...)
+		p := newProc(t, name, secure(dir)...)
 		if i == 1 {
 			p.start()
 		} else {
@@ -247,7 +243,7 @@ func TestSecurity_gossipKeyRotationUnderLoad(t *testing.T) {
 	}
 
 	// Only the new key opens the cluster now.
-	late := newProc(t, "late", secure(dir, "late")...)
+	late := newProc(t, "late", secure(dir)...)
 	late.launch("--join", ps[0].gossipAddr())
 	if exited, err := late.wait(20 * time.Second); !exited || err == nil {
 		t.Errorf("a node with the removed key: exited %v (%v), want a failed join", exited, err)

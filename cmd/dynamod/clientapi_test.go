@@ -48,3 +48,16 @@ func TestClientAPI_adminPortTaken(t *testing.T) {
 		t.Fatal("an explicit --admin that is taken was accepted")
 	}
 }
+
+func TestServe_tlsDir(t *testing.T) {
+	f := serveFlags{name: "n2"}
+	f.nodeTLS.dir = "/c"
+	f.nodeTLS.key = "/elsewhere/k.key" // given: kept
+	f.applyTLSDir()
+	if f.nodeTLS.ca != "/c/ca.crt" || f.nodeTLS.cert != "/c/node-n2.crt" || f.nodeTLS.key != "/elsewhere/k.key" || f.gossipKeyFile != "/c/gossip.key" {
+		t.Errorf("--tls-dir gave %+v, gossip key file %q", f.nodeTLS, f.gossipKeyFile)
+	}
+	if !f.nodeTLS.enabled() {
+		t.Error("node TLS not enabled by --tls-dir")
+	}
+}

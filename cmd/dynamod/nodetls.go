@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -21,12 +22,17 @@ import (
 // dynamod serve.
 type nodeTLSFlags struct {
 	ca, cert, key string
+	// dir is --tls-dir: defaults for the three files (and the gossip key
+	// file, see serveFlags.applyTLSDir).
+	dir string
 }
 
 func (f *nodeTLSFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.ca, "tls-ca", "", "node-to-node mutual TLS: the cluster CA bundle (PEM; every CA in it is trusted); with --tls-cert and --tls-key. Reloaded on SIGHUP and when the files change (dynamod certs makes them)")
 	fs.StringVar(&f.cert, "tls-cert", "", "node-to-node mutual TLS: this node's certificate, issued for --name by 'dynamod certs node'")
 	fs.StringVar(&f.key, "tls-key", "", "node-to-node mutual TLS: this node's private key")
+	fs.StringVar(&f.dir, "tls-dir", "", "a directory made by 'dynamod certs init': --tls-ca DIR/ca.crt, --tls-cert DIR/node-NAME.crt, --tls-key DIR/node-NAME.key "+
+		"and --gossip-key-file DIR/gossip.key, each unless given")
 }
 
 // enabled reports whether node-to-node TLS is on (all three flags given).
@@ -125,5 +131,27 @@ func (n *nodeTLS) start(ctx context.Context, tcfg *transport.Config, reg prometh
 			cancel()
 			wg.Wait()
 		})
+	}
+}
+
+// applyTLSDir fills the node TLS and gossip key file flags not given from
+// --tls-dir, with the file names dynamod certs init writes.
+func (f *serveFlags) applyTLSDir() {
+	d := f.nodeTLS.dir
+	if d == "" {
+		return
+	}
+	for _, p := range []struct {
+		v    *string
+		name string
+	}{
+		{&f.nodeTLS.ca, "ca.crt"},
+		{&f.nodeTLS.cert, "node-" + f.name + ".crt"},
+		{&f.nodeTLS.key, "node-" + f.name + ".key"},
+		{&f.gossipKeyFile, "gossip.key"},
+	} {
+		if *p.v == "" {
+			*p.v = filepath.Join(d, p.name)
+		}
 	}
 }

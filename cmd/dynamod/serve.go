@@ -84,6 +84,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	f.client.resolveAdmin(f.httpAddr)
+	f.applyTLSDir()
 	if err := f.nodeTLS.check(); err != nil {
 		return err
 	}
