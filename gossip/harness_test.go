@@ -3,12 +3,14 @@ package gossip
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +21,34 @@ import (
 
 // testLogger logs to the test's output, shown only on failure or -v.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	w := &testWriter{w: t.Output()}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// testWriter passes writes to a test's output until the test ends, then
+// drops them: memberlist's suspicion timers are not stopped by Shutdown
+// and may log a member's failure after the test has returned, which
+// t.Output would turn into a panic.
+type testWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
+	}
+	return w.w.Write(p)
+}
+
+func (w *testWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
 }
 
 // fastTimings shortens memberlist's local profile further so failure

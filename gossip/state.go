@@ -193,28 +193,27 @@ func (s *clusterState) observe(ver uint64) {
 // of w that won (the news). w must have passed decodeState's checks (or come
 // from this package).
 func (s *clusterState) merge(w wireState) (news wireState) {
-	for name, e := range w.Members {
-		s.observe(e.Ver)
-		if cur, ok := s.members[name]; !ok || compareMember(cur, e) < 0 {
-			s.members[name] = e
-			if news.Members == nil {
-				news.Members = map[string]memberEntry{}
-			}
-			news.Members[name] = e
-		}
-	}
-	for name, e := range w.Buckets {
-		s.observe(e.Ver)
-		if cur, ok := s.buckets[name]; !ok || compareBucket(cur, e) < 0 {
-			s.buckets[name] = e
-			if news.Buckets == nil {
-				news.Buckets = map[string]bucketEntry{}
-			}
-			news.Buckets[name] = e
-		}
-	}
-	s.mergeTokens(w, &news)
+	news.Members = mergeEntries(s, s.members, w.Members, compareMember, func(e memberEntry) uint64 { return e.Ver })
+	news.Buckets = mergeEntries(s, s.buckets, w.Buckets, compareBucket, func(e bucketEntry) uint64 { return e.Ver })
+	news.Tokens = mergeEntries(s, s.tokens, w.Tokens, compareToken, func(e tokenEntry) uint64 { return e.Ver })
 	return news
+}
+
+// mergeEntries applies the per-entry max (by compare) of cur and in to
+// cur, observing every version, and returns the entries of in that won
+// (nil if none).
+func mergeEntries[E any](s *clusterState, cur, in map[string]E, compare func(a, b E) int, ver func(E) uint64) (won map[string]E) {
+	for name, e := range in {
+		s.observe(ver(e))
+		if c, ok := cur[name]; !ok || compare(c, e) < 0 {
+			cur[name] = e
+			if won == nil {
+				won = map[string]E{}
+			}
+			won[name] = e
+		}
+	}
+	return won
 }
 
 // wire returns the full state for encoding. The maps are shared with s: the

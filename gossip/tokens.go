@@ -118,21 +118,6 @@ func validTokenID(id string) bool {
 	return true
 }
 
-// mergeTokens applies the per-entry max of s's and w's tokens to s and
-// adds the entries of w that won to news.
-func (s *clusterState) mergeTokens(w wireState, news *wireState) {
-	for id, e := range w.Tokens {
-		s.observe(e.Ver)
-		if cur, ok := s.tokens[id]; !ok || compareToken(cur, e) < 0 {
-			s.tokens[id] = e
-			if news.Tokens == nil {
-				news.Tokens = map[string]tokenEntry{}
-			}
-			news.Tokens[id] = e
-		}
-	}
-}
-
 // checkTokens validates every token entry of w.
 func checkTokens(w wireState) error {
 	for id, e := range w.Tokens {
