@@ -147,20 +147,7 @@ func TestSecurity_gossipKeyRotationUnderLoad(t *testing.T) {
 	if out, code := cli(t, "certs", "gossip-key", "--dir", next); code != 0 {
 		t.Fatalf("certs gossip-key: exit %d\n%s", code, out)
 	}
-	var ps []*proc
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("n%d", i)
-		p := newProc(t, name, secure(dir)...)
-		if i == 1 {
-			p.start()
-		} else {
-			p.start("--join", ps[0].gossipAddr())
-		}
-		ps = append(ps, p)
-	}
-	for _, p := range ps {
-		waitMembers(t, p, 3)
-	}
+	ps := startCluster(t, 3, secure(dir)...)
 	cl, err := client.New([]string{ps[0].url(), ps[1].url(), ps[2].url()}, client.WithTimeout(5*time.Second), client.WithRetries(0))
 	if err != nil {
 		t.Fatal(err)
@@ -260,4 +247,41 @@ func cmpErr(first, err error) error {
 		return first
 	}
 	return err
+}
+
+// TestSecurity_clientCertificates: a node started with --http-client-ca
+// serves only clients that present a certificate of that CA (health
+// checks excepted); dynamod certs client makes one and the CLI sends it
+// with --cert and --key.
+func TestSecurity_clientCertificates(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	makeCerts(t, dir, "n1")
+	makeCerts(t, other, "x")
+	for _, d := range []string{dir, other} {
+		if out, code := cli(t, "certs", "client", "--dir", d, "--name", "app"); code != 0 {
+			t.Fatalf("certs client: exit %d\n%s", code, out)
+		}
+	}
+	p := newProc(t, "n1", "--http-tls-cert", filepath.Join(dir, "node-n1.crt"), "--http-tls-key", filepath.Join(dir, "node-n1.key"),
+		"--http-client-ca", filepath.Join(dir, "ca.crt"))
+	p.https = true
+	p.start() // waits for /ready without a client certificate
+	withCert := func(d string) []string {
+		return []string{"--node", p.url(), "--ca", filepath.Join(dir, "ca.crt"),
+			"--cert", filepath.Join(d, "client-app.crt"), "--key", filepath.Join(d, "client-app.key")}
+	}
+	if out, code := cli(t, append([]string{"put", "b", "k", "v"}, withCert(dir)...)...); code != 0 {
+		t.Fatalf("put with the cluster's client certificate: exit %d\n%s", code, out)
+	}
+	out, code := cli(t, "get", "b", "k", "--node", p.url(), "--ca", filepath.Join(dir, "ca.crt"))
+	if code == 0 || !strings.Contains(out, "client certificate") {
+		t.Errorf("get without a client certificate: exit %d\n%s\nwant a refusal that names the client certificate", code, out)
+	}
+	if out, code := cli(t, append([]string{"get", "b", "k"}, withCert(other)...)...); code == 0 {
+		t.Errorf("get with another CA's client certificate: exit 0\n%s", out)
+	}
+	out, code = cli(t, append([]string{"get", "b", "k"}, withCert(dir)...)...)
+	if code != 0 || !strings.Contains(out, "v") {
+		t.Errorf("get with the cluster's client certificate: exit %d\n%s", code, out)
+	}
 }

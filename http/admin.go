@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/http/pprof"
-	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,14 +31,7 @@ func NewAdminHandler(b Backend, cfg Config) nethttp.Handler {
 }
 
 func (a *api) adminRouter() *mux.Router {
-	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	r.NotFoundHandler = a.route("unmatched", func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		a.writeError(w, r, errNoRoute)
-	})
-	r.MethodNotAllowedHandler = a.route("unmatched", func(w nethttp.ResponseWriter, req *nethttp.Request) {
-		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
-		a.writeError(w, req, errMethodNotAllowed)
-	})
+	r := a.newRouter()
 	r.Handle("/ping", a.route("ping", a.ping)).Methods("GET", "HEAD")
 	a.tokenRoutes(r)
 	a.keyringRoutes(r) // keyring.go

@@ -131,8 +131,16 @@ func need(route string, r *nethttp.Request) auth.Grant {
 // before anything is read or changed. It answers 401 or 403 itself and
 // reports whether the request may go on.
 func (a *api) authorize(w nethttp.ResponseWriter, r *nethttp.Request, route string) bool {
+	if openRoutes[route] {
+		return true
+	}
+	if a.cfg.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		a.writeError(w, r, &clientError{err: auth.ErrUnauthenticated,
+			detail: "this node wants a client certificate of its client CA (dynamod certs client; --cert and --key)"})
+		return false
+	}
 	mode := a.cfg.ClientAuth
-	if mode == 0 || mode == AuthOff || openRoutes[route] {
+	if mode == 0 || mode == AuthOff {
 		return true
 	}
 	var set *auth.Set

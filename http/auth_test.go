@@ -346,6 +346,15 @@ func TestAuth_modes(t *testing.T) {
 		e.do("GET", "/admin/tokens", nil).want(t, 401)
 		e.do("GET", "/ready", nil).want(t, 200)
 	})
+	t.Run("client certificate required", func(t *testing.T) {
+		// The handler sees no TLS state here: no verified client
+		// certificate, whatever the token mode.
+		e := newEnv(t, func(c *Config) { c.ClientAuth, c.RequireClientCert = AuthOff, true })
+		e.do("GET", "/kv/b/k", nil).want(t, 401)
+		e.do("PUT", "/kv/b/k", []byte("v"), nil...).want(t, 401)
+		e.do("GET", "/ping", nil).want(t, 200)
+		e.do("GET", "/ready", nil).want(t, 200)
+	})
 	t.Run("auto", func(t *testing.T) {
 		e, _ := authEnv(t, AuthAuto)
 		e.do("PUT", "/kv/b/k", []byte("v"), nil...).want(t, 204)

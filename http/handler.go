@@ -41,6 +41,11 @@ type Config struct {
 	// under /admin/tokens. nil: no token exists (AuthOn then refuses every
 	// request but /ping and /ready) and /admin/tokens is not served.
 	Tokens TokenStore
+	// RequireClientCert answers 401 to every request but /ping and /ready
+	// that did not come over TLS with a client certificate the server
+	// verified (the listener's tls.Config checks the chain: serve's
+	// --http-client-ca). It is checked before, and on top of, tokens.
+	RequireClientCert bool
 	// MaxBodyBytes is the hard cap on the bytes read from one request body,
 	// whatever a bucket's max_value_bytes allows (that one gives 413 below
 	// this cap). Default 16 MiB + 64 KiB; <= 0 takes the default.
@@ -178,11 +183,9 @@ func NewHandler(b Backend, cfg Config) nethttp.Handler {
 	return a.recoverAndMeasure(a.router())
 }
 
-// router builds the routes. SkipClean and UseEncodedPath make the router
-// match the path exactly as the client encoded it, so a key may contain any
-// bytes (a "/" travels as %2F) and is never cleaned or redirected. Empty
-// segments match too, so that an empty bucket or key is a 400, not a 404.
-func (a *api) router() *mux.Router {
+// newRouter returns a router matching paths as the client encoded them,
+// with JSON answers for unknown paths (404) and methods (405).
+func (a *api) newRouter() *mux.Router {
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.NotFoundHandler = a.route("unmatched", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, errNoRoute)
@@ -191,6 +194,15 @@ func (a *api) router() *mux.Router {
 		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
 		a.writeError(w, req, errMethodNotAllowed)
 	})
+	return r
+}
+
+// router builds the routes. SkipClean and UseEncodedPath make the router
+// match the path exactly as the client encoded it, so a key may contain any
+// bytes (a "/" travels as %2F) and is never cleaned or redirected. Empty
+// segments match too, so that an empty bucket or key is a 400, not a 404.
+func (a *api) router() *mux.Router {
+	r := a.newRouter()
 
 	const (
 		object  = "/kv/{bucket:[^/]*}/{key:[^/]*}"

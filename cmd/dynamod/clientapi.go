@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,8 @@ type clientAPIFlags struct {
 	auth            string
 	admin           string
 	tlsCert, tlsKey string
+	// clientCA: HTTPS clients must present a certificate it signed.
+	clientCA string
 	// adminAuto: admin was derived from --http (--admin auto), so a port
 	// already taken is warned about, not fatal.
 	adminAuto bool
@@ -44,6 +47,8 @@ func (f *clientAPIFlags) register(fs *flag.FlagSet) {
 		"skipped with a warning if that port is taken; empty disables it")
 	fs.StringVar(&f.tlsCert, "http-tls-cert", "", "serve the client API over HTTPS with this certificate (PEM, may be followed by intermediates); with --http-tls-key. Reloaded on SIGHUP")
 	fs.StringVar(&f.tlsKey, "http-tls-key", "", "the private key of --http-tls-cert (PEM)")
+	fs.StringVar(&f.clientCA, "http-client-ca", "", "with --http-tls-cert: every client request but /ping and /ready must come with a client certificate signed by a CA in this PEM file "+
+		"(dynamod certs client makes them), on top of tokens. Reloaded on SIGHUP")
 }
 
 // check validates the flags.
@@ -53,6 +58,9 @@ func (f clientAPIFlags) check() error {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usagef("--http-tls-cert and --http-tls-key go together: give both (HTTPS on --http) or neither")
+	}
+	if f.clientCA != "" && f.tlsCert == "" {
+		return usagef("--http-client-ca needs --http-tls-cert and --http-tls-key: client certificates travel in TLS")
 	}
 	if f.admin != "" && f.admin != adminAuto {
 		if _, _, err := net.SplitHostPort(f.admin); err != nil {
@@ -95,25 +103,40 @@ func (f clientAPIFlags) listen(ctx context.Context, ln net.Listener, log *slog.L
 	if f.tlsCert == "" {
 		return ln, nil
 	}
-	c := &certReloader{certFile: f.tlsCert, keyFile: f.tlsKey, log: log.With("component", "http-tls")}
+	c := &certReloader{certFile: f.tlsCert, keyFile: f.tlsKey, caFile: f.clientCA, log: log.With("component", "http-tls")}
 	if err := c.reload(); err != nil {
 		return nil, err
 	}
 	go c.onSIGHUP(ctx)
-	return tls.NewListener(ln, &tls.Config{
+	base := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: c.get,
 		// HTTP/1.1 only: the handler's per-request deadlines and the
 		// connection limit are per connection.
 		NextProtos: []string{"http/1.1"},
-	}), nil
+	}
+	if c.caFile != "" {
+		// Verified if given, so that /ping and /ready answer health
+		// checks without one; the handler refuses the rest
+		// (dhttp.Config.RequireClientCert).
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			cfg := base.Clone()
+			cfg.GetConfigForClient = nil
+			cfg.ClientAuth = tls.VerifyClientCertIfGiven
+			cfg.ClientCAs = c.pool.Load()
+			return cfg, nil
+		}
+	}
+	return tls.NewListener(ln, base), nil
 }
 
 // certReloader serves the client API's current certificate.
 type certReloader struct {
 	certFile, keyFile string
+	caFile            string // client CA; "" for none
 	log               *slog.Logger
 	cur               atomic.Pointer[tls.Certificate]
+	pool              atomic.Pointer[x509.CertPool]
 	mu                sync.Mutex // serializes reloads
 }
 
@@ -126,6 +149,17 @@ func (c *certReloader) reload() error {
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
 		return fmt.Errorf("client API TLS (--http-tls-cert %s, --http-tls-key %s): %w", c.certFile, c.keyFile, err)
+	}
+	if c.caFile != "" {
+		pem, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return fmt.Errorf("client API TLS (--http-client-ca): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("client API TLS (--http-client-ca %s): no PEM certificate in it", c.caFile)
+		}
+		c.pool.Store(pool)
 	}
 	c.cur.Store(&cert)
 	c.log.Info("client API certificate loaded", "cert", c.certFile, "expires", cert.Leaf.NotAfter)

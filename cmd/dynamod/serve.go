@@ -246,6 +246,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	hcfg.MaxConnections = f.maxConnections
 	hcfg.MaxInflightBytes = f.maxInflightBytes
 	hcfg.ClientAuth, hcfg.Tokens = f.client.mode(ctx, f.httpAddr), n
+	hcfg.RequireClientCert = f.client.clientCA != ""
 	srv := dhttp.NewServer(dhttp.NewHandler(n, hcfg), hcfg)
 	srv.Addr = f.httpAddr
 	ln, err := net.Listen("tcp", f.httpAddr)

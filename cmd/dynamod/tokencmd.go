@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -14,12 +15,14 @@ import (
 // authFlags are every client subcommand's --token and --ca (also read from
 // DYNAMOD_TOKEN and DYNAMOD_CA, as every flag is).
 type authFlags struct {
-	token, ca string
+	token, ca, cert, key string
 }
 
 func (a *authFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.token, "token", "", "bearer token sent to the nodes (dynamod token create makes one; env DYNAMOD_TOKEN)")
 	fs.StringVar(&a.ca, "ca", "", "PEM file of the CA(s) that sign the nodes' certificates, for https:// node URLs (env DYNAMOD_CA; default: the system roots)")
+	fs.StringVar(&a.cert, "cert", "", "client certificate (PEM) for nodes started with --http-client-ca, with --key (dynamod certs client makes them; env DYNAMOD_CERT)")
+	fs.StringVar(&a.key, "key", "", "the private key of --cert (env DYNAMOD_KEY)")
 }
 
 // options returns the client options of the flags.
@@ -28,11 +31,27 @@ func (a authFlags) options() ([]client.Option, error) {
 	if a.token != "" {
 		opts = append(opts, client.WithToken(a.token))
 	}
+	if (a.cert == "") != (a.key == "") {
+		return nil, usagef("--cert and --key go together")
+	}
+	var tc *tls.Config
 	if a.ca != "" {
-		tc, err := client.LoadCA(a.ca)
-		if err != nil {
+		var err error
+		if tc, err = client.LoadCA(a.ca); err != nil {
 			return nil, usagef("--ca: %v", err)
 		}
+	}
+	if a.cert != "" {
+		pair, err := tls.LoadX509KeyPair(a.cert, a.key)
+		if err != nil {
+			return nil, usagef("--cert, --key: %v", err)
+		}
+		if tc == nil {
+			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	if tc != nil {
 		opts = append(opts, client.WithTLSConfig(tc))
 	}
 	return opts, nil
