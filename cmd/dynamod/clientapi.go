@@ -12,7 +12,6 @@ import (
 	nethttp "net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,17 +33,19 @@ type clientAPIFlags struct {
 	adminAuto bool
 }
 
-// adminAuto is --admin's default: 127.0.0.1 and the --http port + 2
-// (7070 → 7072), so that several nodes on one host (the README's local
-// cluster, the side-by-side benchmark) each get one without flags.
+// adminAuto is --admin's default: 127.0.0.1:7072, or no admin listener
+// (with a warning) if that port is taken, so that several nodes on one
+// host (a local cluster, the side-by-side benchmark) start without flags;
+// the first gets it. (An address derived from --http's port could take a
+// port another node on the host is about to bind.)
 const adminAuto = "auto"
 
 func (f *clientAPIFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.auth, "client-auth", "auto", "client API bearer tokens: on (always required), off (never; warned about on a non-loopback --http), "+
 		"auto (required on a non-loopback --http; on loopback once any token exists). /ping and /ready are always open")
 	fs.StringVar(&f.admin, "admin", adminAuto, "admin listener address: /metrics, /debug/pprof (with --pprof) and /admin/tokens, "+
-		"all WITHOUT a token (keep it on loopback; warned about otherwise). auto: 127.0.0.1 with the --http port + 2 (7072 for 7070), "+
-		"skipped with a warning if that port is taken; empty disables it")
+		"all WITHOUT a token (keep it on loopback; warned about otherwise). auto: 127.0.0.1:7072, "+
+		"skipped with a warning if that port is taken (a second node on the host); empty disables it")
 	fs.StringVar(&f.tlsCert, "http-tls-cert", "", "serve the client API over HTTPS with this certificate (PEM, may be followed by intermediates); with --http-tls-key. Reloaded on SIGHUP")
 	fs.StringVar(&f.tlsKey, "http-tls-key", "", "the private key of --http-tls-cert (PEM)")
 	fs.StringVar(&f.clientCA, "http-client-ca", "", "with --http-tls-cert: every client request but /ping and /ready must come with a client certificate signed by a CA in this PEM file "+
@@ -70,22 +71,15 @@ func (f clientAPIFlags) check() error {
 	return nil
 }
 
-// resolveAdmin replaces --admin auto by its address: 127.0.0.1 and the
-// --http port + 2. An --http port that leaves no room (port 0, or above
-// 65533) gives no admin listener.
-func (f *clientAPIFlags) resolveAdmin(httpAddr string) {
-	if f.admin != adminAuto {
-		return
-	}
-	f.admin, f.adminAuto = "", true
-	_, port, err := net.SplitHostPort(httpAddr)
-	if err != nil {
-		return
-	}
-	if p, err := strconv.Atoi(port); err == nil && p > 0 && p <= 65533 {
-		f.admin = net.JoinHostPort("127.0.0.1", strconv.Itoa(p+2))
+// resolveAdmin replaces --admin auto by its address.
+func (f *clientAPIFlags) resolveAdmin() {
+	if f.admin == adminAuto {
+		f.admin, f.adminAuto = defaultAdminAddr, true
 	}
 }
+
+// defaultAdminAddr is where --admin auto listens.
+const defaultAdminAddr = "127.0.0.1:7072"
 
 // mode is the handler's authentication mode for a client API bound to
 // httpAddr (auto on a non-loopback address requires tokens always).

@@ -83,7 +83,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err := f.client.check(); err != nil {
 		return err
 	}
-	f.client.resolveAdmin(f.httpAddr)
+	f.client.resolveAdmin()
 	f.applyTLSDir()
 	if err := f.nodeTLS.check(); err != nil {
 		return err
