@@ -197,3 +197,41 @@ func TestResolve_webhookNotAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestResolve_webhookHangs: a webhook that never answers costs a read the
+// webhook's timeout, not the request's: the read answers the siblings with
+// a timeout warning while the webhook still hangs, and loses no value.
+func TestResolve_webhookHangs(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close: let handlers return
+
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, WebhookAllow: []string{"127.0.0.1"}})
+	setResolver(t, c, "hung", "webhook:"+srv.URL)
+	for _, v := range []string{"a", "b"} {
+		if _, err := putIn(t, c, "n1", "hung", "k", []byte(v), nil, quorum.All); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The request may take up to 10 s; the webhook's own timeout (2 s by
+	// default) must end the call well before that.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	obj, err := c.Node("n2").Get(ctx, "hung", "k", quorum.ReadOptions{})
+	if err != nil {
+		t.Fatalf("read with a hung webhook: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the read waited for the request's deadline, not the webhook's timeout")
+	}
+	vals := versioning.Values(obj.Clock)
+	if len(vals) != 2 || obj.Warning != "resolver failed (timeout), siblings returned" {
+		t.Fatalf("read with a hung webhook: %d values, warning %q; want both siblings and a timeout warning", len(vals), obj.Warning)
+	}
+}
