@@ -81,6 +81,12 @@ func newActorSource(store metaStore) (*actorSource, error) {
 	default:
 		a.prefix = binary.BigEndian.Uint64(b)
 		a.next = binary.BigEndian.Uint64(b[8:])
+		// extendLease never writes an epoch 0, an end past the limit or a
+		// prefix wider than 64-epochBits bits (its ids would alias another
+		// prefix's): such an entry is damage, not a lease.
+		if a.next == 0 || a.next > epochLimit || a.prefix>>(64-epochBits) != 0 {
+			return nil, fmt.Errorf("quorum: load actor lease: %w: prefix %#x, end %d", storage.ErrCorrupt, a.prefix, a.next)
+		}
 		a.leaseEnd = a.next
 		if a.next >= epochLimit {
 			if err := a.newPrefix(); err != nil {
