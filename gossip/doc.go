@@ -59,8 +59,8 @@
 // # Boundaries
 //
 // gossip imports, of dynamod, only the pure package ownership (to
-// validate the extra partitions it carries) and internal/jitter
-// (deps_test.go checks). node consumes it through its Membership interface
+// validate the extra partitions it carries), internal/jitter and
+// internal/lifetime (deps_test.go checks). node consumes it through its Membership interface
 // (node/gossip.go adapts it), and cmd/dynamod hands Resolve to the
 // transport. Real memberlist runs only here; other packages' tests use
 // static or in-process membership.

@@ -2,8 +2,9 @@ package gossip
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"github.com/dynamod/dynamod/internal/lifetime"
 )
 
 // Admission of new members. Gossip proves only that a sender holds the
@@ -38,7 +39,7 @@ const (
 const rejectUnverified rejectReason = "unverified"
 
 // admission is the state of member verification. Its fields are guarded
-// by Gossip.mu, except wg.
+// by Gossip.mu, except bg.
 type admission struct {
 	// verified holds the (name, rpc address) pairs proved.
 	verified map[string]bool
@@ -48,8 +49,8 @@ type admission struct {
 	// tried.
 	tried    map[string]time.Time
 	inFlight map[string]bool
-	stopped  bool
-	wg       sync.WaitGroup
+	// bg runs the verifications; stopVerify stops and waits for it.
+	bg lifetime.Group
 }
 
 func pairKey(name, rpc string) string { return name + "\x00" + rpc }
@@ -92,8 +93,13 @@ func (g *Gossip) holdUnverifiedLocked(w *wireState) {
 func (g *Gossip) startVerifyLocked(name, rpc string) {
 	a := &g.admit
 	key := pairKey(name, rpc)
-	if a.stopped || a.inFlight[key] || len(a.inFlight) >= maxVerifying || time.Since(a.tried[key]) < verifyRetryInterval {
+	if a.inFlight[key] || len(a.inFlight) >= maxVerifying || time.Since(a.tried[key]) < verifyRetryInterval {
 		return
+	}
+	// The verification takes g.mu before it touches a's maps, so they
+	// may be set after it has started (and only if it has).
+	if !a.bg.Go(func() { g.verifyLoop(name, rpc) }) {
+		return // stopping
 	}
 	a.inFlight[key] = true
 	a.tried[key] = time.Now()
@@ -104,22 +110,25 @@ func (g *Gossip) startVerifyLocked(name, rpc string) {
 			}
 		}
 	}
-	a.wg.Go(func() {
-		for attempt := 1; ; attempt++ {
-			ctx, cancel := context.WithTimeout(g.ctx, verifyTimeout)
-			err := g.cfg.VerifyMember(ctx, name, rpc)
-			cancel()
-			if !g.verified(name, rpc, err, attempt) {
-				return
-			}
-			select {
-			case <-g.ctx.Done():
-				g.verified(name, rpc, g.ctx.Err(), maxVerifyAttempts)
-				return
-			case <-time.After(verifyRetryInterval):
-			}
+}
+
+// verifyLoop verifies (name, rpc), trying again while [Gossip.verified]
+// says to.
+func (g *Gossip) verifyLoop(name, rpc string) {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(g.ctx, verifyTimeout)
+		err := g.cfg.VerifyMember(ctx, name, rpc)
+		cancel()
+		if !g.verified(name, rpc, err, attempt) {
+			return
 		}
-	})
+		select {
+		case <-g.ctx.Done():
+			g.verified(name, rpc, g.ctx.Err(), maxVerifyAttempts)
+			return
+		case <-time.After(verifyRetryInterval):
+		}
+	}
 }
 
 // maxVerifyAttempts bounds the attempts at verifying one held entry
@@ -138,7 +147,7 @@ func (g *Gossip) verified(name, rpc string, err error, attempt int) (again bool)
 	key := pairKey(name, rpc)
 	if err != nil {
 		h, held := a.held[name]
-		if held && h.RPC == rpc && !a.stopped && attempt < maxVerifyAttempts {
+		if held && h.RPC == rpc && !a.bg.Stopped() && attempt < maxVerifyAttempts {
 			if attempt == 1 {
 				g.log.Warn("a member's node-to-node identity could not be verified; it is not admitted until it is", "member", name, "rpc", rpc, "err", err)
 			}
@@ -172,10 +181,7 @@ func (g *Gossip) verified(name, rpc string, err error, attempt int) (again bool)
 
 // stopVerify waits for the verifications in flight; none starts after.
 func (g *Gossip) stopVerify() {
-	g.mu.Lock()
-	g.admit.stopped = true
-	g.mu.Unlock()
-	g.admit.wg.Wait()
+	g.admit.bg.Close()
 }
 
 // awaitVerifications waits until no verification is in flight, or for at

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dynamod/dynamod/internal/lifetime"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
@@ -112,12 +112,9 @@ type Coordinator struct {
 	log     *slog.Logger
 	m       *metrics
 
-	// bg tracks every goroutine the coordinator starts (peer calls,
-	// replication tails, read repair); Close waits for it. bgMu makes
-	// spawning and closing exclusive, so bg.Add never races bg.Wait.
-	bg       sync.WaitGroup
-	bgMu     sync.RWMutex
-	bgClosed bool
+	// bg runs every goroutine the coordinator starts (peer calls,
+	// replication tails, read repair); Close stops and waits for it.
+	bg lifetime.Group
 	// life ends at Close; stop ends it.
 	life context.Context
 	stop context.CancelFunc
@@ -150,28 +147,14 @@ func New(cfg Config, store *storage.Store, members Members, tr Transport, bucket
 
 // Close stops background work and waits for it. Idempotent.
 func (c *Coordinator) Close() error {
-	c.bgMu.Lock()
-	c.bgClosed = true
-	c.bgMu.Unlock()
+	c.bg.Stop() // no new work, so none starts on a canceled life
 	c.stop()
-	c.bg.Wait()
+	c.bg.Close()
 	return nil
 }
 
 // errClosed is what work refused after Close reports.
 var errClosed = errors.New("quorum: coordinator closed")
-
-// spawn runs f in a goroutine Close waits for, unless Close has begun; it
-// reports whether f was started.
-func (c *Coordinator) spawn(f func()) bool {
-	c.bgMu.RLock()
-	defer c.bgMu.RUnlock()
-	if c.bgClosed {
-		return false
-	}
-	c.bg.Go(f)
-	return true
-}
 
 // placement is where a key lives right now.
 type placement struct {

@@ -5,8 +5,8 @@
 //
 // It reaches peers only through its [Transport] interface and learns
 // liveness and ownership only through [Members]. Of dynamod it may import
-// versioning, ring, storage, resolve, internal/wire and internal/jitter,
-// never gossip, a transport, http, node, antientropy or transfer, and it uses
+// versioning, ring, storage, resolve, internal/wire, internal/jitter and
+// internal/lifetime, never gossip, a transport, http, node, antientropy or transfer, and it uses
 // storage's Store and codec but never constructs an engine (deps_test.go
 // checks both). The R/W/PR/PW/DW counting rules live in the pure tally type.
 //

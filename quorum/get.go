@@ -65,7 +65,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 		if tg.node == c.cfg.Self {
 			continue
 		}
-		started := c.spawn(func() {
+		started := c.bg.Go(func() {
 			b, err := c.tr.Call(bctx, tg.node, KindGet, req)
 			if err != nil {
 				replies <- getReply{t: tg, err: err}
@@ -144,7 +144,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 // finishRead collects the replies still due in the background, then repairs
 // every replica whose state is behind the merge of all replies.
 func (c *Coordinator) finishRead(p placement, got []getReply, replies <-chan getReply, cancel context.CancelFunc) {
-	started := c.spawn(func() {
+	started := c.bg.Go(func() {
 		defer cancel()
 		for len(got) < len(p.targets) {
 			got = append(got, <-replies) // every caller sends exactly once

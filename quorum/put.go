@@ -280,7 +280,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		}
 		sent++
 		body := encodePut(p.key, dw > 0, tg.hintFor, obj)
-		started := c.spawn(func() {
+		started := c.bg.Go(func() {
 			b, err := c.tr.Call(bctx, tg.node, KindReplicate, body)
 			var durable bool
 			if err == nil {
@@ -319,7 +319,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		}
 	}
 	// The tail of the fan-out finishes in the background.
-	if !c.spawn(func() {
+	if !c.bg.Go(func() {
 		defer cancel()
 		for ; received < sent; received++ {
 			c.noteAck(p, <-acks)

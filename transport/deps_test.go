@@ -6,8 +6,8 @@ import (
 	"github.com/dynamod/dynamod/internal/depstest"
 )
 
-// TestDeps: transport is at the bottom of the graph and imports no other
-// dynamod package; its consumers declare the interfaces they call.
+// TestDeps: transport is at the bottom of the graph: of dynamod it imports
+// only the goroutine group; its consumers declare the interfaces they call.
 func TestDeps(t *testing.T) {
-	depstest.Dynamod(t, depstest.Imports(t))
+	depstest.Dynamod(t, depstest.Imports(t), "internal/lifetime")
 }

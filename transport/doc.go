@@ -66,8 +66,9 @@
 // request that does not fit is read once earlier ones end, pushing back on
 // the caller through TCP.
 //
-// transport is an I/O package at the bottom of the dependency graph: it
-// imports no other dynamod package (deps_test.go checks), and knows nothing
-// of what the kinds and bodies mean. The consumers (quorum, antientropy,
-// transfer) declare the interface they call, which [Caller] satisfies.
+// transport is an I/O package at the bottom of the dependency graph: of
+// dynamod it imports only internal/lifetime, the goroutine group every
+// owner uses (deps_test.go checks), and it knows nothing of what the kinds
+// and bodies mean. The consumers (quorum, antientropy, transfer) declare
+// the interface they call, which [Caller] satisfies.
 package transport

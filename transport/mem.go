@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynamod/dynamod/internal/lifetime"
 )
 
 // MemNetwork is an in-process network of named nodes with fault injection,
@@ -46,7 +48,7 @@ import (
 // goroutine.
 type MemNetwork struct {
 	done    chan struct{}  // closed by Close
-	wg      sync.WaitGroup // delivery goroutines
+	bg      lifetime.Group // delivery goroutines
 	hookMu  sync.Mutex     // serializes hook calls, so hooks need no locking of their own
 	start   time.Time
 	timeout atomic.Int64 // default call timeout, ns
@@ -339,7 +341,7 @@ func (n *MemNetwork) Close() error {
 		}
 	}
 	n.mu.Unlock()
-	n.wg.Wait()
+	n.bg.Close()
 	return nil
 }
 
@@ -452,13 +454,15 @@ func (n *MemNetwork) decide(c *memCall, m *Msg) (deliver bool, delay time.Durati
 }
 
 // goLocked starts a delivery goroutine for c, unless c is no longer in
-// flight (which also covers a closed network, so Add never races with
-// Close's Wait).
+// flight: a call its caller gave up on, or one failed by a crash, a
+// partition or Close, is not delivered (its handler must not run). The
+// check needs n.mu, so it stays here; the group refuses on its own once
+// Close has begun, but a live c implies a network not yet closed.
 func (n *MemNetwork) goLocked(c *memCall, f func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, live := n.inflight[c]; live {
-		n.wg.Go(f)
+		n.bg.Go(f)
 	}
 }
 

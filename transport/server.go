@@ -53,9 +53,12 @@ func (t *TCP) serveConn(nc net.Conn) {
 		sem:     make(chan struct{}, t.cfg.MaxConcurrent),
 		bytes:   newBudget(t.cfg.MaxConnInflight, nil),
 	}
-	t.m.connsIn.Inc()
 	done := make(chan struct{})
-	t.wg.Go(func() { s.w.run(done) })
+	if !t.bg.Go(func() { s.w.run(done) }) {
+		cancel() // closing: Close closes nc, tracked before
+		return
+	}
+	t.m.connsIn.Inc()
 	err = s.readRequests()
 	// Stop the handlers of this connection: nobody will read their answers.
 	cancel()
@@ -160,12 +163,14 @@ func (s *serverConn) readRequests() error {
 		if h.timeout > 0 {
 			deadline = time.Now().Add(time.Duration(h.timeout) * time.Millisecond)
 		}
-		// This goroutine is a transport goroutine, so Add cannot race with
-		// Close's Wait at a zero count.
-		s.t.wg.Go(func() {
+		if !s.t.bg.Go(func() {
 			s.serve(h.id, h.kind, deadline, body)
 			s.release(connBytes, allBytes)
-		})
+		}) {
+			putBuf(body)
+			s.release(connBytes, allBytes)
+			return ErrClosed
+		}
 	}
 }
 

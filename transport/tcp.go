@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dynamod/dynamod/internal/lifetime"
 )
 
 // TCP is the network transport: a listener serving a [Handler] and a pool of
@@ -35,9 +37,11 @@ type TCP struct {
 	ln     net.Listener // nil when not listening
 	ctx    context.Context
 	cancel context.CancelFunc // ends ctx: the parent of every handler context and dial
-	closed atomic.Bool        // set under mu by Close
-	wg     sync.WaitGroup     // every goroutine the transport starts
-	peers  atomic.Pointer[map[string]*peer]
+	// bg runs every goroutine the transport starts. Close stops it under
+	// mu, so a connection tracked under mu before that is closed by Close
+	// and none is tracked after (see track).
+	bg    lifetime.Group
+	peers atomic.Pointer[map[string]*peer]
 
 	inflight     *budget      // request bytes of all inbound connections (MaxInflight)
 	inbound      atomic.Int64 // accepted connections open (MaxInbound)
@@ -80,7 +84,7 @@ func Listen(cfg Config, h Handler) (*TCP, error) {
 		}
 		t.ln = ln
 		t.log.Info("transport listening", "addr", ln.Addr().String(), "tls", cfg.TLS != nil)
-		t.wg.Go(t.acceptLoop)
+		t.bg.Go(t.acceptLoop) // not yet returned, so not closed
 	}
 	return t, nil
 }
@@ -99,8 +103,7 @@ func (t *TCP) Addr() string {
 // idempotent; later calls fail with ErrClosed.
 func (t *TCP) Close() error {
 	t.mu.Lock()
-	first := !t.closed.Load()
-	t.closed.Store(true)
+	first := t.bg.Stop()
 	conns := make([]net.Conn, 0, len(t.open))
 	for nc := range t.open {
 		conns = append(conns, nc)
@@ -115,7 +118,7 @@ func (t *TCP) Close() error {
 	for _, nc := range conns {
 		nc.Close()
 	}
-	t.wg.Wait()
+	t.bg.Close()
 	if first {
 		t.log.Info("transport closed")
 	}
@@ -133,7 +136,7 @@ func (t *TCP) Call(ctx context.Context, to string, kind uint8, body []byte) ([]b
 }
 
 func (t *TCP) call(ctx context.Context, to string, kind uint8, body []byte) ([]byte, error) {
-	if t.closed.Load() {
+	if t.bg.Stopped() {
 		return nil, ErrClosed
 	}
 	if requestHeaderLen-lenSize+len(body) > t.cfg.MaxFrame {
@@ -171,17 +174,12 @@ func (t *TCP) callLocal(ctx context.Context, kind uint8, body []byte) ([]byte, e
 	in := bytes.Clone(body)
 	ch := make(chan result, 1)
 	deadline, _ := ctx.Deadline()
-	t.mu.Lock()
-	if t.closed.Load() {
-		t.mu.Unlock()
-		return nil, ErrClosed
-	}
-	t.wg.Go(func() {
+	started := t.bg.Go(func() {
 		hctx, cancel := context.WithDeadline(t.ctx, deadline)
 		defer cancel()
 		resp, err := t.serve(hctx, t.cfg.Name, kind, 0, in)
 		switch {
-		case t.closed.Load():
+		case t.bg.Stopped():
 			ch <- result{err: ErrClosed}
 		case err != nil:
 			ch <- result{err: &RemoteError{Msg: err.Error()}}
@@ -193,7 +191,9 @@ func (t *TCP) callLocal(ctx context.Context, kind uint8, body []byte) ([]byte, e
 			ch <- result{body: bytes.Clone(resp)}
 		}
 	})
-	t.mu.Unlock()
+	if !started {
+		return nil, ErrClosed
+	}
 	select {
 	case r := <-ch:
 		return r.body, r.err
@@ -235,7 +235,7 @@ const maxPanicText = 512
 
 // connErr is the error for a call on a connection that failed with cause.
 func (t *TCP) connErr(peer string, cause error) error {
-	if t.closed.Load() {
+	if t.bg.Stopped() {
 		return ErrClosed
 	}
 	return unreachable(peer, cause)
@@ -246,7 +246,7 @@ func (t *TCP) connErr(peer string, cause error) error {
 func (t *TCP) track(nc net.Conn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed.Load() {
+	if t.bg.Stopped() {
 		nc.Close()
 		return false
 	}
@@ -261,19 +261,6 @@ func (t *TCP) untrack(nc net.Conn) {
 	t.mu.Unlock()
 }
 
-// goTracked starts f in the transport's wait group unless the transport is
-// closed. Needed where the caller is not itself a transport goroutine, so
-// the group's count may be zero while Close waits.
-func (t *TCP) goTracked(f func()) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed.Load() {
-		return false
-	}
-	t.wg.Go(f)
-	return true
-}
-
 // logConnEnd logs why a connection ended: a protocol error or (after the
 // handshake) a stalled frame is a warning, a broken or closed connection is
 // routine.
@@ -285,7 +272,7 @@ func (t *TCP) logConnEnd(msg, peer string, nc net.Conn, err error, handshook boo
 	case errors.Is(err, errBadFrame):
 		t.m.badFrames.Inc()
 		t.log.Warn(msg+": protocol error", "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
-	case t.closed.Load():
+	case t.bg.Stopped():
 	case handshook && errors.As(err, &ne) && ne.Timeout():
 		// After the handshake, the only read deadline is ReadTimeout (a
 		// write timeout closes the connection: its reader sees ErrClosed).
@@ -361,7 +348,7 @@ func (t *TCP) conn(ctx context.Context, p *peer) (*clientConn, error) {
 			return nil, err
 		}
 		d = &dial{done: make(chan struct{})}
-		if !t.goTracked(func() { t.dialSlot(p, s, d) }) {
+		if !t.bg.Go(func() { t.dialSlot(p, s, d) }) {
 			s.mu.Unlock()
 			return nil, ErrClosed
 		}
@@ -443,10 +430,15 @@ func (t *TCP) dial(name string) (*clientConn, error) {
 	t.m.dialOK.Inc()
 	t.m.connsOut.Inc()
 	t.log.Debug("peer connected", "peer", name, "addr", addr)
-	// The dialing goroutine is a transport goroutine, so the group's count
-	// is not zero here and Add may race with Close's Wait.
-	t.wg.Go(c.readLoop)
-	t.wg.Go(func() { c.w.run(c.done) })
+	// Refused only once Close has begun. Close then closes nc, tracked
+	// before it stopped the group: a running readLoop ends and fails c.
+	if !t.bg.Go(c.readLoop) {
+		c.fail(net.ErrClosed)
+		return nil, ErrClosed
+	}
+	if !t.bg.Go(func() { c.w.run(c.done) }) {
+		return nil, ErrClosed
+	}
 	return c, nil
 }
 
@@ -555,7 +547,7 @@ func (t *TCP) acceptLoop() {
 	for {
 		nc, err := t.ln.Accept()
 		if err != nil {
-			if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+			if t.bg.Stopped() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors or similar: wait and retry.
@@ -579,10 +571,14 @@ func (t *TCP) acceptLoop() {
 			return
 		}
 		t.inbound.Add(1)
-		t.wg.Go(func() {
+		if !t.bg.Go(func() {
 			defer t.inbound.Add(-1)
 			t.serveConn(nc)
-		})
+		}) {
+			t.inbound.Add(-1)
+			t.untrack(nc)
+			return
+		}
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 // CA, passes. Without TLS it proves only that a dynamod node answers
 // under that name.
 func (t *TCP) Verify(ctx context.Context, name, addr string) error {
-	if t.closed.Load() {
+	if t.bg.Stopped() {
 		return ErrClosed
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.DialTimeout)
