@@ -71,6 +71,12 @@ type Options struct {
 	// WebhookAllow is every node's webhook allowlist (node.Config). Empty:
 	// no webhook resolver may be called.
 	WebhookAllow []string
+	// PropsDelay bounds how long a bucket property change takes to reach
+	// each node but the one it was made through: every delivery waits a
+	// time drawn from the seed in [0, PropsDelay], so nodes disagree for a
+	// while, as under gossip. Default 20ms; negative: every node at once.
+	// HoldProps keeps a change from chosen nodes until ReleaseProps.
+	PropsDelay time.Duration
 }
 
 // Cluster is a running in-process cluster.
@@ -78,7 +84,7 @@ type Cluster struct {
 	t     testing.TB
 	opts  Options
 	Net   *transport.MemNetwork
-	props *sharedProps
+	props *propsTable
 
 	// names are every node ever started, n1..nN in order of joining; mu
 	// guards it once the cluster runs.
@@ -127,12 +133,16 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.ReleaseDelay == 0 {
 		o.ReleaseDelay = 200 * time.Millisecond
 	}
+	if o.PropsDelay == 0 {
+		o.PropsDelay = 20 * time.Millisecond
+	}
 	c := &Cluster{
-		t: t, opts: o, Net: transport.NewMemNetwork(o.Seed), props: &sharedProps{m: map[string][]byte{}},
+		t: t, opts: o, Net: transport.NewMemNetwork(o.Seed),
 		nodes: map[string]*node.Node{}, engines: map[string]*storage.Memory{},
 		views: map[string]*view{}, crashed: map[string]bool{}, members: map[string]node.MemberInfo{},
 		beliefs: map[[2]string]bool{},
 	}
+	c.props = newPropsTable(c, o.Seed, o.PropsDelay)
 	for i := 1; i <= o.Nodes; i++ {
 		c.names = append(c.names, fmt.Sprintf("n%d", i))
 	}
@@ -275,6 +285,7 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	v := &view{c: c, self: name, changes: make(chan struct{}, 1)}
+	c.props.join(name)
 
 	var n *node.Node
 	ready := make(chan struct{})
@@ -430,6 +441,7 @@ func (c *Cluster) Close() {
 	}
 	c.nodes = map[string]*node.Node{}
 	c.mu.Unlock()
+	c.props.close()
 	for _, n := range nodes {
 		_ = n.Close()
 	}
@@ -462,7 +474,8 @@ func (c *Cluster) LocalState(name, bucket, key string) (versioning.Clock, bool) 
 }
 
 // view is one node's membership: static members, liveness from the
-// cluster's crash and partition state, shared bucket properties.
+// cluster's crash and partition state, the bucket properties it has
+// received (propsTable).
 type view struct {
 	c       *Cluster
 	self    string
@@ -529,38 +542,10 @@ func (v *view) Remove(name string) error {
 	v.c.setMember(name, func(m *node.MemberInfo) { m.Status, m.Settled, m.Extra = "removed", nil, "" })
 	return nil
 }
-func (v *view) BucketProps() map[string][]byte { return v.c.props.get() }
+func (v *view) BucketProps() map[string][]byte { return v.c.props.get(v.self) }
 func (v *view) SetBucketProps(bucket string, p []byte) error {
-	v.c.props.set(bucket, p)
-	v.c.notifyAll()
+	v.c.props.set(v.self, bucket, p)
 	return nil
-}
-
-// sharedProps is the cluster's bucket property table (what gossip would
-// replicate).
-type sharedProps struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *sharedProps) get() map[string][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string][]byte, len(s.m))
-	for k, v := range s.m {
-		out[k] = v
-	}
-	return out
-}
-
-func (s *sharedProps) set(bucket string, p []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p == nil {
-		delete(s.m, bucket)
-		return
-	}
-	s.m[bucket] = slices.Clone(p)
 }
 
 // testWriter sends log lines to t.Log.

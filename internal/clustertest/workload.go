@@ -236,14 +236,17 @@ func (c *Cluster) RequireNoLostWrites(hs ...*History) {
 	}
 }
 
-// RequireConverged waits until every primary replica of every key in keys
-// holds the same state, and fails the test at ctx's end otherwise.
+// RequireConverged waits until every primary replica (of the bucket's
+// newest n_val) of every key in keys holds the same state, and fails the test at ctx's end otherwise.
 func (c *Cluster) RequireConverged(ctx context.Context, bucket string, keys []string) {
 	c.t.Helper()
 	r := c.Ring()
 	nval := 3
 	if c.opts.Defaults.NVal != 0 {
 		nval = c.opts.Defaults.NVal
+	}
+	if n := c.props.nval(bucket); n != 0 {
+		nval = n // the bucket's n_val as last set, on any node
 	}
 	var last string
 	for {
