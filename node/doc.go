@@ -10,9 +10,9 @@
 // internal/clustertest: the memory engine and network, static membership)
 // and hands them to [New]:
 //
-//   - Parts.Engine is the node's once New is called: [Node.Close] closes it
-//     through the store, and so does New when it fails after validating
-//     its Config.
+//   - Parts.Engine is the node's once New has validated the Config and the
+//     Parts: [Node.Close] closes it through the store, and so does New when
+//     it fails after that.
 //   - Parts.Members and Parts.Transport stay the caller's: the node uses
 //     them and never closes them.
 //   - Parts.Closers are run by Close alone, in order, at their point of
@@ -59,13 +59,21 @@
 //
 // # Errors in New
 //
-// New returns the first error and no node. An invalid Config is reported
-// before any part is touched, so the engine is still the caller's to
-// close (cmd/dynamod validates before it opens one). After that, New closes
-// what it built that holds resources: the coordinator once built, and the
-// store, which closes the engine. The rest holds nothing yet (no loop has
-// started, the resolver registry has made no connection), and Members,
-// Transport and the Closers are left to the caller. Metrics registered in
-// Config.Registry before the failure stay there: retry with a fresh
-// registry.
+// New returns no node and an error. It first validates the Config
+// (including the quorum and anti-entropy configs, with the names New
+// fills in) and the Parts (Engine, Members and Transport set); an error
+// there is reported before any part is touched, so the engine is still
+// the caller's to close (cmd/dynamod validates before it opens one).
+// After that, every failure (the store, the first view, the resolver
+// registry, the coordinator, anti-entropy, the transfer manager) closes,
+// latest first and exactly once, what New built that holds resources:
+// the coordinator, the resolver registry New made, and the store, which
+// closes the engine (the engine itself when the store could not be
+// built). Anti-entropy and the transfer manager hold nothing until their
+// loops run, and no loop has started. The error returned is the step's,
+// joined with any error of those closes. Members, Transport, the Closers
+// and a Config.Resolvers of the caller's are never closed by New.
+// Metrics registered in Config.Registry before the failure stay there:
+// retry with a fresh registry. TestNew_errorsBeforeParts and
+// TestNew_closesEngineOnceOnFailure check this rule.
 package node

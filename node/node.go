@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,6 +108,37 @@ func (c Config) Validate() error {
 	if err := resolve.ValidateAllow(c.WebhookAllow); err != nil {
 		errs = append(errs, fmt.Errorf("node: WebhookAllow: %w", err))
 	}
+	// The parts' configs, with the fields New sets (a stand-in name when
+	// Name, reported above, is missing), so that New fails on them before
+	// it touches a part.
+	self := cmp.Or(c.Name, "unnamed")
+	qc := c.Quorum
+	qc.Self = self
+	if err := qc.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("node: Quorum: %w", err))
+	}
+	if !c.AntiEntropyOff {
+		ac := c.AntiEntropy
+		ac.Self = self
+		if err := ac.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("node: AntiEntropy: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validate reports the parts New cannot do without.
+func (p Parts) validate() error {
+	var errs []error
+	if p.Engine == nil {
+		errs = append(errs, errors.New("node: Parts.Engine must be set"))
+	}
+	if p.Members == nil {
+		errs = append(errs, errors.New("node: Parts.Members must be set"))
+	}
+	if p.Transport == nil {
+		errs = append(errs, errors.New("node: Parts.Transport must be set"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -153,9 +185,11 @@ type Node struct {
 	err    error
 }
 
-// New builds a node from its parts and starts its loops.
+// New builds a node from its parts and starts its loops. On error it
+// returns no node, and has closed the engine unless the error is in cfg or
+// parts themselves; see "Errors in New" in the package doc.
 func New(cfg Config, parts Parts) (*Node, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), parts.validate()); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
@@ -166,25 +200,34 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	// From here the engine is New's: on failure, fail closes what New
+	// built (holding the engine through the store), latest first, once.
+	undo := []func() error{parts.Engine.Close}
+	fail := func(err error) (*Node, error) {
+		errs := []error{err}
+		for _, f := range slices.Backward(undo) {
+			errs = append(errs, f())
+		}
+		return nil, errors.Join(errs...)
+	}
 	store, err := storage.NewStore(parts.Engine)
 	if err != nil {
-		_ = parts.Engine.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo[0] = store.Close // closes the engine
 	n := &Node{cfg: cfg, log: log.With("node", cfg.Name), reg: reg, store: store, members: parts.Members, closers: parts.Closers,
 		tr: parts.Transport, rings: map[string]*ring.Ring{}, left: make(chan struct{})}
 	if err := n.refresh(); err != nil {
-		_ = store.Close()
-		return nil, err
+		return fail(err)
 	}
 	n.resolvers = cfg.Resolvers
 	if n.resolvers == nil {
 		n.resolvers, err = resolve.NewRegistry(resolve.WithWebhook(resolve.WebhookConfig{Registry: reg, Allow: cfg.WebhookAllow}))
 		if err != nil {
-			_ = store.Close()
-			return nil, err
+			return fail(err)
 		}
 		n.ownResolvers = true
+		undo = append(undo, n.resolvers.Close)
 	}
 	qc := cfg.Quorum
 	qc.Self = cfg.Name
@@ -201,9 +244,9 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	qc.Registry = reg
 	n.coord, err = quorum.New(qc, store, (*nodeMembers)(n), parts.Transport, (*nodeBuckets)(n))
 	if err != nil {
-		_ = store.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo = append(undo, n.coord.Close)
 	if !cfg.AntiEntropyOff {
 		ac := cfg.AntiEntropy
 		ac.Self = cfg.Name
@@ -211,9 +254,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		ac.Registry = reg
 		n.ae, err = antientropy.New(ac, n.coord, (*nodeMembers)(n), parts.Transport)
 		if err != nil {
-			_ = n.coord.Close()
-			_ = store.Close()
-			return nil, err
+			return fail(err) // anti-entropy holds nothing until Run
 		}
 		f := quorum.ChangeFunc(n.ae.OnChange)
 		onChange.Store(&f)
@@ -231,9 +272,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	tc.OnLeft = n.finishLeave
 	n.xfer, err = transfer.New(tc, n.coord, (*nodeTransfer)(n), parts.Transport, store)
 	if err != nil {
-		_ = n.coord.Close()
-		_ = store.Close()
-		return nil, err
+		return fail(err) // neither does the transfer manager
 	}
 	n.registerGauges()
 	n.watchStorage()
