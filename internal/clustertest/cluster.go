@@ -77,6 +77,16 @@ type Options struct {
 	// while, as under gossip. Default 20ms; negative: every node at once.
 	// HoldProps keeps a change from chosen nodes until ReleaseProps.
 	PropsDelay time.Duration
+	// DetectDelay is the failure detector's lag: after Crash, each other
+	// node goes on believing the crashed one alive for a time drawn from
+	// the seed in [DetectDelay/2, DetectDelay], and sends it requests. 0
+	// (the default): every node knows at once, so tests of what follows a
+	// crash need not wait for it.
+	DetectDelay time.Duration
+	// SilentCrash makes a crashed node go dark instead of refusing: calls
+	// to it are lost and time out (a host that lost power sends no reset),
+	// rather than failing at once. Restart ends it.
+	SilentCrash bool
 }
 
 // Cluster is a running in-process cluster.
@@ -85,6 +95,8 @@ type Cluster struct {
 	opts  Options
 	Net   *transport.MemNetwork
 	props *propsTable
+	// detect is the failure detector's lag (DetectDelay, SilentCrash).
+	detect *detector
 
 	// names are every node ever started, n1..nN in order of joining; mu
 	// guards it once the cluster runs.
@@ -143,6 +155,10 @@ func Start(t testing.TB, o Options) *Cluster {
 		beliefs: map[[2]string]bool{},
 	}
 	c.props = newPropsTable(c, o.Seed, o.PropsDelay)
+	c.detect = newDetector(o.Seed)
+	if o.SilentCrash {
+		c.Net.Hook(c.detect.pass)
+	}
 	for i := 1; i <= o.Nodes; i++ {
 		c.names = append(c.names, fmt.Sprintf("n%d", i))
 	}
@@ -297,6 +313,7 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 		}
 		return n.Serve(ctx, from, kind, body)
 	}))
+	c.detect.started(name)
 	var engine storage.Engine = eng
 	if c.opts.WrapEngine != nil {
 		engine = c.opts.WrapEngine(name, eng)
@@ -328,9 +345,12 @@ func (c *Cluster) Crash(name string) {
 	clone := eng.CrashClone()
 	c.engines[name] = clone
 	delete(c.nodes, name)
+	c.detectCrash(name, c.names)
 	c.crashed[name] = true
 	c.mu.Unlock()
-	c.Net.Crash(name)
+	if !c.opts.SilentCrash {
+		c.Net.Crash(name)
+	}
 	c.notifyAll()
 	_ = n.Close()
 }
@@ -405,6 +425,9 @@ func (c *Cluster) reachable(from, to string) bool {
 	if b, ok := c.beliefs[[2]string{from, to}]; ok {
 		return b
 	}
+	if c.crashed[to] && !c.crashed[from] && c.detect.lagging(from, to) {
+		return true // from has not noticed yet
+	}
 	if c.crashed[to] || c.crashed[from] {
 		return false
 	}
@@ -442,6 +465,7 @@ func (c *Cluster) Close() {
 	c.nodes = map[string]*node.Node{}
 	c.mu.Unlock()
 	c.props.close()
+	c.detect.close()
 	for _, n := range nodes {
 		_ = n.Close()
 	}
