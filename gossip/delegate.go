@@ -226,8 +226,9 @@ func (g *Gossip) persist() error {
 	return err
 }
 
-// sendLoop sends local writes too large for a broadcast to every member
-// memberlist sees alive, over TCP. Members it misses get them by push-pull.
+// sendLoop sends local writes too large for a broadcast, and local token
+// changes, to every member memberlist sees alive, over TCP. Members it
+// misses get them by push-pull.
 func (g *Gossip) sendLoop() {
 	for {
 		select {
