@@ -227,7 +227,7 @@ func (g *Gossip) persist() error {
 }
 
 // sendLoop sends local writes too large for a broadcast, and local token
-// changes, to every member memberlist sees alive, over TCP. Members it
+// and bucket changes, to every member memberlist sees alive, over TCP. Members it
 // misses get them by push-pull.
 func (g *Gossip) sendLoop() {
 	for {

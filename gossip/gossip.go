@@ -684,17 +684,19 @@ func (g *Gossip) publishLocked(delta wireState, local bool) {
 }
 
 // queueLocked broadcasts one entry, replacing a queued older one. An entry
-// too large for a packet, and any local token change, is sent to every
+// too large for a packet, and any token or bucket change, is sent to every
 // member over TCP if it is a local write; a relayed one is not (its origin
 // already sent it to everyone, and push-pull repairs the rest).
 func (g *Gossip) queueLocked(key string, one wireState, local bool) {
 	msg := encodeState(one)
-	if local && strings.HasPrefix(key, "t/") {
-		// A token change, a revocation above all, must reach every node
-		// within a second. A broadcast is sent a few times only, and
+	if local && (strings.HasPrefix(key, "t/") || strings.HasPrefix(key, "b/")) {
+		// A token change (a revocation above all) must reach every node
+		// within a second, and a bucket's props should not differ between
+		// nodes for long. A broadcast is sent a few times only, and
 		// memberlist piggybacks it on probes too, so all of them can go to
 		// one peer (a test with push-pull off saw a revocation never reach
-		// the third node): send it to every member over TCP as well.
+		// the third node): operators' changes are rare, so send them to
+		// every member over TCP as well.
 		g.bigPending[key] = true
 		g.signal(g.bigSend)
 	}
