@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -278,8 +279,25 @@ func (c *Cluster) divergence(replicas []string, bucket, key string) string {
 		if i == 0 {
 			first = cl
 		} else if !versioning.Equal(first, cl) {
-			return fmt.Sprintf("%s/%s differs between %s and %s", bucket, key, replicas[0], n)
+			return fmt.Sprintf("%s/%s differs between %s and %s: %s vs %s", bucket, key, replicas[0], n, showClock(first), showClock(cl))
 		}
 	}
 	return ""
+}
+
+// showClock describes a clock for a failure message: each entry's actor,
+// counter and values (data and timestamp), then the anonymous values.
+func showClock(c versioning.Clock) string {
+	var b strings.Builder
+	for _, e := range c.Entries {
+		fmt.Fprintf(&b, "[%x:%d", uint64(e.Actor), e.Counter)
+		for _, v := range e.Values {
+			fmt.Fprintf(&b, " %q@%d", v.Data, v.LastModified)
+		}
+		b.WriteString("]")
+	}
+	for _, v := range c.Anon {
+		fmt.Fprintf(&b, " anon %q@%d", v.Data, v.LastModified)
+	}
+	return b.String()
 }
