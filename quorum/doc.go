@@ -8,7 +8,9 @@
 // versioning, ring, storage, resolve, internal/wire, internal/jitter and
 // internal/lifetime, never gossip, a transport, http, node, antientropy or transfer, and it uses
 // storage's Store and codec but never constructs an engine (deps_test.go
-// checks both). The R/W/PR/PW/DW counting rules live in the pure tally type.
+// checks both). The decisions live in pure values fed one reply at a time
+// (rounds.go: readRound, writeRound, repairPlan, hintOwed, over the
+// R/W/PR/PW/DW counting of tally); get.go and put.go do the I/O.
 //
 // Dots are minted with per-incarnation actor epochs (see actors.go), so a
 // coordinator whose local clock of a key is behind what it already minted

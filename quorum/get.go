@@ -46,15 +46,9 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 		notFoundOK = *o.NotFoundOK
 	}
 
-	primaries := 0
-	for _, t := range p.targets {
-		if t.primary {
-			primaries++
-		}
-	}
-	t := newTally(len(p.targets), primaries, r, pr, 0)
-	if t.result() == voteLost {
-		return nil, unavailable("get", &t, "insufficient replicas")
+	rr := newReadRound(p.targets, r, pr, notFoundOK)
+	if rr.state() == readUnavailable {
+		return nil, unavailable("get", &rr.t, "insufficient replicas")
 	}
 
 	replies := make(chan getReply, len(p.targets))
@@ -85,57 +79,32 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 		}
 	}
 
-	var (
-		got      []getReply
-		merged   versioning.Clock
-		found    int
-		notFound int
-		result   = votePending
-	)
-	for result == votePending && !t.done() {
+	var got []getReply
+	for rr.state() == readPending {
 		select {
 		case rp := <-replies:
 			got = append(got, rp)
-			switch {
-			case rp.err != nil:
-				t.add(rp.t.primary, false, false)
-			case rp.found:
-				found++
-				merged = versioning.Sync(merged, rp.clock)
-				t.add(rp.t.primary, true, false)
-			default:
-				notFound++
-				t.add(rp.t.primary, notFoundOK, false)
-			}
-			result = t.result()
+			rr.step(rp)
 		case <-ctx.Done():
 			c.finishRead(p, got, replies, cancel)
-			return nil, unavailable("get", &t, ctxErrReason(ctx.Err()))
+			return nil, unavailable("get", &rr.t, ctxErrReason(ctx.Err()))
 		}
 	}
 	c.finishRead(p, got, replies, cancel)
 
-	if result != voteWon {
-		// With notfound_ok=false, enough definite answers that the key is
-		// absent still make a not-found (Riak's basic quorum).
-		if !notFoundOK && found == 0 && notFound >= r {
-			return nil, ErrNotFound
-		}
-		if !notFoundOK && found > 0 && found+notFound >= r {
-			return &Object{Clock: merged, Context: versioning.Join(merged), Replicas: found + notFound}, nil
-		}
-		return nil, unavailable("get", &t, "insufficient replicas")
-	}
-	if found == 0 {
+	switch rr.state() {
+	case readNotFound:
 		return nil, ErrNotFound
+	case readUnavailable:
+		return nil, unavailable("get", &rr.t, "insufficient replicas")
 	}
-	c.m.siblings.Observe(float64(merged.Len()))
-	if merged.Len() > props.WarnSiblings {
+	obj := rr.result()
+	c.m.siblings.Observe(float64(obj.Clock.Len()))
+	if obj.Clock.Len() > props.WarnSiblings {
 		c.m.siblingWarnings.Inc()
-		c.log.Warn("many siblings", "bucket", bucket, "siblings", merged.Len())
+		c.log.Warn("many siblings", "bucket", bucket, "siblings", obj.Clock.Len())
 	}
-	obj := &Object{Clock: merged, Context: versioning.Join(merged), Replicas: t.ok}
-	if merged.Len() > 1 {
+	if obj.Clock.Len() > 1 {
 		obj = c.resolveSiblings(ctx, p, props, obj)
 	}
 	return obj, nil
@@ -159,24 +128,11 @@ func (c *Coordinator) finishRead(p placement, got []getReply, replies <-chan get
 // readRepair sends the merge of all found replies to every replica that
 // answered with a different state (not found included).
 func (c *Coordinator) readRepair(p placement, got []getReply) {
-	var merged versioning.Clock
-	any := false
-	for _, rp := range got {
-		if rp.err == nil && rp.found {
-			merged = versioning.Sync(merged, rp.clock)
-			any = true
-		}
-	}
-	if !any {
-		return
-	}
+	merged, behind := repairPlan(got)
 	var obj []byte
 	ctx, cancel := c.bgContext()
 	defer cancel()
-	for _, rp := range got {
-		if rp.err != nil || (rp.found && versioning.Equal(rp.clock, merged)) {
-			continue
-		}
+	for _, rp := range behind {
 		c.m.readRepairs.Inc()
 		if rp.t.node == c.cfg.Self {
 			if _, err := c.mergeLocal(p.key, merged, false, rp.t.hintFor); err != nil {

@@ -243,32 +243,20 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 			self = t
 		}
 	}
-	primaries := 0
-	for _, t := range p.targets {
-		if t.primary {
-			primaries++
-		}
-	}
-	// A coordinator that is not a target (the sender saw another ring)
-	// still writes locally but does not count toward W.
-	expected := len(p.targets)
-	if !p.isTarget(c.cfg.Self) {
-		expected++
-	}
-	t := newTally(expected, primaries, w, pw, dw)
-	if t.result() == voteLost {
-		return nil, unavailable(op, &t, "insufficient replicas")
+	wr := newWriteRound(p.targets, p.isTarget(c.cfg.Self), w, pw, dw)
+	if wr.result() == voteLost {
+		return nil, unavailable(op, &wr.t, "insufficient replicas")
 	}
 
 	syncLocal := dw > 0
 	newClock, err := c.updateLocal(p, self, client, syncLocal, props)
 	if err != nil {
-		if ue := storageRefused(op, &t, err); ue != nil {
+		if ue := storageRefused(op, &wr.t, err); ue != nil {
 			return nil, ue
 		}
 		return nil, err
 	}
-	t.add(self.primary, p.isTarget(c.cfg.Self), syncLocal)
+	wr.local(self, p.isTarget(c.cfg.Self), syncLocal)
 
 	acks := make(chan putAck, len(p.targets)+len(p.pending))
 	bctx, cancel := c.bgContext()
@@ -302,17 +290,15 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 	}
 
 	received := 0
-	result := t.result()
+	result := wr.result()
 	var waitErr error
 	for result == votePending && received < sent {
 		select {
 		case a := <-acks:
 			received++
 			c.noteAck(p, a)
-			if !a.t.pending {
-				t.add(a.t.primary, a.err == nil, a.durable)
-				result = t.result()
-			}
+			wr.step(a)
+			result = wr.result()
 		case <-ctx.Done():
 			waitErr = ctx.Err()
 			result = voteLost
@@ -333,20 +319,17 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 			reason = ctxErrReason(waitErr)
 		}
 		c.m.quorumFailures.WithLabelValues(op).Inc()
-		return nil, unavailable(op, &t, reason)
+		return nil, unavailable(op, &wr.t, reason)
 	}
-	return &Object{Clock: newClock, Context: versioning.Join(newClock), Replicas: t.ok}, nil
+	return &Object{Clock: newClock, Context: versioning.Join(newClock), Replicas: wr.t.ok}, nil
 }
 
 // noteAck keeps a hint for a replica that failed to take a write, so that
 // handoff delivers it when the replica answers again.
 func (c *Coordinator) noteAck(p placement, a putAck) {
-	if a.err == nil {
+	intended, owed := hintOwed(a)
+	if !owed {
 		return
-	}
-	intended := a.t.node
-	if a.t.hintFor != "" {
-		intended = a.t.hintFor
 	}
 	if c.life.Err() != nil {
 		return // shutting down: the error is ours, not the replica's

@@ -297,6 +297,32 @@ func TestCluster_coordinatorCrashMidWrite(t *testing.T) {
 	c.RequireNoLostWrites(h, h2)
 }
 
+// TestCluster_notFoundBasicQuorum: r=all with notfound_ok=false on a key
+// no replica has is a not found once every replica said so (Riak's basic
+// quorum), not unavailable at the first not-found; with a replica down it
+// cannot be decided.
+func TestCluster_notFoundBasicQuorum(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	no := false
+	ro := quorum.ReadOptions{R: quorum.All, NotFoundOK: &no}
+	for _, n := range c.Names() {
+		if _, err := get(t, c, n, "absent", ro); !errors.Is(err, quorum.ErrNotFound) {
+			t.Fatalf("r=all notfound_ok=false via %s: %v, want not found", n, err)
+		}
+	}
+	if _, err := put(t, c, "n1", "present", "v", nil, quorum.WriteOptions{W: quorum.All}); err != nil {
+		t.Fatal(err)
+	}
+	if obj, err := get(t, c, "n2", "present", ro); err != nil || !values(obj.Clock)["v"] {
+		t.Fatalf("r=all notfound_ok=false of a written key: %v %v", obj, err)
+	}
+	c.Crash("n3")
+	var ue *quorum.UnavailableError
+	if _, err := get(t, c, "n1", "absent", ro); !errors.As(err, &ue) {
+		t.Fatalf("r=all with a replica down: %v, want unavailable", err)
+	}
+}
+
 // TestCluster_lossAndDelay: a lossy, slow network; every acknowledged write
 // survives and replicas converge once the network heals.
 func TestCluster_lossAndDelay(t *testing.T) {
