@@ -33,7 +33,10 @@ import (
 //   - Unreachable (crashed, partitioned away, unknown): a call fails at once
 //     with ErrUnreachable, like a refused or reset connection. Calls in
 //     flight across a new partition or to/from a crashing node fail at once
-//     too.
+//     too, for their callers. A request a crashing node had already sent
+//     is still delivered to a live callee, as a real network delivers what
+//     a process wrote before it died; [MemNetwork.Drain] waits for such
+//     stragglers.
 //   - Lost (dropped by a [Link], vetoed by a hook): the caller hears nothing
 //     and gets its ctx error when ctx ends, like a lost packet. A lost
 //     response means the handler did run.
@@ -63,11 +66,14 @@ type MemNetwork struct {
 	links    map[[2]string]Link  // by {from, to}
 	hooks    []func(*Msg) bool
 	inflight map[*memCall]struct{}
-	lastID   uint64 // of the last call
-	stats    map[statKey]int
-	logLimit int
-	log      []LogEntry // ring buffer of the last logLimit entries
-	logNext  int        // next slot of the ring buffer to write
+	// delivering holds the ids of the calls whose delivery goroutine
+	// runs (request, handler, response), for Drain.
+	delivering map[uint64]struct{}
+	lastID     uint64 // of the last call
+	stats      map[statKey]int
+	logLimit   int
+	log        []LogEntry // ring buffer of the last logLimit entries
+	logNext    int        // next slot of the ring buffer to write
 }
 
 // Link describes the faults of one direction of the path between two nodes.
@@ -141,13 +147,14 @@ type statKey struct {
 // message log is off (see SetLogLimit).
 func NewMemNetwork(seed uint64) *MemNetwork {
 	n := &MemNetwork{
-		done:     make(chan struct{}),
-		start:    time.Now(),
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		nodes:    make(map[string]*memNode),
-		links:    make(map[[2]string]Link),
-		inflight: make(map[*memCall]struct{}),
-		stats:    make(map[statKey]int),
+		done:       make(chan struct{}),
+		start:      time.Now(),
+		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		nodes:      make(map[string]*memNode),
+		links:      make(map[[2]string]Link),
+		inflight:   make(map[*memCall]struct{}),
+		delivering: make(map[uint64]struct{}),
+		stats:      make(map[statKey]int),
 	}
 	n.timeout.Store(int64(10 * time.Second))
 	return n
@@ -461,8 +468,52 @@ func (n *MemNetwork) decide(c *memCall, m *Msg) (deliver bool, delay time.Durati
 func (n *MemNetwork) goLocked(c *memCall, f func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, live := n.inflight[c]; live {
-		n.bg.Go(f)
+	if _, live := n.inflight[c]; !live {
+		return
+	}
+	n.delivering[c.id] = struct{}{}
+	started := n.bg.Go(func() {
+		defer func() {
+			n.mu.Lock()
+			delete(n.delivering, c.id)
+			n.mu.Unlock()
+		}()
+		f()
+	})
+	if !started {
+		delete(n.delivering, c.id)
+	}
+}
+
+// Drain waits until every message of the calls made before it was called
+// has been delivered or lost: each request's handler has run (or the
+// request was dropped) and its response has arrived or been dropped. It
+// returns ctx's error if ctx ends first. Calls made meanwhile are not
+// waited for. A test calls it before it reads state that a message still
+// on its way could change, e.g. after a crash: the crashed node's
+// requests in flight still reach live nodes.
+func (n *MemNetwork) Drain(ctx context.Context) error {
+	n.mu.Lock()
+	upto := n.lastID
+	n.mu.Unlock()
+	for {
+		n.mu.Lock()
+		busy := false
+		for id := range n.delivering {
+			if id <= upto {
+				busy = true
+				break
+			}
+		}
+		n.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 

@@ -337,6 +337,48 @@ func TestMem_crashRestart(t *testing.T) {
 	}
 }
 
+// TestMem_crashedCallerDelivered: a request a node sent before it crashed
+// still reaches a live callee after the link's delay (its caller has
+// already failed), and Drain returns only once it has.
+func TestMem_crashedCallerDelivered(t *testing.T) {
+	checkNoLeaks(t)
+	n := newMemTest(t, 1)
+	var mu sync.Mutex
+	var got []string
+	a := n.Join("a", HandlerFunc(echo))
+	n.Join("b", HandlerFunc(func(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+		mu.Lock()
+		got = append(got, string(body))
+		mu.Unlock()
+		return nil, nil
+	}))
+	n.SetLink("a", "b", Link{Delay: 50 * time.Millisecond})
+	res := make(chan error, 1)
+	go func() {
+		_, err := a.Call(context.Background(), "b", 1, []byte("before the crash"))
+		res <- err
+	}()
+	eventually(t, 5*time.Second, "the request on its way", func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return len(n.delivering) == 1
+	})
+	n.Crash("a")
+	if err := recv(t, res, 5*time.Second, "call result"); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("crashed caller: %v, want ErrUnreachable", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := n.Drain(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []string{"before the crash"}) {
+		t.Fatalf("after Drain the callee got %q, want the crashed node's request", got)
+	}
+}
+
 func TestMem_close(t *testing.T) {
 	checkNoLeaks(t)
 	n := NewMemNetwork(1)

@@ -289,6 +289,12 @@ func TestCluster_coordinatorCrashMidWrite(t *testing.T) {
 	// collide with dots it minted before the crash and lost locally.
 	h2 := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 5, Ops: 100, Nodes: []string{"n1"}, Seed: 9})
 	keys := append(h.Keys(), h2.Keys()...)
+	// n1's replicates sent before the crash still land (a network delivers
+	// what a process wrote before it died), 30 ms after they left: a
+	// "mid" value read repair had not seen would stay on one replica.
+	if err := c.Net.Drain(deadline(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	// Read every key once so read repair spreads what survived.
 	for _, k := range keys {
 		_, _ = c.Node("n2").Get(t.Context(), h.Bucket, k, quorum.ReadOptions{R: quorum.All})
@@ -336,6 +342,11 @@ func TestCluster_lossAndDelay(t *testing.T) {
 	}
 	h := c.RunWorkload(t.Context(), clustertest.Workload{Keys: 20, Ops: 300, Timeout: 700 * time.Millisecond})
 	c.Heal()
+	// Messages already on their way keep their delay: let them land
+	// before the reads whose repair must see them.
+	if err := c.Net.Drain(deadline(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range h.Keys() {
 		_, _ = c.Node("n1").Get(t.Context(), h.Bucket, k, quorum.ReadOptions{})
 	}
