@@ -130,8 +130,15 @@ func TestProps(t *testing.T) {
 		t.Fatalf("after PUT props = %v", p)
 	}
 	put(`{"max_siblings":7}`).want(t, 204) // partial: the rest stays
-	if p := get(); p["n_val"] != 5.0 || p["max_siblings"] != 7.0 {
+	if p := get(); p["n_val"] != 5.0 || p["max_siblings"] != 7.0 || p["read_repair_chance"] != 0.1 {
 		t.Fatalf("after partial PUT props = %v", p)
+	}
+	put(`{"read_repair_chance":0}`).want(t, 204) // an explicit 0 is kept
+	if p := get(); p["read_repair_chance"] != 0.0 {
+		t.Fatalf("read_repair_chance 0 stored as %v", p["read_repair_chance"])
+	}
+	if r := put(`{"read_repair_chance":1.5}`).want(t, 400); !contains(string(r.body), "read_repair_chance must be 0..1") {
+		t.Errorf("read_repair_chance 1.5: %s", r.body)
 	}
 
 	r := put(`{"n_val":99,"r":"banana","w":1.5,"bogus":1,"max_siblings":-1,"notfound_ok":"yes","dw":"x"}`).want(t, 400)

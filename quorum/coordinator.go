@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,10 @@ type Config struct {
 	// HintedHandoff enables delivery of hints. Default true; false leaves
 	// hints stored (anti-entropy then repairs).
 	HintedHandoff bool
+	// SpeculativeRead is how long a read waits for the R replicas it
+	// asked before it asks the other targets too (Cassandra's
+	// speculative retry). 0: DefaultSpeculativeRead.
+	SpeculativeRead time.Duration
 	// Now gives wall-clock time for last-modified stamps. Default time.Now.
 	Now func() time.Time
 	// Seed seeds the random draws of the coordinator's timers (the
@@ -79,6 +84,11 @@ type Config struct {
 	Logger    *slog.Logger          // nil: discard
 	Registry  prometheus.Registerer // nil: metrics kept but not registered
 }
+
+// DefaultSpeculativeRead is Config.SpeculativeRead's default: well above
+// a replica read's p99 on a busy node (a few ms), well below a client's
+// patience.
+const DefaultSpeculativeRead = 50 * time.Millisecond
 
 // DefaultConfig returns the production defaults; Self must still be set.
 func DefaultConfig() Config {
@@ -118,6 +128,8 @@ type Coordinator struct {
 	// life ends at Close; stop ends it.
 	life context.Context
 	stop context.CancelFunc
+	// reads counts reads, for read_repair_chance (fullRead).
+	reads atomic.Uint64
 }
 
 // New builds a coordinator. It loads (or creates) the node's actor lease

@@ -17,8 +17,11 @@ type getReply struct {
 	err   error
 }
 
-// Get reads a key: it asks every target replica, answers once R of them
-// (PR primaries) agree, merged with Sync, and read-repairs every replica
+// Get reads a key: it asks R target replicas (PR primaries), this node
+// first if it is one, and more when one fails, does not count or is
+// slower than Config.SpeculativeRead, or for the bucket's
+// read_repair_chance share of reads all of them; it answers once R of
+// them agree, merged with Sync, and read-repairs every asked replica
 // behind the merge afterwards, late replies included.
 func (c *Coordinator) Get(ctx context.Context, bucket, key string, o ReadOptions) (*Object, error) {
 	start := time.Now()
@@ -55,42 +58,66 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 	// Remote reads may outlive the request: their answers feed read repair.
 	bctx, cancel := c.bgContext()
 	req := encodeKey(p.key)
-	for _, tg := range p.targets {
-		if tg.node == c.cfg.Self {
-			continue
-		}
-		started := c.bg.Go(func() {
-			b, err := c.tr.Call(bctx, tg.node, KindGet, req)
-			if err != nil {
-				replies <- getReply{t: tg, err: err}
-				return
+	order := readOrder(p.targets, c.cfg.Self)
+	asked := 0
+	ask := func(n int) {
+		for ; n > 0 && asked < len(order); n-- {
+			tg := order[asked]
+			asked++
+			if tg.node == c.cfg.Self {
+				cl, found, err := c.readLocal(p.key)
+				replies <- getReply{t: tg, clock: cl, found: found, err: err}
+				continue
 			}
-			cl, found, err := decodeGetReply(b)
-			replies <- getReply{t: tg, clock: cl, found: found, err: err}
-		})
-		if !started {
-			replies <- getReply{t: tg, err: errClosed}
+			started := c.bg.Go(func() {
+				b, err := c.tr.Call(bctx, tg.node, KindGet, req)
+				if err != nil {
+					replies <- getReply{t: tg, err: err}
+					return
+				}
+				cl, found, err := decodeGetReply(b)
+				replies <- getReply{t: tg, clock: cl, found: found, err: err}
+			})
+			if !started {
+				replies <- getReply{t: tg, err: errClosed}
+			}
 		}
 	}
-	for _, tg := range p.targets {
-		if tg.node == c.cfg.Self {
-			cl, found, err := c.readLocal(p.key)
-			replies <- getReply{t: tg, clock: cl, found: found, err: err}
-		}
+	// R replicas (PR primaries among them: readOrder puts primaries
+	// first) unless this read is one of the read_repair_chance share that
+	// asks them all.
+	if c.fullRead(props.readRepairChance()) {
+		ask(len(order))
+	} else {
+		ask(max(r, pr))
 	}
+	spec := time.NewTimer(c.speculativeRead())
+	defer spec.Stop()
 
 	var got []getReply
 	for rr.state() == readPending {
+		if len(got) == asked {
+			// Every replica asked has answered and R is not met yet.
+			ask(len(order))
+		}
 		select {
 		case rp := <-replies:
 			got = append(got, rp)
 			rr.step(rp)
+			if rp.err != nil || (!rp.found && !notFoundOK) {
+				ask(1) // it does not count toward R: ask the next one
+			}
+		case <-spec.C:
+			// One asked replica is slow (a paused process): ask the rest
+			// too, as Cassandra's speculative retry.
+			c.m.speculativeReads.Inc()
+			ask(len(order))
 		case <-ctx.Done():
-			c.finishRead(p, got, replies, cancel)
+			c.finishRead(p, got, asked, replies, cancel)
 			return nil, unavailable("get", &rr.t, ctxErrReason(ctx.Err()))
 		}
 	}
-	c.finishRead(p, got, replies, cancel)
+	c.finishRead(p, got, asked, replies, cancel)
 
 	switch rr.state() {
 	case readNotFound:
@@ -110,12 +137,13 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 	return obj, nil
 }
 
-// finishRead collects the replies still due in the background, then repairs
-// every replica whose state is behind the merge of all replies.
-func (c *Coordinator) finishRead(p placement, got []getReply, replies <-chan getReply, cancel context.CancelFunc) {
+// finishRead collects the replies still due from the asked replicas in the
+// background, then repairs every one whose state is behind the merge of
+// their replies.
+func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies <-chan getReply, cancel context.CancelFunc) {
 	started := c.bg.Go(func() {
 		defer cancel()
-		for len(got) < len(p.targets) {
+		for len(got) < asked {
 			got = append(got, <-replies) // every caller sends exactly once
 		}
 		c.readRepair(p, got)
@@ -157,4 +185,47 @@ func encodeKey(k storage.Key) []byte {
 	e := encoder{wire.Encoder{B: make([]byte, 0, 16+len(k.Bucket)+len(k.Key))}}
 	e.key(k)
 	return e.B
+}
+
+// readOrder lists the targets in the order a read asks them: this node
+// first (its read costs no message), then the primaries, then fallbacks,
+// each in preference order.
+func readOrder(ts []target, self string) []target {
+	out := make([]target, 0, len(ts))
+	for _, t := range ts {
+		if t.node == self {
+			out = append(out, t)
+		}
+	}
+	for _, primary := range []bool{true, false} {
+		for _, t := range ts {
+			if t.node != self && t.primary == primary {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// fullRead reports whether this read is one of the share chance of reads
+// that ask every replica. Every 1/chance-th read is, counted per
+// coordinator: no random draw, so a seeded test replays exactly.
+func (c *Coordinator) fullRead(chance float64) bool {
+	if chance >= 1 {
+		return true
+	}
+	if chance <= 0 {
+		return false
+	}
+	i := c.reads.Add(1) - 1
+	return uint64(float64(i+1)*chance) > uint64(float64(i)*chance)
+}
+
+// speculativeRead is how long a read waits for the replicas it asked
+// before it asks the rest.
+func (c *Coordinator) speculativeRead() time.Duration {
+	if c.cfg.SpeculativeRead > 0 {
+		return c.cfg.SpeculativeRead
+	}
+	return DefaultSpeculativeRead
 }

@@ -9,23 +9,26 @@ import (
 )
 
 type metrics struct {
-	requests        *prometheus.CounterVec   // op, result
-	latency         *prometheus.HistogramVec // op
-	quorumFailures  *prometheus.CounterVec   // op
-	served          *prometheus.CounterVec   // kind
-	forwarded       prometheus.Counter
-	readRepairs     prometheus.Counter
-	siblings        prometheus.Histogram
-	siblingWarnings prometheus.Counter
-	largeValues     prometheus.Counter
-	hintsStored     prometheus.Counter
-	hintsDelivered  prometheus.Counter
-	hintFailures    prometheus.Counter
-	fallbackDropped prometheus.Counter
-	released        prometheus.Counter
-	corrupt         prometheus.Counter
-	reaped          prometheus.Counter
-	resolutions     *prometheus.CounterVec // result
+	requests       *prometheus.CounterVec   // op, result
+	latency        *prometheus.HistogramVec // op
+	quorumFailures *prometheus.CounterVec   // op
+	served         *prometheus.CounterVec   // kind
+	forwarded      prometheus.Counter
+	readRepairs    prometheus.Counter
+	// speculativeReads counts reads that asked more replicas because
+	// one was slow.
+	speculativeReads prometheus.Counter
+	siblings         prometheus.Histogram
+	siblingWarnings  prometheus.Counter
+	largeValues      prometheus.Counter
+	hintsStored      prometheus.Counter
+	hintsDelivered   prometheus.Counter
+	hintFailures     prometheus.Counter
+	fallbackDropped  prometheus.Counter
+	released         prometheus.Counter
+	corrupt          prometheus.Counter
+	reaped           prometheus.Counter
+	resolutions      *prometheus.CounterVec // result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,6 +52,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		readRepairs: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_read_repairs_total", Help: "Replicas sent a read repair.",
+		}),
+		speculativeReads: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_speculative_reads_total", Help: "Reads that asked more replicas because one was slower than the speculative read delay.",
 		}),
 		siblings: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "dynamod_quorum_read_siblings", Help: "Siblings per successful read.",

@@ -137,6 +137,12 @@ type Props struct {
 	// NotFoundOK counts a replica's not-found as a successful read reply.
 	// Default true. A pointer so that an explicit false is kept.
 	NotFoundOK *bool `json:"notfound_ok"`
+	// ReadRepairChance is the share of reads that ask every replica and
+	// repair all of them; the others ask R replicas (PR primaries), more
+	// only when one fails or is slow, and repair those. Default 0.1; 1
+	// asks every replica on every read (Riak's behaviour). A pointer so
+	// that an explicit 0 is kept.
+	ReadRepairChance *float64 `json:"read_repair_chance"`
 	// Resolver names the conflict resolver: "siblings" (default), "lww", a
 	// built-in merge, or "webhook:URL".
 	Resolver string `json:"resolver"`
@@ -155,10 +161,10 @@ type Props struct {
 
 // DefaultProps returns the properties of a bucket nobody has configured.
 func DefaultProps() Props {
-	t := true
+	t, rrc := true, 0.1
 	return Props{
 		NVal: 3, R: Majority, W: Majority, PR: zeroCount, PW: zeroCount, DW: zeroCount,
-		NotFoundOK: &t, Resolver: "siblings",
+		NotFoundOK: &t, ReadRepairChance: &rrc, Resolver: "siblings",
 		MaxSiblings: 50, WarnSiblings: 25,
 		MaxValueBytes: 1 << 20, WarnValueBytes: 256 << 10,
 	}
@@ -177,6 +183,9 @@ func (p Props) WithDefaults(d Props) Props {
 	if p.NotFoundOK == nil {
 		p.NotFoundOK = d.NotFoundOK
 	}
+	if p.ReadRepairChance == nil {
+		p.ReadRepairChance = d.ReadRepairChance
+	}
 	if p.Resolver == "" {
 		p.Resolver = d.Resolver
 	}
@@ -193,6 +202,14 @@ func (p Props) WithDefaults(d Props) Props {
 		p.WarnValueBytes = d.WarnValueBytes
 	}
 	return p
+}
+
+// readRepairChance is p's read_repair_chance, the default's if unset.
+func (p Props) readRepairChance() float64 {
+	if p.ReadRepairChance == nil {
+		return *DefaultProps().ReadRepairChance
+	}
+	return *p.ReadRepairChance
 }
 
 // MaxNVal bounds n_val.
@@ -235,6 +252,13 @@ func (p Props) Validate(checkResolver func(string) error) error {
 		} else if c < f.min {
 			errs = append(errs, fmt.Errorf("%s must be at least %d", f.name, f.min))
 		}
+	}
+	if c := p.ReadRepairChance; c == nil || !(*c >= 0 && *c <= 1) {
+		got := "unset"
+		if c != nil {
+			got = strconv.FormatFloat(*c, 'g', -1, 64)
+		}
+		errs = append(errs, fmt.Errorf("read_repair_chance must be 0..1, got %s", got))
 	}
 	if p.MaxSiblings < 1 || p.MaxSiblings > MaxSiblingsLimit {
 		errs = append(errs, fmt.Errorf("max_siblings must be 1..%d, got %d", MaxSiblingsLimit, p.MaxSiblings))

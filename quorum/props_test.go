@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,11 @@ func TestPropsValidate(t *testing.T) {
 		field string // "" if valid
 	}{
 		{"n_val 1", with(func(p *Props) { p.NVal, p.R, p.W = 1, One, One }), ""},
+		{"read_repair_chance 0", with(func(p *Props) { p.ReadRepairChance = ptr(0.0) }), ""},
+		{"read_repair_chance 1", with(func(p *Props) { p.ReadRepairChance = ptr(1.0) }), ""},
+		{"read_repair_chance -0.1", with(func(p *Props) { p.ReadRepairChance = ptr(-0.1) }), "read_repair_chance"},
+		{"read_repair_chance 1.5", with(func(p *Props) { p.ReadRepairChance = ptr(1.5) }), "read_repair_chance"},
+		{"read_repair_chance NaN", with(func(p *Props) { p.ReadRepairChance = ptr(math.NaN()) }), "read_repair_chance"},
 		{"n_val 16", with(func(p *Props) { p.NVal = MaxNVal }), ""},
 		{"n_val 0", with(func(p *Props) { p.NVal = 0 }), "n_val"},
 		{"n_val -1", with(func(p *Props) { p.NVal = -1 }), "n_val"},
@@ -79,5 +85,22 @@ func TestPropsValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want it to name %s", err, tc.field)
 			}
 		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestPropsReadRepairChance: an explicit 0 is kept over the default, and
+// an unset one takes it.
+func TestPropsReadRepairChance(t *testing.T) {
+	d := DefaultProps()
+	if got := (Props{ReadRepairChance: ptr(0.0)}).WithDefaults(d).readRepairChance(); got != 0 {
+		t.Errorf("explicit 0 became %v", got)
+	}
+	if got := (Props{}).WithDefaults(d).readRepairChance(); got != 0.1 {
+		t.Errorf("unset became %v, want 0.1", got)
+	}
+	if got := (Props{}).readRepairChance(); got != 0.1 {
+		t.Errorf("nil pointer reads as %v, want the default 0.1", got)
 	}
 }

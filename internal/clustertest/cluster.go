@@ -53,6 +53,8 @@ type Options struct {
 	NoHandoff bool
 	// ReplicaTimeout of every node. Default 500ms.
 	ReplicaTimeout time.Duration
+	// SpeculativeRead of every node (quorum.Config). Default: quorum's.
+	SpeculativeRead time.Duration
 	// Defaults override the default bucket properties if NVal is set.
 	Defaults quorum.Props
 	// AntiEntropy runs Merkle-tree exchanges every AEInterval (default
@@ -279,6 +281,7 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	cfg.Quorum.HandoffInterval = c.opts.HandoffInterval
 	cfg.Quorum.HintedHandoff = !c.opts.NoHandoff
 	cfg.Quorum.ReplicaTimeout = c.opts.ReplicaTimeout
+	cfg.Quorum.SpeculativeRead = c.opts.SpeculativeRead
 	cfg.RequestTimeout = 2 * time.Second
 	cfg.AntiEntropyOff = !c.opts.AntiEntropy
 	// Every node's timers draw from the cluster's seed too, so -seed

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dynamod/dynamod/internal/clustertest"
 	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/transport"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -35,6 +36,75 @@ func values(cl versioning.Clock) map[string]bool {
 		out[string(v.Data)] = true
 	}
 	return out
+}
+
+// TestCluster_readAsksR: a default read asks R replicas, this node first;
+// the read_repair_chance share of reads (every tenth by default) asks them
+// all, as r=all does; and a replica that does not answer within
+// SpeculativeRead makes the read ask the others, so a paused replica does
+// not stall reads.
+func TestCluster_readAsksR(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, SpeculativeRead: time.Minute})
+	if _, err := put(t, c, "n1", "k", "v", nil, quorum.WriteOptions{W: quorum.All}); err != nil {
+		t.Fatal(err)
+	}
+	gets := fmt.Sprintf("request.%d", quorum.KindGet)
+	// count makes reads and returns the remote reads they sent. A read
+	// answers at R replies and asks the rest in the background: wait until
+	// want have been sent, then for them to land, and count again.
+	count := func(reads int, o quorum.ReadOptions, want int) int {
+		t.Helper()
+		before := c.Net.Stats()[gets]
+		for range reads {
+			if obj, err := get(t, c, "n1", "k", o); err != nil || !values(obj.Clock)["v"] {
+				t.Fatalf("get: %v %v", obj, err)
+			}
+		}
+		for end := time.Now().Add(5 * time.Second); c.Net.Stats()[gets]-before < want && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
+		}
+		if err := c.Net.Drain(deadline(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return c.Net.Stats()[gets] - before
+	}
+	// r=2 with n1 a replica: one remote read each, and two more for the
+	// 10th and 20th reads, which ask every replica.
+	if got := count(20, quorum.ReadOptions{}, 22); got != 22 {
+		t.Errorf("20 default reads sent %d remote reads, want 22", got)
+	}
+	if got := count(5, quorum.ReadOptions{R: quorum.All}, 10); got != 10 {
+		t.Errorf("5 r=all reads sent %d remote reads, want 10", got)
+	}
+	// The 30th read of n1 asks every replica; the others ask none.
+	if got := count(9, quorum.ReadOptions{R: quorum.One}, 2); got != 2 {
+		t.Errorf("9 r=1 reads from a replica sent %d remote reads, want 2", got)
+	}
+
+	s := clustertest.Start(t, clustertest.Options{Nodes: 3, SpeculativeRead: 20 * time.Millisecond})
+	if _, err := put(t, s, "n1", "k", "v", nil, quorum.WriteOptions{W: quorum.All}); err != nil {
+		t.Fatal(err)
+	}
+	r := s.Ring()
+	var slow string
+	for _, m := range r.Preflist(r.Partition(ring.Hash("b", "k")), 3) {
+		if m != "n1" && slow == "" {
+			slow = m // the replica n1 asks first
+		}
+	}
+	s.Net.Hook(func(m *transport.Msg) bool {
+		return !(m.Response && m.From == slow && m.Kind == quorum.KindGet)
+	})
+	before := s.Net.Stats()[gets]
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	obj, err := s.Node("n1").Get(ctx, "b", "k", quorum.ReadOptions{})
+	if err != nil || !values(obj.Clock)["v"] {
+		t.Fatalf("read with %s silent: %v %v", slow, obj, err)
+	}
+	if got := s.Net.Stats()[gets] - before; got != 2 {
+		t.Errorf("read with %s silent sent %d remote reads, want 2 (the silent one, then the other)", slow, got)
+	}
 }
 
 func deadline(t *testing.T, d time.Duration) context.Context {
@@ -159,7 +229,8 @@ func TestCluster_coordinatorKeepsHint(t *testing.T) {
 }
 
 // TestCluster_readRepair: a replica that missed writes (its messages were
-// vetoed) is repaired by a read.
+// vetoed) is repaired by a read that asks it (r=all asks every replica; a
+// default read asks R of them, see TestCluster_readAsksR).
 func TestCluster_readRepair(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true})
 	var veto atomic.Bool
@@ -174,7 +245,7 @@ func TestCluster_readRepair(t *testing.T) {
 		t.Fatal("n3 got the write despite the veto")
 	}
 	veto.Store(false)
-	if _, err := get(t, c, "n2", "k", quorum.ReadOptions{}); err != nil {
+	if _, err := get(t, c, "n2", "k", quorum.ReadOptions{R: quorum.All}); err != nil {
 		t.Fatal(err)
 	}
 	c.RequireConverged(deadline(t, 5*time.Second), "b", []string{"k"})
@@ -348,7 +419,7 @@ func TestCluster_lossAndDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range h.Keys() {
-		_, _ = c.Node("n1").Get(t.Context(), h.Bucket, k, quorum.ReadOptions{})
+		_, _ = c.Node("n1").Get(t.Context(), h.Bucket, k, quorum.ReadOptions{R: quorum.All})
 	}
 	c.RequireConverged(deadline(t, 15*time.Second), h.Bucket, h.Keys())
 	c.RequireNoLostWrites(h)
