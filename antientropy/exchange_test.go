@@ -362,7 +362,10 @@ func TestExchange_statusAndMetrics(t *testing.T) {
 // several sync messages both ways, neither side's message growing past its
 // budget by more than one object.
 func TestExchange_largeObjectsInBatches(t *testing.T) {
-	c := newCluster(t, clusterOpts{nodes: 2, partitions: 1, nval: 2})
+	// 20 MiB cross in sync messages of up to 9 MiB: under -race on a busy
+	// machine one took over the local profile's 2 s call timeout. The
+	// test is about batching, not speed.
+	c := newCluster(t, clusterOpts{nodes: 2, partitions: 1, nval: 2, cfg: func(c *Config) { c.CallTimeout = time.Minute }})
 	n1, n2 := c.rep("n1"), c.rep("n2")
 	big := make([]byte, 1<<20)
 	for i := range 20 {
