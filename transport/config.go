@@ -91,7 +91,11 @@ type Config struct {
 	// closes the connection (its calls fail with ErrUnreachable). A
 	// connection between frames is idle and has no deadline: closing an
 	// idle connection would race a request the peer is sending on it.
-	// Default 30s.
+	// On inbound connections it also bounds a request frame's wait for
+	// room in MaxInflight (unless the request's deadline comes first: the
+	// request is then skipped and the connection kept) and the time the
+	// frame that leads MaxInflight may take to arrive in full; either
+	// closes the connection. Default 30s.
 	ReadTimeout time.Duration
 	// MaxInbound bounds the accepted connections open at once, handshakes
 	// included. Past it a new connection is closed at once (and counted in
@@ -100,17 +104,26 @@ type Config struct {
 	MaxInbound int
 	// MaxConnInflight bounds the request bytes (bodies being read plus
 	// bodies whose handler is running, each request counted 8 KiB more for
-	// its goroutine) that one inbound connection holds.
-	// A request that does not fit is not read until earlier ones finish,
-	// which pushes back on the caller through TCP like MaxConcurrent. A
-	// body larger than the bound is read when nothing else of that
-	// connection is in flight. Default 64 MiB.
+	// its goroutine) that one inbound connection holds. A request is
+	// charged its announced length here before its body is read: what does
+	// not fit waits until earlier requests of the connection end, which
+	// holds back only this connection's later frames and pushes back on
+	// the caller through TCP like MaxConcurrent. A body larger than the
+	// bound is read when nothing else of that connection is in flight.
+	// Default 64 MiB.
 	MaxConnInflight int
 	// MaxInflight bounds the request bytes held by all inbound connections
-	// together, in the same way (a request waits until it fits; one larger
-	// than the bound is read when nothing else is in flight). With the
-	// 8 KiB per request it also bounds the requests running at once: 32768
-	// by default. Default 256 MiB.
+	// together. It is charged as bodies arrive, never for a length only
+	// announced: a frame holds nothing before its first body byte, then
+	// its buffer (at most twice what arrived, 64 KiB at first), plus 8 KiB
+	// per request, which also bounds the requests running at once (32768
+	// by default). A quarter is kept for small requests (bodies up to
+	// 64 KiB), which keep flowing whatever large frames hold; large frames
+	// that hold bytes while waiting for more cannot deadlock (one of them
+	// at a time, the leader, is guaranteed its whole body; see shared.go).
+	// A frame waits for room at most ReadTimeout or its request's
+	// deadline. A body larger than the bound is charged the bound less the
+	// small requests' quarter. Default 256 MiB.
 	MaxInflight int
 	// Logger receives warnings (bad frames, failed peers) and debug events.
 	// nil: discard.

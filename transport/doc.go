@@ -27,6 +27,9 @@
 //	dynamod_transport_connections{direction}           open connections; in, out
 //	dynamod_transport_protocol_errors_total            connections cut for bad frames
 //	dynamod_transport_read_timeouts_total              connections cut for a frame stalled ReadTimeout
+//	                                                    (or leading MaxInflight and late, see Config.ReadTimeout)
+//	dynamod_transport_inflight_timeouts_total          connections cut for a frame that waited ReadTimeout
+//	                                                    for room in MaxInflight
 //	dynamod_transport_inbound_rejected_total           accepted connections closed over MaxInbound
 //	dynamod_transport_inflight_bytes                   request bytes held by inbound connections
 //	dynamod_transport_tls_handshake_failures_total{direction,reason}
@@ -62,9 +65,14 @@
 // 64 KiB), a frame whose bytes stop for ReadTimeout closes its connection,
 // inbound connections are capped at MaxInbound, and the request bodies
 // being read or served (each counted 8 KiB more for its goroutine) are
-// capped per connection (MaxConnInflight) and in all (MaxInflight); a
-// request that does not fit is read once earlier ones end, pushing back on
-// the caller through TCP.
+// capped per connection (MaxConnInflight, charged the announced length,
+// which holds back only that connection) and in all (MaxInflight, charged
+// as the bytes arrive, with a quarter kept for small requests and one
+// large frame at a time guaranteed its whole body, so that frames holding
+// part of their body never deadlock: see shared.go). A request that does
+// not fit is read once earlier ones end, pushing back on the caller
+// through TCP; one that waits past its deadline is skipped, and one that
+// waits ReadTimeout closes its connection.
 //
 // transport is an I/O package at the bottom of the dependency graph: of
 // dynamod it imports only internal/lifetime, the goroutine group every

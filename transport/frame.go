@@ -131,11 +131,17 @@ type connReader struct {
 	nc      net.Conn
 	c       prometheus.Counter
 	timeout time.Duration // 0: leave the deadline alone (handshake)
+	until   time.Time     // if set, no read inside a frame waits past it
 	idle    bool          // the next read waits for a new frame
 	armed   bool          // a read deadline is set on nc
 }
 
+// setUntil sets a time by which the current frame must have arrived
+// (zero: none).
+func (r *connReader) setUntil(t time.Time) { r.until = t }
+
 func (r *connReader) Read(p []byte) (int, error) {
+	late := false // the deadline is until's
 	if r.timeout > 0 {
 		if r.idle {
 			if r.armed {
@@ -145,13 +151,20 @@ func (r *connReader) Read(p []byte) (int, error) {
 				r.armed = false
 			}
 		} else {
-			if err := r.nc.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+			d := time.Now().Add(r.timeout)
+			if !r.until.IsZero() && r.until.Before(d) {
+				d, late = r.until, true
+			}
+			if err := r.nc.SetReadDeadline(d); err != nil {
 				return 0, err
 			}
 			r.armed = true
 		}
 	}
 	n, err := r.nc.Read(p)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() && late {
+		err = fmt.Errorf("transport: the frame leading the in-flight budget was not read in full within ReadTimeout of its promotion: %w", err)
+	}
 	if n > 0 {
 		r.idle = false // the frame has begun: its other bytes are on the clock
 		r.c.Add(float64(n))

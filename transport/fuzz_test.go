@@ -120,9 +120,7 @@ func FuzzServeConn(f *testing.F) {
 		}()
 		recv(t, ended, 10*time.Second, "serveConn to end at the end of the stream")
 		eventually(t, 10*time.Second, "the in-flight budget to drain", func() bool {
-			tr.inflight.mu.Lock()
-			defer tr.inflight.mu.Unlock()
-			return tr.inflight.used == 0 && len(tr.inflight.waiters) == 0
+			return tr.inflight.drained()
 		})
 	})
 }

@@ -190,3 +190,10 @@ func echo(_ context.Context, from string, kind uint8, body []byte) ([]byte, erro
 	}
 	return append(fmt.Appendf(nil, "%s:%d:", from, kind), body...), nil
 }
+
+// drained reports whether s holds nothing and nobody waits or leads.
+func (s *shared) drained() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used == 0 && s.large == 0 && s.growing == 0 && s.leader == nil && len(s.smallQ) == 0 && len(s.largeQ) == 0
+}

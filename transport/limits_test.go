@@ -2,12 +2,17 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -444,5 +449,244 @@ func TestBudget(t *testing.T) {
 	b.release(30)
 	if b.used != 0 || len(b.waiters) != 0 {
 		t.Fatalf("used %d, %d waiters; want 0, 0", b.used, len(b.waiters))
+	}
+}
+
+// TestTCP_stalledFramesDoNotStarve: frames that announce the largest body
+// and stall after 1 KiB hold only their first buffer of the shared budget,
+// so peers keep being served, small and large requests alike. (When the
+// announced length was charged, four such frames took all of MaxInflight
+// until ReadTimeout.)
+func TestTCP_stalledFramesDoNotStarve(t *testing.T) {
+	checkNoLeaks(t)
+	r := newResolver()
+	srv := startNode(t, r, "srv", HandlerFunc(echo), func(c *Config) { c.ReadTimeout = time.Minute })
+	a := startNode(t, r, "a", nil, nil)
+	const stallers = 8
+	bodyLen := srv.cfg.MaxFrame - requestFixed
+	for i := range stallers {
+		nc := rawHello(t, srv.Addr(), fmt.Sprintf("raw%d", i))
+		hdr := requestHeader(1, 1, 0, bodyLen)
+		if _, err := nc.Write(append(hdr[:], make([]byte, 1024)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := float64(stallers * (requestCost + growChunk))
+	eventually(t, 5*time.Second, "the stalled frames to hold their first buffers", func() bool {
+		return metric(t, srv.reg, "dynamod_transport_inflight_bytes") == held
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for i := range 20 {
+		body := fmt.Appendf(nil, "small %d", i)
+		if got, err := a.Call(ctx, "srv", 1, body); err != nil || string(got) != "a:1:"+string(body) {
+			t.Fatalf("small call %d beside stalled frames: %q, %v", i, got, err)
+		}
+	}
+	big := bytes.Repeat([]byte("x"), 8<<20)
+	if got, err := a.Call(ctx, "srv", 2, big); err != nil || len(got) != len("a:2:")+len(big) {
+		t.Fatalf("8 MiB call beside stalled frames: %d bytes, %v", len(got), err)
+	}
+	eventually(t, 5*time.Second, "only the stalled frames' bytes held", func() bool {
+		return metric(t, srv.reg, "dynamod_transport_inflight_bytes") == held
+	})
+}
+
+// lenHandler answers with the length of the request body, in decimal.
+func lenHandler(_ context.Context, _ string, _ uint8, body []byte) ([]byte, error) {
+	return strconv.AppendInt(nil, int64(len(body)), 10), nil
+}
+
+// TestTCP_largeFramesOverBudget: 48 large frames at once from three peers
+// over four connections each, about 24 MiB against a 2 MiB MaxInflight:
+// frames hold bytes while they wait for more, yet every call completes
+// and the budget drains (see shared for why no frame waits forever).
+func TestTCP_largeFramesOverBudget(t *testing.T) {
+	checkNoLeaks(t)
+	r := newResolver()
+	srv := startNode(t, r, "srv", HandlerFunc(lenHandler), func(c *Config) {
+		c.MaxInflight = 2 << 20
+		c.MaxFrame = 1 << 20
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	errs := make(chan error, 48)
+	for _, name := range []string{"a", "b", "c"} {
+		n := startNode(t, r, name, nil, func(c *Config) { c.ConnsPerPeer = 4 })
+		for range 16 {
+			size := 100<<10 + rng.IntN(1<<20-requestFixed-100<<10+1)
+			go func() {
+				got, err := n.Call(ctx, "srv", 1, make([]byte, size))
+				if err == nil && string(got) != strconv.Itoa(size) {
+					err = fmt.Errorf("answer %q for %d bytes", got, size)
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range 48 {
+		if err := recv(t, errs, time.Minute, "a large call's result"); err != nil {
+			t.Errorf("large call: %v", err)
+		}
+	}
+	eventually(t, 5*time.Second, "the budget to drain", srv.inflight.drained)
+}
+
+// tightServer starts srv with a gate handler and a shared budget that
+// holds three requests of 16 KiB (24 KiB each with requestCost; the small
+// frames' reserve, 18 KiB, holds none), and fills it with three calls
+// from a, which the gate holds until released.
+func tightServer(t *testing.T, r *resolver, mod func(*Config)) (srv, a testNode, g *gate, held <-chan error) {
+	t.Helper()
+	g = newGate(8)
+	srv = startNode(t, r, "srv", g, func(c *Config) {
+		c.MaxInflight = 3 * (16<<10 + requestCost)
+		if mod != nil {
+			mod(c)
+		}
+	})
+	a = startNode(t, r, "a", nil, func(c *Config) { c.ConnsPerPeer = 1 })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := a.Call(ctx, "srv", 1, make([]byte, 16<<10))
+			errs <- err
+		}()
+	}
+	for range 3 {
+		recv(t, g.entered, 5*time.Second, "a request filling the budget")
+	}
+	return srv, a, g, errs
+}
+
+// TestTCP_expiredWaitingForRoom: a request whose deadline passes while it
+// waits for room in the shared budget is skipped as its bytes arrive: the
+// connection stays up and its next requests are served.
+func TestTCP_expiredWaitingForRoom(t *testing.T) {
+	checkNoLeaks(t)
+	r := newResolver()
+	srv, a, g, held := tightServer(t, r, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := a.Call(ctx, "srv", 1, make([]byte, 16<<10)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("call over a full budget = %v, want DeadlineExceeded", err)
+	}
+	eventually(t, 5*time.Second, "the waiting request to be skipped", func() bool {
+		return metric(t, srv.reg, "dynamod_transport_served_total", "kind", "1", "result", "expired") == 1
+	})
+	g.expectNone(t, 100*time.Millisecond, "the expired request must not reach the handler")
+	for range 3 {
+		g.release <- struct{}{}
+	}
+	for range 3 {
+		if err := recv(t, held, 10*time.Second, "a held call's result"); err != nil {
+			t.Errorf("held call: %v", err)
+		}
+	}
+	g.release <- struct{}{}
+	if got, err := a.Call(t.Context(), "srv", 1, []byte("after")); err != nil || string(got) != "done" {
+		t.Fatalf("call on the same connection after the skipped one: %q, %v", got, err)
+	}
+	if n := metric(t, a.reg, "dynamod_transport_dials_total", "result", "ok"); n != 1 {
+		t.Errorf("a dialed %v times, want 1: the connection should have stayed up", n)
+	}
+}
+
+// TestTCP_noRoomClosesConnection: a request without a deadline that waits
+// ReadTimeout for room in the shared budget closes its connection, which
+// releases what it held; the requests holding the budget are unharmed.
+func TestTCP_noRoomClosesConnection(t *testing.T) {
+	checkNoLeaks(t)
+	r := newResolver()
+	srv, _, g, held := tightServer(t, r, func(c *Config) { c.ReadTimeout = 300 * time.Millisecond })
+	nc := rawHello(t, srv.Addr(), "raw")
+	hdr := requestHeader(1, 1, 0, 16<<10)
+	if _, err := nc.Write(append(hdr[:], make([]byte, 16<<10)...)); err != nil {
+		t.Fatal(err)
+	}
+	closedWithin(t, nc, 5*time.Second)
+	if n := metric(t, srv.reg, "dynamod_transport_inflight_timeouts_total"); n != 1 {
+		t.Errorf("in-flight timeouts counted = %v, want 1", n)
+	}
+	for range 3 {
+		g.release <- struct{}{}
+	}
+	for range 3 {
+		if err := recv(t, held, 10*time.Second, "a held call's result"); err != nil {
+			t.Errorf("held call: %v", err)
+		}
+	}
+	eventually(t, 5*time.Second, "the budget to drain", srv.inflight.drained)
+}
+
+// TestTCP_hostileLargeFrames: peers that send most of large frames, and
+// then a byte every 20 ms so that ReadTimeout (400 ms) never fires, fill
+// the room of growing frames and take the leadership (see shared). Small
+// requests keep being served throughout, from the reserve; the leader is
+// cut ReadTimeout after its promotion although its bytes still trickle in,
+// a frame that waits ReadTimeout for room is cut too, and an honest large
+// request then gets through.
+func TestTCP_hostileLargeFrames(t *testing.T) {
+	checkNoLeaks(t)
+	r := newResolver()
+	const readTimeout = 400 * time.Millisecond
+	srv := startNode(t, r, "srv", HandlerFunc(lenHandler), func(c *Config) {
+		c.MaxInflight = 4 << 20 // reserve 1 MiB; room about 2 MiB: two frames
+		c.MaxFrame = 1 << 20
+		c.ReadTimeout = readTimeout
+	})
+	a := startNode(t, r, "a", nil, nil)
+	bodyLen := srv.cfg.MaxFrame - requestFixed
+	var drippers sync.WaitGroup
+	defer drippers.Wait()
+	stop := make(chan struct{})
+	defer close(stop)
+	conns := make([]net.Conn, 4)
+	for i := range conns {
+		nc := rawHello(t, srv.Addr(), fmt.Sprintf("raw%d", i))
+		hdr := requestHeader(1, 1, 0, bodyLen)
+		if _, err := nc.Write(append(hdr[:], make([]byte, 600<<10)...)); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = nc
+		drippers.Go(func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for range 400 { // at most 8 s
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				nc.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := nc.Write([]byte{0}); err != nil {
+					return // cut by the server
+				}
+			}
+		})
+	}
+	eventually(t, 5*time.Second, "a leader among the hostile frames", func() bool {
+		_, _, _, leader := srv.inflight.state()
+		return leader != nil
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if got, err := a.Call(ctx, "srv", 1, make([]byte, 4<<10)); err != nil || string(got) != "4096" {
+			t.Fatalf("small call %d beside hostile frames: %q, %v", i, got, err)
+		}
+	}
+	eventually(t, 10*time.Second, "the server to cut the leader and the waiting frames", func() bool {
+		return metric(t, srv.reg, "dynamod_transport_read_timeouts_total")+
+			metric(t, srv.reg, "dynamod_transport_inflight_timeouts_total") >= 2
+	})
+	if n := metric(t, srv.reg, "dynamod_transport_read_timeouts_total"); n < 1 {
+		t.Errorf("read timeouts = %v: the trickling leader was not cut", n)
+	}
+	if got, err := a.Call(ctx, "srv", 2, make([]byte, 600<<10)); err != nil || string(got) != strconv.Itoa(600<<10) {
+		t.Fatalf("large call after the leader was cut: %q, %v", got, err)
 	}
 }

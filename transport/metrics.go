@@ -112,6 +112,7 @@ type metrics struct {
 	inflight        prometheus.Gauge
 	inboundRejected prometheus.Counter
 	readTimeouts    prometheus.Counter
+	roomTimeouts    prometheus.Counter
 	handlerPanics   prometheus.Counter
 	tlsFailures     *prometheus.CounterVec
 
@@ -178,6 +179,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		readTimeouts: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_transport_read_timeouts_total",
 			Help: "Connections closed because a frame's bytes stopped arriving for ReadTimeout.",
+		}),
+		roomTimeouts: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_transport_inflight_timeouts_total",
+			Help: "Connections closed because a request frame waited ReadTimeout, before its deadline, for room in the in-flight budget (MaxInflight).",
 		}),
 		handlerPanics: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_transport_handler_panics_total",

@@ -37,9 +37,12 @@ func getBuf(n int) *[]byte {
 	return &b
 }
 
-// putBuf returns a buffer from getBuf to its pool. The caller must not use
-// it afterwards.
+// putBuf returns a buffer from getBuf to its pool (nil: nothing to do). The
+// caller must not use it afterwards.
 func putBuf(p *[]byte) {
+	if p == nil {
+		return
+	}
 	c := cap(*p)
 	if c > 1<<maxPoolShift || c < 1<<minPoolShift || c&(c-1) != 0 {
 		return

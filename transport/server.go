@@ -3,7 +3,9 @@ package transport
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -121,13 +123,14 @@ func (t *TCP) acceptTLS(tc *tls.Conn) (string, error) {
 }
 
 // readRequests starts a goroutine per request until the connection fails.
-// When MaxConcurrent requests are running, or the next request's body does
-// not fit in the connection's or the transport's in-flight byte budget
+// When MaxConcurrent requests are running, or the next request does not fit
+// in the connection's or the transport's in-flight byte budget
 // (MaxConnInflight, MaxInflight), it stops reading until requests end: the
 // peer's further frames wait in TCP buffers and then in the peer. The
-// budgets are charged the announced body length plus requestCost before
-// the body is read, so the bytes held never exceed them, and the body's
-// buffer grows only as its bytes arrive.
+// connection's own budget is charged the announced body length plus
+// requestCost before the body is read (it only holds back this
+// connection's next frames); the shared one is charged as the body's
+// buffer grows (readBody), so what a frame holds of it is what it sent.
 func (s *serverConn) readRequests() error {
 	for {
 		h, err := s.fr.readHeader()
@@ -137,47 +140,136 @@ func (s *serverConn) readRequests() error {
 		if h.typ != frameRequest {
 			return badFrame("frame type %d from the calling side", h.typ)
 		}
+		var deadline time.Time
+		if h.timeout > 0 {
+			deadline = time.Now().Add(time.Duration(h.timeout) * time.Millisecond)
+		}
 		select {
 		case s.sem <- struct{}{}:
 		case <-s.ctx.Done():
 			return s.ctx.Err()
 		}
-		cost := requestCost + h.bodyLen
-		connBytes, err := s.bytes.acquire(s.ctx, cost)
+		connBytes, err := s.bytes.acquire(s.ctx, requestCost+h.bodyLen)
 		if err != nil {
 			<-s.sem
 			return err
 		}
-		allBytes, err := s.t.inflight.acquire(s.ctx, cost)
+		c := s.t.inflight.newCharge(h.bodyLen)
+		body, err := s.readBody(h.bodyLen, c, deadline)
 		if err != nil {
-			s.bytes.release(connBytes)
-			<-s.sem
+			s.release(connBytes, c)
+			if errors.Is(err, errExpired) {
+				s.t.m.observeServed(h.kind, servedExpired)
+				s.t.log.Debug("request expired waiting for in-flight room", "peer", s.peer, "kind", h.kind, "request_id", h.id, "body_bytes", h.bodyLen)
+				continue
+			}
 			return err
 		}
-		body, err := s.fr.readBodyGrowing(h.bodyLen, getBuf, putBuf)
-		if err != nil {
-			s.release(connBytes, allBytes)
-			return err
-		}
-		var deadline time.Time
-		if h.timeout > 0 {
-			deadline = time.Now().Add(time.Duration(h.timeout) * time.Millisecond)
-		}
+		c.complete()
 		if !s.t.bg.Go(func() {
 			s.serve(h.id, h.kind, deadline, body)
-			s.release(connBytes, allBytes)
+			s.release(connBytes, c)
 		}) {
 			putBuf(body)
-			s.release(connBytes, allBytes)
+			s.release(connBytes, c)
 			return ErrClosed
 		}
 	}
 }
 
+// readBody reads a request body of n bytes into a buffer that starts at
+// growChunk and doubles as it fills, charging c for each buffer before it
+// is allocated and only once a byte for it has arrived: a frame holds
+// nothing before its first body byte, and then at most twice what it sent
+// (its first buffer and requestCost aside). A request whose deadline passes
+// while it waits for room is skipped as its bytes arrive (errExpired); a
+// wait longer than ReadTimeout fails with errNoRoom, and so does a leader
+// not granted its bytes within ReadTimeout of its promotion, which must also
+// have arrived in full by then (see shared).
+func (s *serverConn) readBody(n int, c *charge, deadline time.Time) (*[]byte, error) {
+	defer s.fr.cr.setUntil(time.Time{})
+	if n == 0 {
+		if err := s.take(c, requestCost, deadline); err != nil {
+			return nil, err
+		}
+		return getBuf(0), nil
+	}
+	var b *[]byte
+	got, size := 0, min(n, growChunk)
+	for {
+		if _, err := s.fr.r.Peek(1); err != nil {
+			putBuf(b)
+			return nil, unexpectedEOF(err)
+		}
+		grant := size
+		if b == nil {
+			grant += requestCost
+		} else {
+			grant -= len(*b)
+		}
+		if err := s.take(c, grant, deadline); err != nil {
+			putBuf(b)
+			if errors.Is(err, errExpired) {
+				if derr := s.fr.discard(n - got); derr != nil {
+					return nil, derr
+				}
+			}
+			return nil, err
+		}
+		nb := getBuf(size)
+		if b != nil {
+			copy(*nb, (*b)[:got])
+			putBuf(b)
+		}
+		b = nb
+		m, err := io.ReadFull(s.fr.r, (*b)[got:])
+		got += m
+		if err != nil {
+			putBuf(b)
+			return nil, unexpectedEOF(err)
+		}
+		if got == n {
+			return b, nil
+		}
+		size = min(2*size, n)
+	}
+}
+
+// take grows c by n bytes, waiting at most ReadTimeout, until the
+// request's deadline (errExpired) and, for the leader, until ReadTimeout
+// after its promotion. Once c leads, the rest of its frame must arrive by
+// that time too.
+func (s *serverConn) take(c *charge, n int, deadline time.Time) error {
+	timeout := s.t.cfg.ReadTimeout
+	until := time.Now().Add(timeout)
+	if l := c.leaderSince(); !l.IsZero() && l.Add(timeout).Before(until) {
+		until = l.Add(timeout)
+	}
+	expires := !deadline.IsZero() && deadline.Before(until)
+	if expires {
+		until = deadline
+	}
+	err := c.grow(s.ctx, n, until)
+	if errors.Is(err, errNoRoom) && expires {
+		err = errExpired
+	}
+	if l := c.leaderSince(); !l.IsZero() {
+		s.fr.cr.setUntil(l.Add(timeout))
+	}
+	return err
+}
+
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // release gives back what a request took: its bytes of the two budgets and
 // its MaxConcurrent token.
-func (s *serverConn) release(connBytes, allBytes int) {
-	s.t.inflight.release(allBytes)
+func (s *serverConn) release(connBytes int, c *charge) {
+	c.release()
 	s.bytes.release(connBytes)
 	<-s.sem
 }

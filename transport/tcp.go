@@ -43,7 +43,7 @@ type TCP struct {
 	bg    lifetime.Group
 	peers atomic.Pointer[map[string]*peer]
 
-	inflight     *budget      // request bytes of all inbound connections (MaxInflight)
+	inflight     *shared      // request bytes of all inbound connections (MaxInflight)
 	inbound      atomic.Int64 // accepted connections open (MaxInbound)
 	rejectLogged atomic.Int64 // Unix ns of the last warning about a rejected connection
 	refuseLogged atomic.Int64 // Unix ns of the last warning about a refused peer (TLS, identity)
@@ -70,7 +70,7 @@ func Listen(cfg Config, h Handler) (*TCP, error) {
 		m:    newMetrics(cfg.Registry),
 		open: make(map[net.Conn]struct{}),
 	}
-	t.inflight = newBudget(cfg.MaxInflight, t.m.inflight)
+	t.inflight = newShared(cfg.MaxInflight, cfg.MaxFrame-requestFixed, t.m.inflight)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.peers.Store(&map[string]*peer{})
 	if cfg.BindAddr != "" {
@@ -273,6 +273,10 @@ func (t *TCP) logConnEnd(msg, peer string, nc net.Conn, err error, handshook boo
 		t.m.badFrames.Inc()
 		t.log.Warn(msg+": protocol error", "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
 	case t.bg.Stopped():
+	case errors.Is(err, errNoRoom):
+		t.m.roomTimeouts.Inc()
+		t.log.Warn(msg+": no room for a request in the in-flight budget", "peer", peer, "remote", nc.RemoteAddr().String(),
+			"read_timeout", t.cfg.ReadTimeout, "max_inflight", t.cfg.MaxInflight)
 	case handshook && errors.As(err, &ne) && ne.Timeout():
 		// After the handshake, the only read deadline is ReadTimeout (a
 		// write timeout closes the connection: its reader sees ErrClosed).
