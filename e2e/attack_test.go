@@ -27,13 +27,9 @@ package e2e
 //
 //	attack stalled-uploads: idle 31 MiB, peak 58 MiB (+27), honest p99 12 ms (1200 requests), 0 capped, 0 failed
 //
-// Two attacks fail on the production code and are skipped (knownFailures)
-// until it is fixed: stalled-frames on a plaintext transport (four
-// connections announcing 64 MiB frames take transport's whole MaxInflight
-// budget up front, so the target serves no peer request until they end;
-// with node TLS the attack cannot begin, see TestAttack_stalledFramesTLS)
-// and objects (writing to a 20 MiB or 48 MiB object grows the
-// coordinator's RSS by about 1 GiB).
+// One attack fails on the production code and is skipped (knownFailures)
+// until it is fixed: objects (writing to a 20 MiB or 48 MiB object grows
+// the coordinator's RSS by about 1 GiB).
 
 import (
 	"bufio"
@@ -104,8 +100,7 @@ type attackEnv struct {
 // yet (issue 12 stays open for them). They are skipped unless
 // DYNAMOD_ATTACK_KNOWN=1, which runs them to reproduce the failure.
 var knownFailures = map[string]string{
-	"stalled-frames": "on a plaintext transport (loopback or --insecure only), transport charges a frame's announced length against the shared MaxInflight budget before its bytes arrive: four connections announcing 64 MiB frames starve every peer until the read timeout. With node TLS, which any other address requires, the attack cannot begin (TestAttack_stalledFramesTLS); a member holding a node certificate still could (needs per-peer budgets)",
-	"objects":        "a write holds its object about six times (leveldb read, batch, memdb, table writer, replicate message, frame): a 48 MiB object grows the coordinator's RSS by about 1 GiB",
+	"objects": "a write holds its object about six times (leveldb read, batch, memdb, table writer, replicate message, frame): a 48 MiB object grows the coordinator's RSS by about 1 GiB",
 }
 
 func (e *attackEnv) run(t *testing.T, name string, attack func(t *testing.T)) {
@@ -1220,10 +1215,11 @@ func peerProbe(t *testing.T, p *proc, d time.Duration) probeResult {
 }
 
 // TestAttack_stalledFramesTLS: with node-to-node mutual TLS the
-// stalled-frames attack, a known failure on a plaintext transport (see
-// knownFailures), cannot begin: a connection without a node certificate
-// of the cluster CA is closed in the TLS handshake, before a hello or a
-// frame is read, so it holds no frame budget and peers keep being served.
+// stalled-frames attack (which a plaintext transport withstands: stalled
+// frames hold only the bytes they sent) cannot even begin: a connection
+// without a node certificate of the cluster CA is closed in the TLS
+// handshake, before a hello or a frame is read, so it holds no frame
+// budget and peers keep being served.
 func TestAttack_stalledFramesTLS(t *testing.T) {
 	needBinary(t)
 	dir := t.TempDir()
