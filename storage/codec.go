@@ -95,6 +95,11 @@ func appendValue(dst []byte, v *versioning.Value) []byte {
 	return dst
 }
 
+// ObjectSize returns the length of [AppendObject]'s encoding of c, so that
+// a message can be sized (and its length prefix written) before the object
+// is encoded into it.
+func ObjectSize(c versioning.Clock) int { return objectSize(c) }
+
 // objectSize returns the exact length of c's encoding.
 func objectSize(c versioning.Clock) int {
 	n := 1 + uvarintLen(uint64(len(c.Entries))) + uvarintLen(uint64(len(c.Anon))) + crcSize
@@ -135,6 +140,14 @@ func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 // what had decoded.
 func DecodeObject(b []byte) (versioning.Clock, error) {
 	return decodeObject(b, false)
+}
+
+// DecodeObjectOwned is [DecodeObject] for input the caller gives up: the
+// result's data alias b instead of a copy of it, so b must not be modified
+// (or reused) afterwards, and it stays in memory while any of the result
+// does.
+func DecodeObjectOwned(b []byte) (versioning.Clock, error) {
+	return decodeObject(b, true)
 }
 
 // decodeObject decodes b. With alias, value data share b's memory (the

@@ -215,6 +215,40 @@ func TestDecodeObject_noAlias(t *testing.T) {
 	}
 }
 
+// TestDecodeObjectOwned: the owned variant decodes the same clocks, its
+// data sharing the input instead of copying it, and ObjectSize sizes the
+// encoding exactly.
+func TestDecodeObjectOwned(t *testing.T) {
+	for _, g := range goldenClocks {
+		enc := AppendObject(nil, g.c)
+		if got := ObjectSize(g.c); got != len(enc) {
+			t.Errorf("%s: ObjectSize = %d, encoding has %d bytes", g.name, got, len(enc))
+		}
+		want, err := DecodeObject(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeObjectOwned(enc)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: DecodeObjectOwned = %+v, %v; want %+v", g.name, got, err, want)
+		}
+	}
+	enc := AppendObject(nil, goldenClocks[1].c)
+	c, err := DecodeObjectOwned(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range enc {
+		enc[i] = 'X'
+	}
+	if got := string(c.Entries[0].Values[0].Data); got != "XXXXX" {
+		t.Fatalf("Data = %q, want it to share the input (XXXXX)", got)
+	}
+	if _, err := DecodeObjectOwned(enc); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("DecodeObjectOwned(garbage) = %v, want ErrCorrupt", err)
+	}
+}
+
 // seal appends the CRC trailer, so a test can build bodies that pass the
 // checksum and reach the structural checks.
 func seal(body []byte) []byte {

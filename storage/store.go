@@ -1,8 +1,11 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -70,6 +73,8 @@ type Store struct {
 
 	// cache holds recently used objects decoded; nil when disabled.
 	cache *objectCache
+	// blobs keeps large objects in files; nil without a blob directory.
+	blobs *blobStore
 	// closed makes cache hits after Close fail like engine reads do.
 	closed atomic.Bool
 
@@ -86,10 +91,33 @@ type StoreOptions struct {
 	// CacheBytes bounds the cache of decoded objects, by encoded size.
 	// Default 32 MiB; negative disables it.
 	CacheBytes int
+	// BlobDir is the directory where objects of BlobBytes or more are
+	// kept, a file each, out of the engine (see "Blob files" in the
+	// package doc); NewStore creates it if missing. Default "": every
+	// object is kept in the engine. Objects already in blob files are
+	// reported corrupt by a Store without it.
+	BlobDir string
+	// BlobBytes is the encoded size from which an object goes to a blob
+	// file. Default 256 KiB; zero means the default; must not be
+	// negative.
+	BlobBytes int
+
+	// blobFS replaces BlobDir's files (tests).
+	blobFS blobFS
 }
 
 // DefaultStoreOptions returns the options NewStore uses.
-func DefaultStoreOptions() StoreOptions { return StoreOptions{CacheBytes: 32 << 20} }
+func DefaultStoreOptions() StoreOptions {
+	return StoreOptions{CacheBytes: 32 << 20, BlobBytes: 256 << 10}
+}
+
+// Validate reports every invalid field.
+func (o StoreOptions) Validate() error {
+	if o.BlobBytes < 0 {
+		return fmt.Errorf("storage: BlobBytes must be >= 0, got %d", o.BlobBytes)
+	}
+	return nil
+}
 
 // NewStore returns a Store over e, loading the bucket registry and counting
 // the hints. The Store owns e: [Store.Close] closes it.
@@ -99,7 +127,26 @@ func NewStore(e Engine) (*Store, error) {
 
 // NewStoreOptions is NewStore with options.
 func NewStoreOptions(e Engine, o StoreOptions) (*Store, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Store{e: e, buckets: make(map[string]struct{}), cache: newObjectCache(o.CacheBytes)}
+	if o.BlobDir != "" && o.blobFS == nil {
+		if err := os.MkdirAll(o.BlobDir, 0o755); err != nil {
+			return nil, fmt.Errorf("storage: blob directory: %w", err)
+		}
+		o.blobFS = osBlobFS{dir: o.BlobDir}
+	}
+	if o.blobFS != nil {
+		if o.BlobBytes == 0 {
+			o.BlobBytes = DefaultStoreOptions().BlobBytes
+		}
+		b, err := openBlobStore(o.blobFS, o.BlobBytes, e)
+		if err != nil {
+			return nil, err
+		}
+		s.blobs = b
+	}
 	err := e.Scan([]byte{prefixBucket}, []byte{prefixBucket + 1}, func(key, _ []byte) error {
 		s.buckets[string(key[1:])] = struct{}{}
 		return nil
@@ -165,6 +212,11 @@ func (s *Store) Get(k Key) (versioning.Clock, error) {
 		}
 		return versioning.Clock{}, fmt.Errorf("storage: get %s: %w", k, err)
 	}
+	if isBlobPointer(raw) {
+		if raw, err = s.readBlob(k, *buf, raw); err != nil {
+			return versioning.Clock{}, err
+		}
+	}
 	// raw is ours: the clock's data may alias it.
 	c, err := decodeObject(raw, true)
 	if err != nil {
@@ -181,6 +233,23 @@ func (s *Store) Get(k Key) (versioning.Clock, error) {
 // pass [versioning.Clock.Validate]; an invalid clock is refused with an
 // error wrapping versioning.ErrBadClock and nothing is written.
 func (s *Store) Put(k Key, c versioning.Clock, sync bool) error {
+	return s.put(k, c, nil, sync)
+}
+
+// PutEncoded is [Store.Put] of a clock already encoded: obj must be
+// [AppendObject]'s encoding of c (a coordinator encodes a write once, to
+// store it and to send it to the replicas). An obj of another length than
+// c's encoding is refused. The Store keeps its own copy of obj's bytes and
+// may keep c.
+func (s *Store) PutEncoded(k Key, c versioning.Clock, obj []byte, sync bool) error {
+	if len(obj) != objectSize(c) {
+		return fmt.Errorf("storage: put %s: %d encoded bytes for a clock whose encoding has %d", k, len(obj), objectSize(c))
+	}
+	return s.put(k, c, obj, sync)
+}
+
+// put stores c, encoded as obj (nil: encode it here).
+func (s *Store) put(k Key, c versioning.Clock, obj []byte, sync bool) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("storage: put %s: %w", k, err)
 	}
@@ -188,31 +257,137 @@ func (s *Store) Put(k Key, c versioning.Clock, sync bool) error {
 	defer s.putBuf(buf)
 	b := appendObjectKey(*buf, k)
 	keyLen := len(b)
-	b = AppendObject(b, c)
-	*buf = b
-	key, val := b[:keyLen], b[keyLen:]
-
-	if s.hasBucket(k.Bucket) {
-		if err := s.e.Put(key, val, sync); err != nil {
-			s.cacheDrop(k)
-			return fmt.Errorf("storage: put %s: %w", k, err)
-		}
-		s.cacheSet(k, c, len(val))
-		return nil
+	if obj == nil {
+		b = AppendObject(b, c)
+		obj = b[keyLen:]
 	}
-	var batch Batch
-	batch.Put(append([]byte{prefixBucket}, k.Bucket...), nil)
-	batch.Put(key, val)
-	if err := s.e.Write(&batch, sync); err != nil {
-		s.cacheDrop(k)
+	*buf = b
+	key, val := b[:keyLen], obj
+
+	old, oldPtr, err := s.oldBlob(k, key)
+	if err != nil {
 		return fmt.Errorf("storage: put %s: %w", k, err)
 	}
-	s.cacheSet(k, c, len(val))
-	s.bucketsMu.Lock()
-	s.buckets[k.Bucket] = struct{}{}
-	s.bucketsMu.Unlock()
+	newPtr := s.blobs != nil && len(obj) >= s.blobs.minBytes
+	if newPtr {
+		r, err := s.blobs.write(k.Hash, obj)
+		if err != nil {
+			return fmt.Errorf("storage: put %s: %w: blob file: %w", k, ErrWriteFailed, err)
+		}
+		val = appendBlobPointer(make([]byte, 0, blobPointerMax), r)
+	}
+	// The file a pointer named goes once the write replacing it is durable.
+	sync = sync || oldPtr
+
+	if s.hasBucket(k.Bucket) {
+		err = s.e.Put(key, val, sync)
+	} else {
+		var batch Batch
+		batch.Put(append([]byte{prefixBucket}, k.Bucket...), nil)
+		batch.Put(key, val)
+		if err = s.e.Write(&batch, sync); err == nil {
+			s.bucketsMu.Lock()
+			s.buckets[k.Bucket] = struct{}{}
+			s.bucketsMu.Unlock()
+		}
+	}
+	if err != nil {
+		s.cacheDrop(k)
+		if s.blobs != nil {
+			s.blobs.maybeStored(k.Hash, newPtr)
+		}
+		return fmt.Errorf("storage: put %s: %w", k, err)
+	}
+	s.cacheSet(k, c, len(obj))
+	s.blobWritten(k, old, oldPtr, newPtr)
 	return nil
 }
+
+// oldBlob returns the blob pointer stored under key (k's engine key), if
+// any and if k's hash may have one; reading the pointer costs one engine
+// read, made only for hashes that have pointers.
+func (s *Store) oldBlob(k Key, key []byte) (blobRef, bool, error) {
+	if s.blobs == nil || !s.blobs.mayHold(k.Hash) {
+		return blobRef{}, false, nil
+	}
+	v, err := s.e.Get(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return blobRef{}, false, nil
+	case err != nil:
+		return blobRef{}, false, err
+	case !isBlobPointer(v):
+		return blobRef{}, false, nil
+	}
+	r, err := parseBlobPointer(v)
+	if err != nil {
+		// A corrupt pointer names no file it could free; the sweep
+		// removes the file once nothing names it.
+		return blobRef{}, true, nil
+	}
+	return r, true, nil
+}
+
+// blobWritten accounts a successful write of k that replaced old (if
+// oldPtr) and stored a pointer (if newPtr), and releases old's file.
+func (s *Store) blobWritten(k Key, old blobRef, oldPtr, newPtr bool) {
+	if s.blobs == nil {
+		return
+	}
+	s.blobs.stored(k.Hash, oldPtr, newPtr)
+	if oldPtr && old.size > 0 {
+		s.blobs.release(k.Hash, old)
+	}
+}
+
+// readBlob returns the object the pointer ptr, stored under key (k's
+// engine key), names. If its file is gone (a write replaced the pointer
+// after it was read), it reads the pointer again: the result may then be
+// an object stored in the engine, or an error wrapping ErrNotFound.
+func (s *Store) readBlob(k Key, key, ptr []byte) ([]byte, error) {
+	corrupt := func(err error) error {
+		if !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return &CorruptError{Op: "get", Key: k, RawKey: slices.Clone(key), Err: err}
+	}
+	if s.blobs == nil {
+		return nil, corrupt(errors.New("the object is in a blob file and the store has no blob directory"))
+	}
+	for attempt := 1; ; attempt++ {
+		r, err := parseBlobPointer(ptr)
+		if err != nil {
+			return nil, corrupt(err)
+		}
+		obj, err := s.blobs.read(k.Hash, r, nil)
+		switch {
+		case err == nil:
+			return obj, nil
+		case errors.Is(err, ErrCorrupt):
+			return nil, corrupt(err)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("storage: get %s: %w", k, err)
+		case attempt == maxBlobReads:
+			return nil, corrupt(err)
+		}
+		again, gerr := s.e.Get(key)
+		switch {
+		case errors.Is(gerr, ErrNotFound):
+			return nil, fmt.Errorf("storage: get %s: %w", k, ErrNotFound)
+		case gerr != nil:
+			return nil, fmt.Errorf("storage: get %s: %w", k, gerr)
+		case bytes.Equal(again, ptr):
+			return nil, corrupt(err) // the pointer stands: its file is lost
+		case !isBlobPointer(again):
+			return again, nil
+		}
+		ptr = again
+	}
+}
+
+// maxBlobReads bounds how often a Get reads a pointer whose file a
+// concurrent write removed.
+const maxBlobReads = 4
 
 func (s *Store) hasBucket(b string) bool {
 	s.bucketsMu.RLock()
@@ -227,11 +402,16 @@ func (s *Store) Delete(k Key, sync bool) error {
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	*buf = appendObjectKey(*buf, k)
-	err := s.e.Delete(*buf, sync)
+	old, oldPtr, err := s.oldBlob(k, *buf)
+	if err != nil {
+		return fmt.Errorf("storage: delete %s: %w", k, err)
+	}
+	err = s.e.Delete(*buf, sync || oldPtr)
 	s.cacheDrop(k)
 	if err != nil {
 		return fmt.Errorf("storage: delete %s: %w", k, err)
 	}
+	s.blobWritten(k, old, oldPtr, false)
 	return nil
 }
 
@@ -263,8 +443,8 @@ func (s *Store) Lock(k Key) (unlock func()) {
 // error stops it and is returned unchanged. The clock passed to fn is the
 // caller's to keep.
 func (s *Store) Scan(lo, hi uint64, fn func(k Key, c versioning.Clock) error) error {
-	return s.scan("scan", lo, hi, func(k Key, raw, rawKey []byte) error {
-		c, err := decodeObject(raw, false)
+	return s.scan("scan", lo, hi, true, func(k Key, raw, rawKey []byte, owned bool) error {
+		c, err := decodeObject(raw, owned)
 		if err != nil {
 			return &CorruptError{Op: "scan", Key: k, RawKey: slices.Clone(rawKey), Err: err}
 		}
@@ -274,9 +454,10 @@ func (s *Store) Scan(lo, hi uint64, fn func(k Key, c versioning.Clock) error) er
 
 // ScanRaw is [Store.Scan] without decoding objects: raw is the encoded
 // object (see [DecodeObject]), valid only until fn returns, and must not be
-// modified. Only stored keys that do not parse are reported as corrupt.
+// modified. Only stored keys that do not parse, and objects in blob files
+// that cannot be read whole, are reported as corrupt.
 func (s *Store) ScanRaw(lo, hi uint64, fn func(k Key, raw []byte) error) error {
-	return s.scan("scan", lo, hi, func(k Key, raw, _ []byte) error { return fn(k, raw) })
+	return s.scan("scan", lo, hi, false, func(k Key, raw, _ []byte, _ bool) error { return fn(k, raw) })
 }
 
 // errStop marks an error from a callback, which scan returns unwrapped.
@@ -284,9 +465,20 @@ type errStop struct{ err error }
 
 func (e *errStop) Error() string { return e.err.Error() }
 
-func (s *Store) scan(op string, lo, hi uint64, fn func(k Key, raw, rawKey []byte) error) error {
+// scan calls fn with each object's encoding: raw is the engine's (valid
+// until fn returns) or, for an object in a blob file, read from the file:
+// into a fresh buffer that fn owns if fresh, else into one reused for the
+// next (owned tells which).
+func (s *Store) scan(op string, lo, hi uint64, fresh bool, fn func(k Key, raw, rawKey []byte, owned bool) error) error {
 	if lo > hi {
 		return nil
+	}
+	var blobBuf []byte
+	if s.blobs != nil {
+		// Registered before the engine takes its snapshot: no file a
+		// pointer in the snapshot names is removed before the scan ends.
+		epoch := s.blobs.beginRead()
+		defer s.blobs.endRead(epoch)
 	}
 	start, end := objectRange(lo, hi)
 	err := s.e.Scan(start, end, func(key, value []byte) error {
@@ -294,7 +486,17 @@ func (s *Store) scan(op string, lo, hi uint64, fn func(k Key, raw, rawKey []byte
 		if err != nil {
 			return &errStop{&CorruptError{Op: op, RawKey: slices.Clone(key), Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}}
 		}
-		if err := fn(k, value, key); err != nil {
+		owned := false
+		if isBlobPointer(value) {
+			if value, err = s.scanBlob(op, k, key, value, blobBuf, fresh); err != nil {
+				return &errStop{err}
+			}
+			owned = fresh
+			if !fresh {
+				blobBuf = value
+			}
+		}
+		if err := fn(k, value, key, owned); err != nil {
 			return &errStop{err}
 		}
 		return nil
@@ -307,6 +509,36 @@ func (s *Store) scan(op string, lo, hi uint64, fn func(k Key, raw, rawKey []byte
 		return fmt.Errorf("storage: %s %016x-%016x: %w", op, lo, hi, err)
 	}
 	return nil
+}
+
+// scanBlob reads the object that ptr, met by a scan, names: into a new
+// buffer if fresh, else into buf if it is large enough.
+func (s *Store) scanBlob(op string, k Key, key, ptr, buf []byte, fresh bool) ([]byte, error) {
+	corrupt := func(err error) error {
+		if !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return &CorruptError{Op: op, Key: k, RawKey: slices.Clone(key), Err: err}
+	}
+	if s.blobs == nil {
+		return nil, corrupt(errors.New("the object is in a blob file and the store has no blob directory"))
+	}
+	r, err := parseBlobPointer(ptr)
+	if err != nil {
+		return nil, corrupt(err)
+	}
+	if fresh {
+		buf = nil
+	}
+	obj, err := s.blobs.read(k.Hash, r, buf)
+	switch {
+	case err == nil:
+		return obj, nil
+	case errors.Is(err, ErrCorrupt), errors.Is(err, fs.ErrNotExist):
+		// The scan's registration keeps every file its snapshot names.
+		return nil, corrupt(err)
+	}
+	return nil, fmt.Errorf("storage: %s %s: %w", op, k, err)
 }
 
 // Buckets returns, sorted, every bucket that ever stored an object on this

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/dynamod/dynamod/versioning"
@@ -11,16 +12,18 @@ import (
 // benchStoreKeys is the number of distinct keys the Store benchmarks use.
 const benchStoreKeys = 10_000
 
-// benchStore opens a Store on goleveldb in a temporary directory, with the
-// object cache off so that every Get reaches the engine.
+// benchStore opens a Store as a node does, on goleveldb with a blob
+// directory, in a temporary directory, with the object cache off so that
+// every Get reaches the engine.
 func benchStore(b *testing.B) *Store {
 	dir := b.TempDir()
-	e, err := OpenLevelDB(dir, LevelDBOptions{})
+	e, err := OpenLevelDB(filepath.Join(dir, "db"), LevelDBOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	o := DefaultStoreOptions()
 	o.CacheBytes = -1
+	o.BlobDir = filepath.Join(dir, "blobs")
 	s, err := NewStoreOptions(e, o)
 	if err != nil {
 		b.Fatal(err)
