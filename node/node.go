@@ -33,6 +33,10 @@ import (
 type Parts struct {
 	// Engine stores the data; the node closes it.
 	Engine storage.Engine
+	// BlobDir is the directory where the store keeps large objects, a
+	// file each, out of the Engine (storage.StoreOptions.BlobDir); ""
+	// keeps every object in the Engine.
+	BlobDir string
 	// Members is the cluster layer. The node does not close it; Closer, if
 	// set, is called at the right point of shutdown.
 	Members Membership
@@ -210,7 +214,9 @@ func New(cfg Config, parts Parts) (*Node, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	store, err := storage.NewStore(parts.Engine)
+	so := storage.DefaultStoreOptions()
+	so.BlobDir = parts.BlobDir
+	store, err := storage.NewStoreOptions(parts.Engine, so)
 	if err != nil {
 		return fail(err)
 	}
