@@ -210,10 +210,10 @@ func (c *Coordinator) deliver(ctx context.Context, member string, k storage.Key,
 				return false, errSkipped
 			}
 		}
-		obj := storage.AppendObject(nil, cl)
+		body := newPutBody(k, true, cl)
 		for _, t := range to {
 			cctx, cancel := context.WithTimeout(ctx, c.cfg.ReplicaTimeout)
-			b, err := c.tr.Call(cctx, t.node, KindHandoff, encodePut(k, true, t.hintFor, obj))
+			b, err := c.tr.Call(cctx, t.node, KindHandoff, body.to(k, true, t.hintFor))
 			cancel()
 			if err == nil {
 				_, err = decodePutReply(b)

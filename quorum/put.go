@@ -249,7 +249,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 	}
 
 	syncLocal := dw > 0
-	newClock, err := c.updateLocal(p, self, client, syncLocal, props)
+	newClock, body, err := c.updateLocal(p, self, client, syncLocal, props)
 	if err != nil {
 		if ue := storageRefused(op, &wr.t, err); ue != nil {
 			return nil, ue
@@ -260,16 +260,15 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 
 	acks := make(chan putAck, len(p.targets)+len(p.pending))
 	bctx, cancel := c.bgContext()
-	obj := storage.AppendObject(nil, newClock)
 	sent := 0
 	for _, tg := range slices.Concat(p.targets, p.pending) {
 		if tg.node == c.cfg.Self {
 			continue
 		}
 		sent++
-		body := encodePut(p.key, dw > 0, tg.hintFor, obj)
+		msg := body.to(p.key, dw > 0, tg.hintFor)
 		started := c.bg.Go(func() {
-			b, err := c.tr.Call(bctx, tg.node, KindReplicate, body)
+			b, err := c.tr.Call(bctx, tg.node, KindReplicate, msg)
 			var durable bool
 			if err == nil {
 				durable, err = decodePutReply(b)
@@ -405,25 +404,60 @@ func counterRoom(client, local versioning.Clock, actor versioning.ActorID, n int
 // updateLocal applies a client write to the local state: Update under the
 // key's lock, with an actor chosen so that no dot is ever minted twice.
 // Every write either stores its values, each at a new dot, or answers an
-// error.
-func (c *Coordinator) updateLocal(p placement, self target, client versioning.Clock, sync bool, props Props) (versioning.Clock, error) {
+// error. It returns the new state and the replicate message carrying it
+// (sync as the replicas must take it): the state is encoded once, into
+// the message, and stored from there.
+func (c *Coordinator) updateLocal(p placement, self target, client versioning.Clock, sync bool, props Props) (versioning.Clock, putBody, error) {
 	if err := checkValues(client, props); err != nil {
-		return versioning.Clock{}, err
+		return versioning.Clock{}, putBody{}, err
 	}
 	unlock := c.store.Lock(p.key)
 	defer unlock()
 	local, found, err := c.readLocal(p.key)
 	if err != nil {
-		return versioning.Clock{}, err
+		return versioning.Clock{}, putBody{}, err
 	}
 	if found && applied(local, client) {
 		// A forward retried after its answer was lost: this write is
 		// already here (its values, stamped by the receiving node to the
 		// nanosecond, are live). Minting it again would make equal
 		// siblings; the caller replicates the state as it is.
-		return local, nil
+		return local, newPutBody(p.key, sync, local), nil
 	}
-	actor, err := c.actors.forKey(p.key.Hash, local, found)
+	next, err := c.mint(p.key, local, found, client, props)
+	if err != nil {
+		return versioning.Clock{}, putBody{}, err
+	}
+	body := newPutBody(p.key, sync, next)
+	if err := c.store.PutEncoded(p.key, next, body.obj, sync); err != nil {
+		return versioning.Clock{}, putBody{}, err
+	}
+	if self.hintFor != "" {
+		if err := c.store.PutHint(self.hintFor, p.key, sync); err != nil {
+			return versioning.Clock{}, putBody{}, err
+		}
+	}
+	if !p.isTarget(c.cfg.Self) {
+		// Coordinating a key this node does not replicate (the sender saw
+		// other liveness or another ring): the copy is owed to every
+		// target, so handoff delivers it and then drops it, and no orphan
+		// stays behind outside the preference list.
+		for _, t := range p.targets {
+			if err := c.store.PutHint(t.node, p.key, sync); err != nil {
+				return versioning.Clock{}, putBody{}, err
+			}
+		}
+	}
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange(p.key, local, next)
+	}
+	return next, body, nil
+}
+
+// mint returns local updated with the client's write: each of its values
+// at a new dot of an actor that has room for them, within max_siblings.
+func (c *Coordinator) mint(k storage.Key, local versioning.Clock, found bool, client versioning.Clock, props Props) (versioning.Clock, error) {
+	actor, err := c.actors.forKey(k.Hash, local, found)
 	if err != nil {
 		return versioning.Clock{}, err
 	}
@@ -453,28 +487,6 @@ func (c *Coordinator) updateLocal(p placement, self target, client versioning.Cl
 	}
 	if next.Len() > props.MaxSiblings {
 		return versioning.Clock{}, fmt.Errorf("%w: write would leave %d siblings, max_siblings is %d", ErrTooLarge, next.Len(), props.MaxSiblings)
-	}
-	if err := c.store.Put(p.key, next, sync); err != nil {
-		return versioning.Clock{}, err
-	}
-	if self.hintFor != "" {
-		if err := c.store.PutHint(self.hintFor, p.key, sync); err != nil {
-			return versioning.Clock{}, err
-		}
-	}
-	if !p.isTarget(c.cfg.Self) {
-		// Coordinating a key this node does not replicate (the sender saw
-		// other liveness or another ring): the copy is owed to every
-		// target, so handoff delivers it and then drops it, and no orphan
-		// stays behind outside the preference list.
-		for _, t := range p.targets {
-			if err := c.store.PutHint(t.node, p.key, sync); err != nil {
-				return versioning.Clock{}, err
-			}
-		}
-	}
-	if c.cfg.OnChange != nil {
-		c.cfg.OnChange(p.key, local, next)
 	}
 	return next, nil
 }

@@ -36,6 +36,13 @@ func (c *Coordinator) readLocal(k storage.Key) (versioning.Clock, bool, error) {
 // the copy is owed to that member: a hand-off of the key cannot run in
 // between and drop the copy before the hint exists.
 func (c *Coordinator) mergeLocal(k storage.Key, in versioning.Clock, sync bool, hintFor string) (versioning.Clock, error) {
+	return c.mergeLocalEncoded(k, in, nil, sync, hintFor)
+}
+
+// mergeLocalEncoded is mergeLocal with in's encoding, raw (nil if none):
+// when in is the merged state, as when a replica is behind its
+// coordinator, raw is stored as it is instead of encoding in again.
+func (c *Coordinator) mergeLocalEncoded(k storage.Key, in versioning.Clock, raw []byte, sync bool, hintFor string) (versioning.Clock, error) {
 	unlock := c.store.Lock(k)
 	defer unlock()
 	cur, found, err := c.readLocal(k)
@@ -47,9 +54,22 @@ func (c *Coordinator) mergeLocal(k storage.Key, in versioning.Clock, sync bool, 
 	if found {
 		merged = versioning.Sync(cur, in)
 		changed = !versioning.Equal(merged, cur)
+		switch {
+		case raw == nil:
+		case versioning.Equal(merged, in):
+			merged = in // the same state, and raw is exactly its encoding
+		default:
+			raw = nil
+		}
 	}
 	if changed || sync {
-		if err := c.store.Put(k, merged, sync); err != nil {
+		var err error
+		if raw != nil {
+			err = c.store.PutEncoded(k, merged, raw, sync)
+		} else {
+			err = c.store.Put(k, merged, sync)
+		}
+		if err != nil {
 			return versioning.Clock{}, err
 		}
 		if c.cfg.OnChange != nil && changed {
@@ -113,7 +133,7 @@ func (c *Coordinator) servePut(body []byte) []byte {
 	if err != nil {
 		return encodeErr(err)
 	}
-	if _, err := c.mergeLocal(m.key, m.clock, m.sync, m.hintFor); err != nil {
+	if _, err := c.mergeLocalEncoded(m.key, m.clock, m.raw, m.sync, m.hintFor); err != nil {
 		// The sender counts the write failed and keeps a hint for it.
 		if ue := storageRefused("put", nil, err); ue != nil {
 			return encodeErr(ue)
@@ -134,7 +154,8 @@ func decodeGetReply(b []byte) (versioning.Clock, bool, error) {
 	}
 	switch b[0] {
 	case stOK:
-		cl, err := storage.DecodeObject(b[1:])
+		// The reply is ours (transport.Caller): the clock may share it.
+		cl, err := storage.DecodeObjectOwned(b[1:])
 		if err != nil {
 			return versioning.Clock{}, false, fmt.Errorf("%w: %w", errMalformed, err)
 		}

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -89,14 +90,48 @@ func (d *decoder) object() versioning.Clock {
 type putMsg struct {
 	key     storage.Key
 	clock   versioning.Clock
+	raw     []byte // clock's encoding, inside the message
 	sync    bool
 	hintFor string // the primary this copy stands in for; "" if none
 }
 
-// encodePut builds a putMsg body around an object already encoded with
-// storage.AppendObject, so a fan-out encodes the object once.
-func encodePut(k storage.Key, sync bool, hintFor string, obj []byte) []byte {
-	e := encoder{wire.Encoder{B: make([]byte, 0, 32+len(k.Bucket)+len(k.Key)+len(hintFor)+len(obj))}}
+// putBody is a putMsg built around an object encoded once: b is the whole
+// message for targets that stand for themselves (hintFor ""), obj the
+// object's encoding inside it, which the coordinator also stores. A write
+// of a 48 MiB object thus holds one encoding, not one for the store, one
+// to replicate and one per target.
+type putBody struct {
+	b, obj []byte
+}
+
+// newPutBody encodes c into a putMsg for k with no hintFor.
+func newPutBody(k storage.Key, sync bool, c versioning.Clock) putBody {
+	size := storage.ObjectSize(c)
+	e := encoder{wire.Encoder{B: make([]byte, 0, putHeaderMax(k, "")+size)}}
+	putHeader(&e, k, sync, "")
+	e.Uvarint(uint64(size))
+	off := len(e.B)
+	b := storage.AppendObject(e.B, c)
+	return putBody{b: b, obj: b[off:]}
+}
+
+// to returns the message for a target standing in for hintFor ("" for
+// none): b itself, or a copy with that hintFor.
+func (p putBody) to(k storage.Key, sync bool, hintFor string) []byte {
+	if hintFor == "" {
+		return p.b
+	}
+	return encodePut(k, sync, hintFor, p.obj)
+}
+
+// putHeaderMax bounds the bytes putHeader and the object's length prefix
+// take.
+func putHeaderMax(k storage.Key, hintFor string) int {
+	return 8 + 3*binary.MaxVarintLen64 + len(k.Bucket) + len(k.Key) + 1 + binary.MaxVarintLen64 + len(hintFor)
+}
+
+// putHeader writes a putMsg's fields before the object.
+func putHeader(e *encoder, k storage.Key, sync bool, hintFor string) {
 	e.key(k)
 	flags := uint8(0)
 	if sync {
@@ -104,6 +139,13 @@ func encodePut(k storage.Key, sync bool, hintFor string, obj []byte) []byte {
 	}
 	e.Byte(flags)
 	e.Str(hintFor)
+}
+
+// encodePut builds a putMsg body around an object already encoded with
+// storage.AppendObject.
+func encodePut(k storage.Key, sync bool, hintFor string, obj []byte) []byte {
+	e := encoder{wire.Encoder{B: make([]byte, 0, putHeaderMax(k, hintFor)+len(obj))}}
+	putHeader(&e, k, sync, hintFor)
 	e.Bytes(obj)
 	return e.B
 }
@@ -114,7 +156,13 @@ func decodePut(b []byte) (putMsg, error) {
 	m.key = d.key()
 	m.sync = d.Byte()&1 != 0
 	m.hintFor = d.Str()
-	m.clock = d.object()
+	m.raw = d.Bytes()
+	if d.Err == nil {
+		var err error
+		if m.clock, err = storage.DecodeObject(m.raw); err != nil {
+			d.Fail(err.Error())
+		}
+	}
 	return m, d.End()
 }
 

@@ -76,6 +76,41 @@ func TestWire_roundTrip(t *testing.T) {
 	}
 }
 
+// TestWire_putBody: a put message built around one encoding, in one
+// allocation (also with a bucket and key long enough that a short header
+// estimate would copy the object), is the message encodePut builds, for
+// every hintFor; the object inside it is the one stored.
+func TestWire_putBody(t *testing.T) {
+	for _, k := range []storage.Key{
+		{Hash: 1, Bucket: "b", Key: "k"},
+		{Hash: 2, Bucket: string(make([]byte, 300)), Key: string(make([]byte, 20000))},
+	} {
+		cl := versioning.New(nil, versioning.Value{Data: make([]byte, 1<<16), ContentType: "text/plain"})
+		obj := storage.AppendObject(nil, cl)
+		for _, sync := range []bool{false, true} {
+			p := newPutBody(k, sync, cl)
+			if string(p.obj) != string(obj) {
+				t.Fatal("obj differs from AppendObject's encoding")
+			}
+			if n := testing.AllocsPerRun(3, func() { newPutBody(k, sync, cl) }); n != 1 {
+				t.Errorf("newPutBody made %v allocations, want 1 (the message)", n)
+			}
+			if &p.obj[0] != &p.b[len(p.b)-len(obj)] {
+				t.Fatal("obj is not inside the message")
+			}
+			for _, hint := range []string{"", "n2"} {
+				if got, want := p.to(k, sync, hint), encodePut(k, sync, hint, obj); string(got) != string(want) {
+					t.Errorf("hintFor %q sync %v: message differs from encodePut's", hint, sync)
+				}
+			}
+			m, err := decodePut(p.b)
+			if err != nil || string(m.raw) != string(obj) || !versioning.Equal(m.clock, cl) || m.sync != sync {
+				t.Fatalf("decodePut = %+v, %v", m.key, err)
+			}
+		}
+	}
+}
+
 // FuzzServe feeds arbitrary peer requests to a coordinator: it must answer
 // every one without panicking.
 func FuzzServe(f *testing.F) {
