@@ -2,11 +2,14 @@ package antientropy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"time"
 
+	"github.com/dynamod/dynamod/internal/wire"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
@@ -325,13 +328,14 @@ func (a *AntiEntropy) compareRanges(ctx context.Context, p int, peer string, bat
 // what we sent; those are merged here. A peer whose reply grows large
 // answers only the first items; the others are sent again.
 func (a *AntiEntropy) syncHashes(ctx context.Context, p int, peer string, hashes []uint64, st *Stats) error {
-	var scratch []byte
 	for len(hashes) > 0 {
-		body := encoder{}
-		var pushes []int // objects sent per item
-		n := 0
-		for n < len(hashes) && n < maxSyncItems && len(body.B) < maxSyncBytes {
-			h := hashes[n]
+		// The items that fit are read first and the request encoded once,
+		// at its size: a large object is not copied from a scratch buffer
+		// into the items and from them into the request.
+		var items [][]object
+		size := 0
+		for len(items) < len(hashes) && len(items) < maxSyncItems && size < maxSyncBytes {
+			h := hashes[len(items)]
 			var objs []object
 			err := a.scan(ctx, h, h, func(k storage.Key, c versioning.Clock) error {
 				objs = append(objs, object{k, c})
@@ -340,23 +344,21 @@ func (a *AntiEntropy) syncHashes(ctx context.Context, p int, peer string, hashes
 			if err != nil {
 				return err
 			}
-			body.Fixed64(h)
-			body.int(len(objs))
-			for _, o := range objs {
-				body.Str(o.k.Bucket)
-				body.Str(o.k.Key)
-				scratch = storage.AppendObject(scratch[:0], o.c)
-				body.Uvarint(uint64(len(scratch)))
-				body.B = append(body.B, scratch...)
-			}
-			pushes = append(pushes, len(objs))
-			n++
+			size += 8 + objectsSize(objs)
+			items = append(items, objs)
 		}
-		e := encoder{}
+		n := len(items)
+		pushes := make([]int, n) // objects sent per item
+		e := encoder{wire.Encoder{B: make([]byte, 0, 4*binary.MaxVarintLen64+size)}}
 		e.header(a.geo)
 		e.int(p)
 		e.int(n)
-		e.B = append(e.B, body.B...)
+		for i, objs := range items {
+			e.Fixed64(hashes[i])
+			e.objects(objs)
+			pushes[i] = len(objs)
+		}
+		items = nil
 		d, err := a.call(ctx, peer, KindSync, e.B, st)
 		if err != nil {
 			return err
@@ -395,6 +397,31 @@ type object struct {
 	k storage.Key
 	c versioning.Clock
 }
+
+// objectsSize is the length of e.objects(objs).
+func objectsSize(objs []object) int {
+	n := uvarintLen(uint64(len(objs)))
+	for _, o := range objs {
+		size := storage.ObjectSize(o.c)
+		n += uvarintLen(uint64(len(o.k.Bucket))) + len(o.k.Bucket) + uvarintLen(uint64(len(o.k.Key))) + len(o.k.Key) +
+			uvarintLen(uint64(size)) + size
+	}
+	return n
+}
+
+// objects writes a count and each (bucket, key, object), encoding the
+// objects in place.
+func (e *encoder) objects(objs []object) {
+	e.int(len(objs))
+	for _, o := range objs {
+		e.Str(o.k.Bucket)
+		e.Str(o.k.Key)
+		e.Uvarint(uint64(storage.ObjectSize(o.c)))
+		e.B = storage.AppendObject(e.B, o.c)
+	}
+}
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 // object reads (bucket, key, object) and derives the key's hash.
 func (d *decoder) object() (storage.Key, versioning.Clock) {

@@ -2,6 +2,7 @@ package antientropy
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/dynamod/dynamod/internal/wire"
@@ -201,11 +202,12 @@ func (a *AntiEntropy) serveSync(ctx context.Context, d *decoder) ([]byte, error)
 	// Items are answered in order until the reply outgrows maxReplyBytes;
 	// the rest are neither merged nor answered, and the requester sends
 	// them again.
-	var body encoder
-	var scratch []byte
-	answered := 0
+	// The objects to send back are read first and the reply encoded
+	// once, at its size.
+	var backs [][]object
+	size := 0
 	for _, it := range items {
-		if answered > 0 && len(body.B) >= maxReplyBytes {
+		if len(backs) > 0 && size >= maxReplyBytes {
 			break
 		}
 		sent := make(map[storage.Key]uint64, len(it.objs))
@@ -225,20 +227,15 @@ func (a *AntiEntropy) serveSync(ctx context.Context, d *decoder) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		body.int(len(back))
-		for _, o := range back {
-			body.Str(o.k.Bucket)
-			body.Str(o.k.Key)
-			scratch = storage.AppendObject(scratch[:0], o.c)
-			body.Uvarint(uint64(len(scratch)))
-			body.B = append(body.B, scratch...)
-		}
-		answered++
+		size += objectsSize(back)
+		backs = append(backs, back)
 	}
-	e := encoder{wire.Encoder{B: make([]byte, 0, len(body.B)+8)}}
+	e := encoder{wire.Encoder{B: make([]byte, 0, 1+binary.MaxVarintLen64+size)}}
 	e.Byte(stOK)
-	e.int(answered)
-	e.B = append(e.B, body.B...)
+	e.int(len(backs))
+	for _, back := range backs {
+		e.objects(back)
+	}
 	return e.B, nil
 }
 
