@@ -124,6 +124,9 @@ func (c *clientConn) readResponses() error {
 		if h.typ != frameResponse {
 			return badFrame("frame type %d from the serving side", h.typ)
 		}
+		if h.id == 0 { // goaway: the peer closed this idle connection
+			return errGoAway
+		}
 		c.mu.Lock()
 		_, waiting := c.pending[h.id]
 		c.mu.Unlock()

@@ -89,14 +89,22 @@ type Config struct {
 	// on inbound and dialed connections alike, after the handshake: a frame
 	// (header or body) that has started and gets no new byte for this long
 	// closes the connection (its calls fail with ErrUnreachable). A
-	// connection between frames is idle and has no deadline: closing an
-	// idle connection would race a request the peer is sending on it.
-	// On inbound connections it also bounds a request frame's wait for
+	// connection between frames is idle: this bound does not apply (see
+	// IdleTimeout). On inbound connections it also bounds a request frame's wait for
 	// room in MaxInflight (unless the request's deadline comes first: the
 	// request is then skipped and the connection kept) and the time the
 	// frame that leads MaxInflight may take to arrive in full; either
 	// closes the connection. Default 30s.
 	ReadTimeout time.Duration
+	// IdleTimeout closes an inbound connection on which no request has
+	// been in flight (none read, none running) for this long, so that
+	// connections nobody uses do not hold MaxInbound's slots forever. The
+	// acceptor first tells the dialer (a goaway, see frame.go), which
+	// sends a request that crossed it again on a new connection: a call
+	// does not fail because its connection was closed for idleness. A
+	// connection that sends no hello is closed after DialTimeout.
+	// Default 5m.
+	IdleTimeout time.Duration
 	// MaxInbound bounds the accepted connections open at once, handshakes
 	// included. Past it a new connection is closed at once (and counted in
 	// dynamod_transport_inbound_rejected_total). A cluster of n nodes needs
@@ -145,6 +153,7 @@ func DefaultConfig() Config {
 		ConnsPerPeer:    1,
 		MaxConcurrent:   1024,
 		ReadTimeout:     30 * time.Second,
+		IdleTimeout:     5 * time.Minute,
 		MaxInbound:      256,
 		MaxConnInflight: 64 << 20,
 		MaxInflight:     256 << 20,
@@ -178,6 +187,7 @@ func (c Config) Validate() error {
 		{"CallTimeout", c.CallTimeout},
 		{"WriteTimeout", c.WriteTimeout},
 		{"ReadTimeout", c.ReadTimeout},
+		{"IdleTimeout", c.IdleTimeout},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("transport: %s must be >= 0, got %v", d.name, d.v))
@@ -231,6 +241,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = d.ReadTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
 	}
 	if c.MaxInbound == 0 {
 		c.MaxInbound = d.MaxInbound

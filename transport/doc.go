@@ -31,6 +31,9 @@
 //	dynamod_transport_inflight_timeouts_total          connections cut for a frame that waited ReadTimeout
 //	                                                    for room in MaxInflight
 //	dynamod_transport_inbound_rejected_total           accepted connections closed over MaxInbound
+//	dynamod_transport_idle_closed_total                inbound connections closed after IdleTimeout (goaway)
+//	dynamod_transport_goaway_retries_total             calls sent again because the peer closed the
+//	                                                    connection for idleness before reading them
 //	dynamod_transport_inflight_bytes                   request bytes held by inbound connections
 //	dynamod_transport_tls_handshake_failures_total{direction,reason}
 //	                                                    peer connections refused with TLS; direction in, out;
@@ -73,6 +76,11 @@
 // not fit is read once earlier ones end, pushing back on the caller
 // through TCP; one that waits past its deadline is skipped, and one that
 // waits ReadTimeout closes its connection.
+//
+// An inbound connection with no request in flight for IdleTimeout is
+// closed, after a goaway that tells the dialer nothing more will be read;
+// the dialer sends the calls still waiting on it again, once, on a new
+// connection, so closing for idleness never fails a call (frame.go).
 //
 // transport is an I/O package at the bottom of the dependency graph: of
 // dynamod it imports only internal/lifetime, the goroutine group every

@@ -37,6 +37,14 @@ import (
 // failed: body is the error text) or 2 (the response exceeded the frame
 // limit: body is a message). Any other frame, type, status or length is a
 // protocol error: the receiver closes the connection.
+//
+// Request ids start at 1. A response with id 0 (status 0, no body) is a
+// goaway: the acceptor closes a connection that has been idle (no request
+// in flight) for its IdleTimeout, and tells the dialer that it answered
+// every request it read and will read no more, so the dialer may send the
+// requests still waiting for an answer again on a new connection. A
+// dialer that does not know it takes it for the answer to a call that
+// gave up and skips it.
 const (
 	protoVersion = 1
 	helloMagic   = 0x64796e6d // "dynm"
@@ -64,6 +72,15 @@ var errBadFrame = errors.New("transport: bad frame")
 // errRefused marks an inbound connection refused for its TLS handshake or
 // identity.
 var errRefused = errors.New("transport: peer refused")
+
+// errIdle: no frame began before connReader.idleUntil. Nothing of a frame
+// has been read, so reading may go on.
+var errIdle = errors.New("transport: no frame before the idle deadline")
+
+// errGoAway: the peer closed the connection for idleness (a response with
+// id 0). It had no request of ours in flight and reads none sent after it,
+// so the calls still waiting on the connection were never served.
+var errGoAway = errors.New("transport: the peer closed the idle connection")
 
 func badFrame(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadFrame, fmt.Sprintf(format, args...))
@@ -128,12 +145,13 @@ type frameReader struct {
 // byte of a frame (idle) has no deadline: a connection may rest between
 // frames. Used by one goroutine at a time, like the bufio.Reader above it.
 type connReader struct {
-	nc      net.Conn
-	c       prometheus.Counter
-	timeout time.Duration // 0: leave the deadline alone (handshake)
-	until   time.Time     // if set, no read inside a frame waits past it
-	idle    bool          // the next read waits for a new frame
-	armed   bool          // a read deadline is set on nc
+	nc        net.Conn
+	c         prometheus.Counter
+	timeout   time.Duration // 0: leave the deadline alone (handshake)
+	until     time.Time     // if set, no read inside a frame waits past it
+	idleUntil time.Time     // if set, a read waiting for a new frame fails with errIdle past it
+	idle      bool          // the next read waits for a new frame
+	armed     bool          // a read deadline is set on nc
 }
 
 // setUntil sets a time by which the current frame must have arrived
@@ -141,10 +159,17 @@ type connReader struct {
 func (r *connReader) setUntil(t time.Time) { r.until = t }
 
 func (r *connReader) Read(p []byte) (int, error) {
-	late := false // the deadline is until's
+	late := false    // the deadline is until's
+	waiting := false // the deadline is idleUntil's
 	if r.timeout > 0 {
 		if r.idle {
-			if r.armed {
+			switch {
+			case !r.idleUntil.IsZero():
+				if err := r.nc.SetReadDeadline(r.idleUntil); err != nil {
+					return 0, err
+				}
+				r.armed, waiting = true, true
+			case r.armed:
 				if err := r.nc.SetReadDeadline(time.Time{}); err != nil {
 					return 0, err
 				}
@@ -162,8 +187,13 @@ func (r *connReader) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := r.nc.Read(p)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() && late {
-		err = fmt.Errorf("transport: the frame leading the in-flight budget was not read in full within ReadTimeout of its promotion: %w", err)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		switch {
+		case late:
+			err = fmt.Errorf("transport: the frame leading the in-flight budget was not read in full within ReadTimeout of its promotion: %w", err)
+		case waiting && n == 0:
+			err = fmt.Errorf("%w: %w", errIdle, err)
+		}
 	}
 	if n > 0 {
 		r.idle = false // the frame has begun: its other bytes are on the clock

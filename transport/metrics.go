@@ -113,6 +113,8 @@ type metrics struct {
 	inboundRejected prometheus.Counter
 	readTimeouts    prometheus.Counter
 	roomTimeouts    prometheus.Counter
+	idleClosed      prometheus.Counter
+	goAwayRetries   prometheus.Counter
 	handlerPanics   prometheus.Counter
 	tlsFailures     *prometheus.CounterVec
 
@@ -183,6 +185,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		roomTimeouts: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_transport_inflight_timeouts_total",
 			Help: "Connections closed because a request frame waited ReadTimeout, before its deadline, for room in the in-flight budget (MaxInflight).",
+		}),
+		idleClosed: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_transport_idle_closed_total",
+			Help: "Inbound connections closed after IdleTimeout without a request in flight.",
+		}),
+		goAwayRetries: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_transport_goaway_retries_total",
+			Help: "Calls sent again on a new connection because the peer closed theirs for idleness before reading them.",
 		}),
 		handlerPanics: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_transport_handler_panics_total",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,10 @@ type serverConn struct {
 	ctx     context.Context // ends when the connection or the transport closes
 	sem     chan struct{}   // one token per running request
 	bytes   *budget         // request bytes of this connection (MaxConnInflight)
+	// lastDone is when a request last ended (Unix ns; the handshake's end
+	// at first): the connection is idle once IdleTimeout has passed since
+	// and no request is in flight.
+	lastDone atomic.Int64
 }
 
 // serveConn runs the handshake and then the request loop of an accepted
@@ -55,20 +60,53 @@ func (t *TCP) serveConn(nc net.Conn) {
 		sem:     make(chan struct{}, t.cfg.MaxConcurrent),
 		bytes:   newBudget(t.cfg.MaxConnInflight, nil),
 	}
-	done := make(chan struct{})
-	if !t.bg.Go(func() { s.w.run(done) }) {
+	s.lastDone.Store(time.Now().UnixNano())
+	done, ran := make(chan struct{}), make(chan struct{})
+	if !t.bg.Go(func() { defer close(ran); s.w.run(done) }) {
 		cancel() // closing: Close closes nc, tracked before
 		return
 	}
 	t.m.connsIn.Inc()
 	err = s.readRequests()
+	if errors.Is(err, errIdle) {
+		// Nothing in flight, so no handler is left to answer.
+		close(done)
+		<-ran
+		s.goAway()
+	} else {
+		close(done)
+	}
 	// Stop the handlers of this connection: nobody will read their answers.
 	cancel()
+	// Counted before the close, so whoever sees it closed sees it counted.
+	t.logConnEnd("peer connection closed", peer, nc, err, true)
 	nc.Close()
 	s.w.close(net.ErrClosed)
-	close(done)
 	t.m.connsIn.Dec()
-	t.logConnEnd("peer connection closed", peer, nc, err, true)
+}
+
+// goAway ends a connection that has been idle for IdleTimeout without
+// losing a request the peer sends meanwhile. It tells the peer that every
+// request read was answered and nothing more will be (a response with id
+// 0, see frame.go), so the peer sends again what it has in flight, on a
+// new connection. Then it shuts its sending side and reads and drops what
+// still comes, until the peer closes or DialTimeout passes: a request that
+// crossed the goaway is dropped here unread, and the goaway is not lost to
+// the reset that closing with unread bytes would send. The writer's
+// goroutine must have ended.
+func (s *serverConn) goAway() {
+	s.t.m.idleClosed.Inc()
+	hdr := responseHeader(0, statusOK, 0)
+	if s.w.send(hdr[:], nil) != nil {
+		return
+	}
+	s.w.flush()
+	if cw, ok := s.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	if s.nc.SetReadDeadline(time.Now().Add(s.t.cfg.DialTimeout)) == nil {
+		_, _ = io.Copy(io.Discard, s.nc)
+	}
 }
 
 // accept reads the caller's hello and answers with this node's, within
@@ -131,9 +169,18 @@ func (t *TCP) acceptTLS(tc *tls.Conn) (string, error) {
 // requestCost before the body is read (it only holds back this
 // connection's next frames); the shared one is charged as the body's
 // buffer grows (readBody), so what a frame holds of it is what it sent.
+//
+// It returns errIdle when no request has been in flight for IdleTimeout.
 func (s *serverConn) readRequests() error {
 	for {
+		s.fr.cr.idleUntil = s.idleDeadline()
 		h, err := s.fr.readHeader()
+		if errors.Is(err, errIdle) {
+			if len(s.sem) == 0 && !time.Now().Before(s.idleDeadline()) {
+				return err
+			}
+			continue // busy since: wait on
+		}
 		if err != nil {
 			return err
 		}
@@ -271,7 +318,17 @@ func unexpectedEOF(err error) error {
 func (s *serverConn) release(connBytes int, c *charge) {
 	c.release()
 	s.bytes.release(connBytes)
+	s.lastDone.Store(time.Now().UnixNano()) // before the token, which the idle check reads
 	<-s.sem
+}
+
+// idleDeadline is when the connection becomes idle if no request begins:
+// IdleTimeout after the last one ended, or from now while one is running.
+func (s *serverConn) idleDeadline() time.Time {
+	if len(s.sem) > 0 {
+		return time.Now().Add(s.t.cfg.IdleTimeout)
+	}
+	return time.Unix(0, s.lastDone.Load()).Add(s.t.cfg.IdleTimeout)
 }
 
 // serve runs one request and sends its response. The response is queued

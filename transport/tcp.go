@@ -25,8 +25,9 @@ import (
 // Connections are dialed lazily, Config.ConnsPerPeer per peer, used
 // round-robin, and multiplexed: any number of calls share one connection and
 // their responses come back in any order. A connection that fails fails its
-// calls in flight with ErrUnreachable and is dialed again by the next call.
-// Each inbound request runs in its own goroutine, at most
+// calls in flight with ErrUnreachable and is dialed again by the next call;
+// one the peer closed for idleness (Config.IdleTimeout) sends its calls
+// again on a new connection. Each inbound request runs in its own goroutine, at most
 // Config.MaxConcurrent at a time per connection, within the in-flight byte
 // bounds Config.MaxConnInflight and Config.MaxInflight.
 type TCP struct {
@@ -154,7 +155,18 @@ func (t *TCP) call(ctx context.Context, to string, kind uint8, body []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
-	return c.call(ctx, kind, body)
+	resp, err := c.call(ctx, kind, body)
+	if errors.Is(err, errGoAway) {
+		// The peer closed the connection for idleness without reading
+		// this request (see frame.go): send it once more, on a new
+		// connection (the old one is marked dead).
+		t.m.goAwayRetries.Inc()
+		if c, err = t.conn(ctx, t.peer(to)); err != nil {
+			return nil, err
+		}
+		resp, err = c.call(ctx, kind, body)
+	}
+	return resp, err
 }
 
 func tooLarge(what string, n, limit int) error {
@@ -273,6 +285,8 @@ func (t *TCP) logConnEnd(msg, peer string, nc net.Conn, err error, handshook boo
 		t.m.badFrames.Inc()
 		t.log.Warn(msg+": protocol error", "peer", peer, "remote", nc.RemoteAddr().String(), "err", err)
 	case t.bg.Stopped():
+	case errors.Is(err, errIdle), errors.Is(err, errGoAway):
+		t.log.Debug(msg+": idle", "peer", peer, "remote", nc.RemoteAddr().String(), "idle_timeout", t.cfg.IdleTimeout)
 	case errors.Is(err, errNoRoom):
 		t.m.roomTimeouts.Inc()
 		t.log.Warn(msg+": no room for a request in the in-flight budget", "peer", peer, "remote", nc.RemoteAddr().String(),

@@ -717,9 +717,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"every bad field", func(c *Config) {
 			c.DialTimeout, c.CallTimeout, c.WriteTimeout = -1, -1, -1
 			c.MaxFrame, c.ConnsPerPeer, c.MaxConcurrent = 10, -1, -1
-			c.ReadTimeout, c.MaxInbound, c.MaxConnInflight, c.MaxInflight = -1, -1, -1, -1
+			c.ReadTimeout, c.IdleTimeout, c.MaxInbound, c.MaxConnInflight, c.MaxInflight = -1, -1, -1, -1, -1
 		}, []string{"DialTimeout", "CallTimeout", "WriteTimeout", "MaxFrame", "ConnsPerPeer", "MaxConcurrent",
-			"ReadTimeout", "MaxInbound", "MaxConnInflight", "MaxInflight"}},
+			"ReadTimeout", "IdleTimeout", "MaxInbound", "MaxConnInflight", "MaxInflight"}},
 		{"huge frame", func(c *Config) { c.MaxFrame = 2 << 30 }, []string{"MaxFrame"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -243,3 +243,43 @@ func TestTLS_caRotation(t *testing.T) {
 		return err == nil && string(got) == "a:4:out"
 	})
 }
+
+// TestTLS_idle: over TLS too, the idle deadline may pass while a request
+// runs (the read that timed out is retried: a TLS read timeout is not
+// fatal), an idle connection is closed with a goaway, and the next call
+// dials again.
+func TestTLS_idle(t *testing.T) {
+	checkNoLeaks(t)
+	ca := newTestCA(t)
+	r := newResolver()
+	const idle = 100 * time.Millisecond
+	slow := HandlerFunc(func(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
+		// Runs three idle timeouts: part of the workload.
+		timer := time.NewTimer(3 * idle)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return echo(ctx, from, kind, body)
+	})
+	srv := startNode(t, r, "srv", slow, withPKI(nodeTLS(t, "srv", ca, ca), func(c *Config) { c.IdleTimeout = idle }))
+	a := startNode(t, r, "a", nil, withPKI(nodeTLS(t, "a", ca, ca), callerOnly))
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		got, err := a.Call(ctx, "srv", 1, []byte("x"))
+		cancel()
+		if err != nil || string(got) != "a:1:x" {
+			t.Fatalf("call %d: %q, %v", i, got, err)
+		}
+		if i == 0 {
+			eventually(t, 5*time.Second, "the idle connection to be closed", func() bool {
+				return metric(t, srv.reg, "dynamod_transport_idle_closed_total") == 1
+			})
+		}
+	}
+	if n := metric(t, a.reg, "dynamod_transport_dials_total", "result", "ok"); n != 2 {
+		t.Errorf("dials = %v, want 2 (one per idle period)", n)
+	}
+}
