@@ -41,6 +41,11 @@ const (
 	// memReleaseDelay keeps old holders standing in for a while after the
 	// new owners settled, so that reads meet both.
 	memReleaseDelay = time.Second
+	// memReplicaTimeout replaces the harness's 500 ms: every node is up in
+	// these scenarios (a killed one fails calls at once), and under -race
+	// on a loaded machine a w=all write of the set-up once had a replica
+	// call run past 500 ms ("2 of 3 replicas answered" with all up).
+	memReplicaTimeout = 2 * time.Second
 	// memStallFor is how long a change is held half done (memStall).
 	memStallFor = time.Second
 	// memRounds bounds the workload's rounds of 100 operations.
@@ -52,7 +57,7 @@ const (
 // that the load meets the joiners while they are pending.
 func TestMembership_joinUnderLoad(t *testing.T) {
 	seed := Seed(t)
-	c := Start(t, Options{Nodes: 3, Seed: seed, ReleaseDelay: memReleaseDelay})
+	c := Start(t, Options{Nodes: 3, Seed: seed, ReleaseDelay: memReleaseDelay, ReplicaTimeout: memReplicaTimeout})
 	vals, keys := memWriteKeys(t, c, seed, memKeys)
 	l := memStartLoad(t, c, seed, vals, keys)
 	l.waitReads(t, 100)
@@ -102,7 +107,7 @@ func TestMembership_joinUnderLoad(t *testing.T) {
 // stops.
 func TestMembership_leaveUnderLoad(t *testing.T) {
 	seed := Seed(t)
-	c := Start(t, Options{Nodes: 4, Seed: seed, ReleaseDelay: memReleaseDelay})
+	c := Start(t, Options{Nodes: 4, Seed: seed, ReleaseDelay: memReleaseDelay, ReplicaTimeout: memReplicaTimeout})
 	vals, keys := memWriteKeys(t, c, seed, memKeys)
 	l := memStartLoad(t, c, seed, vals, keys)
 	l.waitReads(t, 100)
@@ -156,7 +161,7 @@ func TestMembership_leaveUnderLoad(t *testing.T) {
 // an unknown member fails and changes nothing.
 func TestMembership_removeDeadNode(t *testing.T) {
 	seed := Seed(t)
-	c := Start(t, Options{Nodes: 4, Seed: seed, ReleaseDelay: memReleaseDelay})
+	c := Start(t, Options{Nodes: 4, Seed: seed, ReleaseDelay: memReleaseDelay, ReplicaTimeout: memReplicaTimeout})
 	vals, keys := memWriteKeys(t, c, seed, memKeys)
 	l := memStartLoad(t, c, seed, vals, keys)
 	l.waitReads(t, 100)
@@ -231,7 +236,7 @@ func TestMembership_removeDeadNode(t *testing.T) {
 // ends steady with every key on its primaries.
 func TestMembership_restartDuringJoin(t *testing.T) {
 	seed := Seed(t)
-	c := Start(t, Options{Nodes: 3, Seed: seed, ReleaseDelay: memReleaseDelay})
+	c := Start(t, Options{Nodes: 3, Seed: seed, ReleaseDelay: memReleaseDelay, ReplicaTimeout: memReplicaTimeout})
 	vals, keys := memWriteKeys(t, c, seed, memKeys)
 	l := memStartLoad(t, c, seed, vals, keys)
 	l.waitReads(t, 100)
