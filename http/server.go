@@ -16,7 +16,8 @@ import (
 // MaxHeaderBytes bounds a request's line and header. The largest header
 // the API accepts is about 70 KiB: a key of 8 KiB percent-encoded (24 KiB),
 // a context of maxContextEntries entries (23 KiB in base64) and 16 KiB of
-// metadata. A larger header is answered 431 by net/http.
+// metadata. A larger header (past net/http's 4 KiB of slack) is answered
+// 431 by net/http, in JSON through [JSONErrors].
 const MaxHeaderBytes = 128 << 10
 
 // NewServer returns the net/http server for h, the handler NewHandler
@@ -25,14 +26,18 @@ const MaxHeaderBytes = 128 << 10
 // the request's context (net/http's background read), and one write
 // deadline for every route would cut key listings. The handler sets both
 // per request instead (Config.BodyTimeout, Config.WriteTimeout). Wrap its
-// listener in [LimitListener] to bound connections.
+// listener in [LimitListener] to bound connections (beneath TLS) and in
+// [JSONErrors] (above TLS, last) so that the requests net/http refuses
+// itself get JSON errors too; requests over a JSONErrors connection on TLS
+// get their TLS state back.
 func NewServer(h nethttp.Handler, cfg Config) *nethttp.Server {
 	cfg = cfg.withDefaults()
 	return &nethttp.Server{
-		Handler:           h,
+		Handler:           withTLSState(h),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnContext:       connContext,
 	}
 }
 

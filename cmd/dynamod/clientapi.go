@@ -193,7 +193,7 @@ func (f clientAPIFlags) startAdmin(n *node.Node, hcfg dhttp.Config, log *slog.Lo
 	}
 	srv := dhttp.NewServer(dhttp.NewAdminHandler(n, hcfg), hcfg)
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+		if err := srv.Serve(dhttp.JSONErrors(ln)); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
 			log.Error("admin listener failed", "err", err)
 		}
 	}()

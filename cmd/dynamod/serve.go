@@ -261,7 +261,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		_ = n.Close()
 		return err
 	}
-	ln = tln
+	ln = dhttp.JSONErrors(tln) // above TLS: net/http's own answers become JSON
 	stopAdmin, err := f.client.startAdmin(n, hcfg, log)
 	if err != nil {
 		_ = ln.Close()
