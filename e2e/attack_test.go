@@ -787,6 +787,9 @@ func (e *attackEnv) contexts(t *testing.T) {
 		if !slices.Contains(a.want, code) {
 			t.Errorf("PUT with a context of %s (%d header bytes): %d %.200s, want %v", a.name, len(a.ctx), code, body, a.want)
 		}
+		if !json.Valid(body) { // the 431 too, which net/http writes (http.JSONErrors)
+			t.Errorf("PUT with a context of %s: %d answer is not JSON: %.200q", a.name, code, body)
+		}
 		code, hdr, got := mustDo(t, "GET", url, "", nil)
 		if code != 200 || string(got) != "v0" || hdr.Get("Dynamod-Context") != ctx0 {
 			t.Errorf("after the PUT with %s: GET %d %.200s context %.100q, want 200 v0 context %q", a.name, code, got, hdr.Get("Dynamod-Context"), ctx0)
