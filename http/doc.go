@@ -41,7 +41,10 @@
 // parameters are ignored. Every error is a JSON body {"error", "detail"}
 // whose status is chosen in one place, errors.go; internal errors are logged
 // in full and reach the client only as "internal error" and a request id
-// (also sent on every response as Dynamod-Request-Id).
+// (also sent on every response as Dynamod-Request-Id). The requests that
+// net/http refuses before any handler runs (431, 400, 501, 505, 417) get
+// the same JSON body when the server's listener is wrapped in
+// [JSONErrors] (errconn.go), as dynamod serve does.
 //
 // Package http imports quorum and versioning for their types and sentinels
 // only, and auth for its token checks; no other dynamod package
