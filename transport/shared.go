@@ -197,6 +197,9 @@ func remove(q []*charge, c *charge) []*charge {
 
 // leaderSince returns when c became the leader; zero if it is not.
 func (c *charge) leaderSince() time.Time {
+	if !c.large {
+		return time.Time{} // only a large frame leads
+	}
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	return c.leaderAt
@@ -205,6 +208,9 @@ func (c *charge) leaderSince() time.Time {
 // complete marks the frame read in full: its bytes stay held, by its
 // handler, until release; the leadership passes on.
 func (c *charge) complete() {
+	if !c.large {
+		return // a small frame neither grows nor leads: nothing changes
+	}
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
