@@ -193,6 +193,9 @@ type blobStore struct {
 	minBytes int
 	// seq is the last sequence number used.
 	seq atomic.Uint64
+	// pointers is the sum of held, read without mu: most stores hold no
+	// large object, and their writes then skip the lock.
+	pointers atomic.Int64
 
 	// mu guards the fields below. No file is touched with it held.
 	mu sync.Mutex
@@ -243,6 +246,7 @@ func openBlobStore(fsys blobFS, minBytes int, e Engine) (*blobStore, error) {
 				return nil
 			}
 			b.held[hash]++
+			b.pointers.Add(1)
 			if r, err := parseBlobPointer(v); err == nil {
 				named[r.seq] = true
 			}
@@ -265,6 +269,9 @@ func openBlobStore(fsys blobFS, minBytes int, e Engine) (*blobStore, error) {
 
 // mayHold reports whether an object with this hash may be a pointer.
 func (b *blobStore) mayHold(hash uint64) bool {
+	if b.pointers.Load() == 0 {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.held[hash] > 0
@@ -280,7 +287,11 @@ func (b *blobStore) stored(hash uint64, oldPtr, newPtr bool) {
 	defer b.mu.Unlock()
 	if newPtr {
 		b.held[hash]++
+		b.pointers.Add(1)
 		return
+	}
+	if b.held[hash] > 0 {
+		b.pointers.Add(-1)
 	}
 	if b.held[hash]--; b.held[hash] <= 0 {
 		delete(b.held, hash)
