@@ -314,7 +314,14 @@ func TestStore_healthAndRecount(t *testing.T) {
 	if n := s.HintCount(); n != 0 {
 		t.Fatalf("HintCount after a failed PutHint = %d", n)
 	}
-	waitFor(t, "writes taken again", func() bool { return s.Health().Writable })
+	// Wait for the notification of the reopen, not for Health: the engine
+	// takes writes before the Store's observer has recounted the hints
+	// (it recounts, then notifies).
+	waitFor(t, "the reopen notified", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0 && seen[len(seen)-1].Writable
+	})
 	stored := 0
 	if err := s.Hints("", func(string, storage.Key) error { stored++; return nil }); err != nil {
 		t.Fatal(err)
