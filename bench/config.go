@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -139,6 +140,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("bench: Timeout must be >= 0, got %v", c.Timeout))
+	}
+	if strings.ContainsAny(c.Token, "\r\n") {
+		errs = append(errs, errors.New("bench: Token must not contain a line break"))
 	}
 	if c.ProgressInterval < 0 {
 		errs = append(errs, fmt.Errorf("bench: ProgressInterval must be > 0, got %v", c.ProgressInterval))

@@ -12,7 +12,12 @@
 // error) merged at the end; no lock is shared between workers. Failed
 // requests are counted by class (4xx, 5xx, timeout, conn), never fatal.
 //
-// The package speaks the wire protocol with net/http directly, sharing only
-// the tuned transport and header names with package client; it imports no
-// server-side package.
+// Each worker speaks HTTP/1.1 over its own keep-alive connection with a
+// minimal client (rawhttp.go: a request head built in a reused buffer, the
+// status, Content-Length, Transfer-Encoding, Connection and Dynamod-Context
+// read back): the generator shares the cores with the nodes it measures,
+// and net/http's client costs about twice as much per request, which
+// showed as lower figures than ../shared/bench's loadgen for the same
+// workload. It shares only header names with package client and imports
+// no server-side package.
 package bench

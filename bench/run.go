@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -81,25 +80,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Targets[i] = strings.TrimRight(t, "/")
 	}
 
-	tr := client.NewTransport()
-	tr.TLSClientConfig = cfg.TLS
-	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, cfg.Concurrency)
-	tr.MaxIdleConns = max(tr.MaxIdleConns, cfg.Concurrency*len(cfg.Targets))
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{
-		Transport: tr,
-		Timeout:   cfg.Timeout,
-		// Count redirects as answers instead of following them.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-
 	runCtx, cancelRun := context.WithTimeoutCause(ctx, cfg.MaxDuration, errMaxDuration)
 	defer cancelRun()
 
 	workers := make([]*worker, cfg.Concurrency)
 	ctxs := newContexts(cfg.Keys)
 	for i := range workers {
-		workers[i] = newWorker(i, &cfg, hc, ctxs)
+		w, err := newWorker(i, &cfg, ctxs)
+		if err != nil {
+			return nil, err
+		}
+		workers[i] = w
+		defer w.conn.close()
 	}
 	res := &Result{Config: cfg}
 	if cfg.Preload {
@@ -121,6 +113,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	if ended(phaseCtx) {
+		// Workers stop when the deadline passes, which can be just
+		// before the context's timer records why: wait for it.
+		<-phaseCtx.Done()
+	}
 	stopProgress()
 
 	switch {
@@ -150,15 +147,17 @@ var opNames = [numOps]string{"get", "put"}
 // counters belongs to its goroutine.
 type worker struct {
 	cfg      *Config
-	hc       *http.Client
+	conn     *rawConn
 	rng      *rand.Rand
-	base     string // target + "/kv/" + bucket + "/"
+	base     string // the target's path + "/kv/" + bucket + "/"
 	getQuery string // "" or "?r=..."
 	putQuery string
+	auth     string // "" or the Authorization header line
 	value    []byte
 	seq      uint64    // PUTs so far, stamped into the value
 	ctxs     *contexts // shared by every worker
 	urlBuf   []byte
+	hdrs     []string
 
 	hist     [numOps]Histogram
 	errs     [numOps]int64
@@ -177,15 +176,22 @@ type ctxEntry struct {
 	vctx string
 }
 
-func newWorker(id int, cfg *Config, hc *http.Client, ctxs *contexts) *worker {
+func newWorker(id int, cfg *Config, ctxs *contexts) (*worker, error) {
+	conn, prefix, err := newRawConn(cfg.Targets[id%len(cfg.Targets)], cfg.TLS, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
 	w := &worker{
 		cfg:     cfg,
-		hc:      hc,
+		conn:    conn,
 		rng:     rand.New(rand.NewPCG(cfg.Seed, uint64(id))),
-		base:    cfg.Targets[id%len(cfg.Targets)] + "/kv/" + url.PathEscape(cfg.Bucket) + "/",
+		base:    prefix + "/kv/" + url.PathEscape(cfg.Bucket) + "/",
 		value:   make([]byte, cfg.ValueSize),
 		ctxs:    ctxs,
 		classes: make(map[string]int64),
+	}
+	if cfg.Token != "" {
+		w.auth = "Authorization: Bearer " + cfg.Token + "\r\n"
 	}
 	if cfg.R != "" {
 		w.getQuery = "?r=" + url.QueryEscape(cfg.R)
@@ -196,13 +202,13 @@ func newWorker(id int, cfg *Config, hc *http.Client, ctxs *contexts) *worker {
 	for i := range w.value {
 		w.value[i] = byte('a' + w.rng.IntN(26))
 	}
-	return w
+	return w, nil
 }
 
 // run issues requests until ctx ends or, with Ops, the run's count is used
 // up.
 func (w *worker) run(ctx context.Context, issued *atomic.Int64) {
-	for ctx.Err() == nil {
+	for !ended(ctx) {
 		if w.cfg.Ops > 0 && issued.Add(1) > w.cfg.Ops {
 			return
 		}
@@ -219,7 +225,7 @@ func (w *worker) run(ctx context.Context, issued *atomic.Int64) {
 			o = w.put(ctx, key, false)
 		}
 		lat := time.Since(start)
-		if o.class != "" && ctx.Err() != nil {
+		if o.class != "" && ended(ctx) {
 			return // cut short by the end of the run: not an answer
 		}
 		w.hist[op].Record(lat)
@@ -255,26 +261,23 @@ func (w *worker) url(key int, query string) string {
 
 // get reads a key and keeps the context it answers with.
 func (w *worker) get(ctx context.Context, key int) outcome {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url(key, w.getQuery), nil)
-	if err != nil {
-		return outcome{class: "conn"}
+	w.hdrs = append(w.hdrs[:0], "Accept: "+jsonAccept+"\r\n")
+	if w.auth != "" {
+		w.hdrs = append(w.hdrs, w.auth)
 	}
-	req.Header.Set("Accept", jsonAccept)
-	w.authorize(req)
-	resp, err := w.hc.Do(req)
+	resp, err := w.conn.do(ctx, http.MethodGet, w.url(key, w.getQuery), w.hdrs, nil)
 	if err != nil {
 		return outcome{class: transportClass(err)}
 	}
-	defer resp.Body.Close()
-	o := outcome{status: resp.StatusCode}
-	switch resp.StatusCode {
+	o := outcome{status: resp.status}
+	switch resp.status {
 	case http.StatusOK, http.StatusNotFound, http.StatusMultipleChoices:
-		vctx := resp.Header.Get(client.ContextHeader)
-		if vctx == "" && resp.StatusCode == http.StatusMultipleChoices {
+		vctx := resp.vctx
+		if vctx == "" && resp.status == http.StatusMultipleChoices {
 			var doc struct {
 				Context string `json:"context"`
 			}
-			if json.NewDecoder(resp.Body).Decode(&doc) == nil {
+			if json.Unmarshal(resp.body, &doc) == nil {
 				vctx = doc.Context
 			}
 		}
@@ -282,10 +285,7 @@ func (w *worker) get(ctx context.Context, key int) outcome {
 			w.ctxs.set(key, vctx)
 		}
 	default:
-		o.class = statusClass(resp.StatusCode)
-	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil && o.class == "" {
-		o.class = transportClass(err)
+		o.class = statusClass(resp.status)
 	}
 	return o
 }
@@ -307,32 +307,26 @@ func (w *worker) put(ctx context.Context, key int, returnBody bool) outcome {
 			query = w.putQuery + "&returnbody=true"
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, w.url(key, query), bytes.NewReader(w.value))
-	if err != nil {
-		return outcome{class: "conn"}
+	w.hdrs = append(w.hdrs[:0], "Content-Type: application/octet-stream\r\n")
+	if w.auth != "" {
+		w.hdrs = append(w.hdrs, w.auth)
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	w.authorize(req)
 	if vctx := w.ctxs.get(key); vctx != "" {
-		req.Header.Set(client.ContextHeader, vctx)
+		w.hdrs = append(w.hdrs, client.ContextHeader+": "+vctx+"\r\n")
 	}
-	resp, err := w.hc.Do(req)
+	resp, err := w.conn.do(ctx, http.MethodPut, w.url(key, query), w.hdrs, w.value)
 	if err != nil {
 		return outcome{class: transportClass(err)}
 	}
-	defer resp.Body.Close()
-	o := outcome{status: resp.StatusCode}
-	if resp.StatusCode/100 == 2 || (returnBody && resp.StatusCode == http.StatusMultipleChoices) {
+	o := outcome{status: resp.status}
+	if resp.status/100 == 2 || (returnBody && resp.status == http.StatusMultipleChoices) {
 		// A server that names the new context saves the next write from
 		// becoming a sibling of this one.
-		if vctx := resp.Header.Get(client.ContextHeader); vctx != "" {
-			w.ctxs.set(key, vctx)
+		if resp.vctx != "" {
+			w.ctxs.set(key, resp.vctx)
 		}
 	} else {
-		o.class = statusClass(resp.StatusCode)
-	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil && o.class == "" {
-		o.class = transportClass(err)
+		o.class = statusClass(resp.status)
 	}
 	return o
 }
@@ -354,13 +348,13 @@ func preload(ctx context.Context, workers []*worker, keys int) *PreloadStats {
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() {
-			for ctx.Err() == nil {
+			for !ended(ctx) {
 				k := next.Add(1) - 1
 				if k >= int64(keys) {
 					return
 				}
 				o := w.put(ctx, int(k), true)
-				if o.class != "" && ctx.Err() != nil {
+				if o.class != "" && ended(ctx) {
 					return
 				}
 				ops.Add(1)
@@ -440,11 +434,4 @@ func (r *Result) collect(workers []*worker) {
 	}
 	r.OpStats = statsOf(all, totalErrs, r.NotFound, r.Elapsed)
 	r.Latency = all
-}
-
-// authorize adds the run's bearer token, if any.
-func (w *worker) authorize(req *http.Request) {
-	if w.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+w.cfg.Token)
-	}
 }
