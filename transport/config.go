@@ -62,9 +62,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// CallTimeout bounds a call whose ctx has no deadline. Default 5s.
 	CallTimeout time.Duration
-	// WriteTimeout bounds one socket write; a connection whose peer does not
-	// take the bytes in time is closed and its calls fail with
-	// ErrUnreachable. Default 10s.
+	// WriteTimeout bounds how long a peer may take no bytes: each write
+	// of up to 1 MiB must complete within it, or the connection is closed
+	// and its calls fail with ErrUnreachable. Default 10s.
 	WriteTimeout time.Duration
 	// DialBackoff: after a failed dial, calls to that peer connection fail
 	// at once with ErrUnreachable for this long instead of dialing again, so

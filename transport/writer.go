@@ -107,13 +107,25 @@ func (w *frameWriter) flush() {
 	w.busy = false
 }
 
+// writeChunk is how much one write system call is given WriteTimeout for:
+// the timeout bounds a peer that stops taking bytes, not the time a large
+// frame takes to cross a slow link (64 MiB at 50 Mbit/s is 11 s).
+const writeChunk = 1 << 20
+
 func (w *frameWriter) write(b []byte) error {
-	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
-		return err
+	for len(b) > 0 {
+		chunk := b[:min(len(b), writeChunk)]
+		if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+			return err
+		}
+		n, err := w.nc.Write(chunk)
+		w.sent(n)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
 	}
-	n, err := w.nc.Write(b)
-	w.sent(n)
-	return err
+	return nil
 }
 
 // failLocked records err, drops queued frames and closes the socket so the
