@@ -46,6 +46,11 @@ type Config struct {
 	// Preload writes every key once, before the measured phase and outside
 	// its numbers, so that reads find values.
 	Preload bool `json:"preload"`
+	// Warmup runs the workload for this long after the preload and before
+	// the measured phase, outside its numbers (as ../shared/bench's
+	// loadgen does, 3 s): the nodes' caches fill and the preload's
+	// compactions settle. Zero: none.
+	Warmup time.Duration `json:"warmup_ns"`
 	// Seed seeds each worker's random source (with the worker's number), so
 	// a run's sequence of keys and operations is reproducible.
 	Seed uint64 `json:"seed"`
@@ -125,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.Duration < 0 || c.Ops < 0 || (c.Duration == 0 && c.Ops == 0) {
 		errs = append(errs, fmt.Errorf("bench: Duration (%v) or Ops (%d) must bound the run, and neither be negative", c.Duration, c.Ops))
+	}
+	if c.Warmup < 0 {
+		errs = append(errs, fmt.Errorf("bench: Warmup must be >= 0, got %v", c.Warmup))
 	}
 	if c.MaxDuration < 0 {
 		errs = append(errs, fmt.Errorf("bench: MaxDuration must be >= 0, got %v", c.MaxDuration))

@@ -98,6 +98,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Preload = preload(runCtx, workers, cfg.Keys)
 	}
 
+	if cfg.Warmup > 0 && runCtx.Err() == nil {
+		warmCtx, cancel := context.WithTimeout(runCtx, cfg.Warmup)
+		var issued atomic.Int64 // Ops bounds the measured phase only
+		var wg sync.WaitGroup
+		for _, w := range workers {
+			wg.Go(func() { w.run(warmCtx, &issued) })
+		}
+		wg.Wait()
+		cancel()
+		for _, w := range workers {
+			w.reset()
+		}
+	}
+
+	// start is taken before the phase's deadline is set, so a run that
+	// ends at its deadline has lasted at least Duration.
+	start := time.Now()
 	phaseCtx := runCtx
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -105,7 +122,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer cancel()
 	}
 	var issued atomic.Int64 // requests started, when Ops bounds the run
-	start := time.Now()
 	stopProgress := startProgress(cfg.Progress, cfg.ProgressInterval, start, workers)
 	var wg sync.WaitGroup
 	for _, w := range workers {
@@ -241,6 +257,17 @@ func (w *worker) run(ctx context.Context, issued *atomic.Int64) {
 			w.siblings++
 		}
 	}
+}
+
+// reset forgets the numbers of the requests made so far (the warm-up's).
+// The contexts learnt are kept.
+func (w *worker) reset() {
+	w.hist = [numOps]Histogram{}
+	w.errs = [numOps]int64{}
+	w.notFound, w.siblings = 0, 0
+	clear(w.classes)
+	w.done.Store(0)
+	w.failed.Store(0)
 }
 
 // outcome is the result of one request: the status, and the error class

@@ -459,3 +459,27 @@ func TestResult_tableAndJSON(t *testing.T) {
 		t.Errorf("JSON ops = %v, want 300", back["ops"])
 	}
 }
+
+// TestRun_warmup: the warm-up's requests reach the server but not the
+// result, and Ops bounds the measured phase alone.
+func TestRun_warmup(t *testing.T) {
+	f := newFakeKV(64)
+	cfg := testConfig([]string{startKV(t, f)}, 40)
+	cfg.Concurrency = 2
+	cfg.Warmup = 50 * time.Millisecond
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if res.Ops != 40 {
+		t.Errorf("%d ops measured, want 40", res.Ops)
+	}
+	if f.n <= 40 {
+		t.Errorf("server saw %d requests: the warm-up sent none", f.n)
+	}
+	if res.Elapsed >= cfg.Warmup && f.n == 40 {
+		t.Errorf("the warm-up was measured")
+	}
+}

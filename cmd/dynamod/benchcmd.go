@@ -31,6 +31,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.R, "r", "", "read quorum sent with every GET")
 	fs.StringVar(&cfg.W, "w", "", "write quorum sent with every PUT")
 	fs.BoolVar(&cfg.Preload, "preload", true, "write every key once before measuring")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "run the workload this long before measuring (loadgen's default: 3s)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key and operation sequence")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")
