@@ -13,6 +13,12 @@ const (
 	// most this plus one frame; past it sends fail, because the peer is not
 	// reading.
 	sendQueueLimit = 32 << 20
+	// smallFrameBytes and smallQueueExtra let small frames (gets, acks,
+	// small writes) past a queue that a large frame filled: they may add
+	// smallQueueExtra more, so one 48 MiB replicate does not fail every
+	// small request sent to that peer while it is written out.
+	smallFrameBytes = 64 << 10
+	smallQueueExtra = 8 << 20
 	// keepBufferCap is the largest write buffer kept for reuse; bigger ones
 	// (after a large frame) are dropped so an idle connection stays small.
 	keepBufferCap = 1 << 20
@@ -56,7 +62,7 @@ func (w *frameWriter) send(hdr, body []byte) error {
 		w.mu.Unlock()
 		return err
 	}
-	if len(w.buf) >= sendQueueLimit {
+	if n := len(w.buf); n >= sendQueueLimit && (len(body) > smallFrameBytes || n >= sendQueueLimit+smallQueueExtra) {
 		w.mu.Unlock()
 		return errSendQueueFull
 	}

@@ -46,3 +46,39 @@ func TestFrameWriter_slowSteadyPeer(t *testing.T) {
 		t.Fatal("a write nobody reads succeeded")
 	}
 }
+
+// TestFrameWriter_smallFramesPassALargeOne: a queue filled by a large frame
+// refuses more large frames but still takes small ones, up to a bound.
+func TestFrameWriter_smallFramesPassALargeOne(t *testing.T) {
+	a, b := net.Pipe() // nobody reads b: the queue only grows
+	defer a.Close()
+	defer b.Close()
+	w := newFrameWriter(a, time.Minute, func(int) {})
+	w.mu.Lock()
+	w.busy = true // as if run were writing: what is sent stays queued
+	w.mu.Unlock()
+	hdr := make([]byte, 8)
+	if err := w.send(hdr, make([]byte, sendQueueLimit)); err != nil {
+		t.Fatalf("first large frame: %v", err)
+	}
+	if err := w.send(hdr, make([]byte, smallFrameBytes+1)); err != errSendQueueFull {
+		t.Fatalf("a second large frame: %v, want the queue full", err)
+	}
+	small := make([]byte, 1024)
+	sent := 0
+	for range smallQueueExtra/len(small) + 10 {
+		if err := w.send(hdr, small); err != nil {
+			if err != errSendQueueFull {
+				t.Fatalf("small frame: %v", err)
+			}
+			break
+		}
+		sent++
+	}
+	if sent == 0 {
+		t.Fatal("no small frame was taken behind the large one")
+	}
+	if max := smallQueueExtra/(len(small)+len(hdr)) + 2; sent > max {
+		t.Fatalf("%d small frames taken, bound %d", sent, max)
+	}
+}
