@@ -35,7 +35,7 @@ func TestDetector_writesThroughWindow(t *testing.T) {
 		t.Fatal("no request to n2 was lost: the writes did not run while n2 was believed alive")
 	}
 	if got := len(during.Acked()); got != w.Ops {
-		t.Fatalf("%d of %d writes acknowledged during the window; two of three replicas answer every key", got, w.Ops)
+		t.Fatalf("%d of %d writes acknowledged during the window; two of three replicas answer every key: %q", got, w.Ops, during.Failures())
 	}
 	eventually(t, 5*time.Second, func() string {
 		for _, v := range []string{"n1", "n3", "n4", "n5"} {
@@ -48,7 +48,7 @@ func TestDetector_writesThroughWindow(t *testing.T) {
 	w.Seed = 99
 	after := c.RunWorkload(t.Context(), w)
 	if got := len(after.Acked()); got != w.Ops {
-		t.Fatalf("%d of %d writes acknowledged once n2 is known dead (fallbacks stand in)", got, w.Ops)
+		t.Fatalf("%d of %d writes acknowledged once n2 is known dead (fallbacks stand in): %q", got, w.Ops, after.Failures())
 	}
 	c.Restart("n2")
 	keys := append(during.Keys(), after.Keys()...)

@@ -49,6 +49,22 @@ type History struct {
 	Bucket string
 	mu     sync.Mutex
 	Writes []Write
+	// failures say why requests failed (a failed read skips its write),
+	// for a test's failure message.
+	failures []string
+}
+
+func (h *History) fail(format string, args ...any) {
+	h.mu.Lock()
+	h.failures = append(h.failures, fmt.Sprintf(format, args...))
+	h.mu.Unlock()
+}
+
+// Failures returns why requests failed, in the order they did.
+func (h *History) Failures() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.failures)
 }
 
 func (h *History) add(w Write) {
@@ -161,10 +177,14 @@ func (c *Cluster) oneWrite(ctx context.Context, w Workload, h *History, rng *ran
 			}
 		case errors.Is(err, quorum.ErrNotFound):
 		default:
+			h.fail("op %d: read of %s via %s: %v", op, key, coord.Name(), err)
 			return // could not read: skip this write
 		}
 	}
 	_, err := coord.Put(rctx, w.Bucket, key, vctx, versioning.Value{Data: []byte(value)}, quorum.WriteOptions{})
+	if err != nil {
+		h.fail("op %d: write of %s via %s: %v", op, key, coord.Name(), err)
+	}
 	h.add(Write{Key: key, Value: value, Acked: err == nil, Seen: seen})
 }
 
