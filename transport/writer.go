@@ -18,7 +18,7 @@ const (
 	// smallQueueExtra more, so one 48 MiB replicate does not fail every
 	// small request sent to that peer while it is written out.
 	smallFrameBytes = 64 << 10
-	smallQueueExtra = 8 << 20
+	smallQueueExtra = 8 << 20 // of small frames, past the limit
 	// keepBufferCap is the largest write buffer kept for reuse; bigger ones
 	// (after a large frame) are dropped so an idle connection stays small.
 	keepBufferCap = 1 << 20
@@ -43,6 +43,7 @@ type frameWriter struct {
 	mu sync.Mutex
 	// guarded by mu
 	buf   []byte // frames not yet handed to a write
+	small int    // bytes of small frames in buf
 	spare []byte // an emptied buffer for reuse
 	busy  bool   // run has been kicked or is writing; it will see buf
 	err   error  // the first write error, or why the connection closed; sticky
@@ -62,9 +63,13 @@ func (w *frameWriter) send(hdr, body []byte) error {
 		w.mu.Unlock()
 		return err
 	}
-	if n := len(w.buf); n >= sendQueueLimit && (len(body) > smallFrameBytes || n >= sendQueueLimit+smallQueueExtra) {
+	small := len(body) <= smallFrameBytes
+	if len(w.buf) >= sendQueueLimit && (!small || w.small >= smallQueueExtra) {
 		w.mu.Unlock()
 		return errSendQueueFull
+	}
+	if small {
+		w.small += len(hdr) + len(body)
 	}
 	w.buf = append(append(w.buf, hdr...), body...)
 	kick := !w.busy
@@ -98,7 +103,7 @@ func (w *frameWriter) flush() {
 	defer w.mu.Unlock()
 	for w.err == nil && len(w.buf) > 0 {
 		out := w.buf
-		w.buf = w.spare[:0]
+		w.buf, w.small = w.spare[:0], 0
 		w.spare = nil
 		w.mu.Unlock()
 		err := w.write(out)

@@ -48,7 +48,9 @@ func TestFrameWriter_slowSteadyPeer(t *testing.T) {
 }
 
 // TestFrameWriter_smallFramesPassALargeOne: a queue filled by a large frame
-// refuses more large frames but still takes small ones, up to a bound.
+// (here larger than the limit plus the small frames' extra, as a 48 MiB
+// replicate is) refuses more large frames but still takes small ones, up
+// to a bound of their own.
 func TestFrameWriter_smallFramesPassALargeOne(t *testing.T) {
 	a, b := net.Pipe() // nobody reads b: the queue only grows
 	defer a.Close()
@@ -58,7 +60,7 @@ func TestFrameWriter_smallFramesPassALargeOne(t *testing.T) {
 	w.busy = true // as if run were writing: what is sent stays queued
 	w.mu.Unlock()
 	hdr := make([]byte, 8)
-	if err := w.send(hdr, make([]byte, sendQueueLimit)); err != nil {
+	if err := w.send(hdr, make([]byte, sendQueueLimit+smallQueueExtra)); err != nil {
 		t.Fatalf("first large frame: %v", err)
 	}
 	if err := w.send(hdr, make([]byte, smallFrameBytes+1)); err != errSendQueueFull {
