@@ -131,7 +131,7 @@ func isTimeout(err error) bool {
 // it reads one request and answers with a goaway instead, as a server
 // does when the request crossed its goaway; on later ones it answers each
 // request with "served on <n>", n counting connections from 1.
-func goAwayPeer(t *testing.T, name string) (addr string) {
+func goAwayPeer(t *testing.T, name string, goaways int) (addr string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,7 +145,7 @@ func goAwayPeer(t *testing.T, name string) (addr string) {
 			if err != nil {
 				return
 			}
-			serveFake(nc, name, n)
+			serveFake(nc, name, n, goaways)
 		}
 	}()
 	t.Cleanup(func() {
@@ -155,7 +155,7 @@ func goAwayPeer(t *testing.T, name string) (addr string) {
 	return ln.Addr().String()
 }
 
-func serveFake(nc net.Conn, name string, n int) {
+func serveFake(nc net.Conn, name string, n, goaways int) {
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	fr := frameReader{r: bufio.NewReader(nc), max: 1 << 20}
@@ -168,7 +168,7 @@ func serveFake(nc net.Conn, name string, n int) {
 		if err != nil || fr.discard(h.bodyLen) != nil {
 			return
 		}
-		if n == 1 {
+		if n <= goaways {
 			ga := responseHeader(0, statusOK, 0)
 			nc.Write(ga[:])
 			io.Copy(io.Discard, nc) // until the dialer closes
@@ -185,7 +185,9 @@ func serveFake(nc net.Conn, name string, n int) {
 func TestTCP_goAwayRetried(t *testing.T) {
 	checkNoLeaks(t)
 	r := newResolver()
-	r.set("idle", goAwayPeer(t, "idle"))
+	r.set("idle", goAwayPeer(t, "idle", 1))
+	r.set("busy", goAwayPeer(t, "busy", maxGoAwayRetries))
+	r.set("gone", goAwayPeer(t, "gone", maxGoAwayRetries+1))
 	a := startNode(t, r, "a", nil, nil)
 	got, err := a.Call(t.Context(), "idle", 1, []byte("x"))
 	if err != nil || string(got) != "served on 2" {
@@ -196,6 +198,15 @@ func TestTCP_goAwayRetried(t *testing.T) {
 	}
 	if n := metric(t, a.reg, "dynamod_transport_dials_total", "result", "ok"); n != 2 {
 		t.Errorf("dials = %v, want 2", n)
+	}
+	// A new connection can meet a goaway too (its request came after the
+	// idle timeout): sent again up to maxGoAwayRetries times, then failed.
+	want := fmt.Sprintf("served on %d", maxGoAwayRetries+1)
+	if got, err := a.Call(t.Context(), "busy", 1, []byte("x")); err != nil || string(got) != want {
+		t.Fatalf("call across %d goaways: %q, %v; want %q", maxGoAwayRetries, got, err, want)
+	}
+	if _, err := a.Call(t.Context(), "gone", 1, []byte("x")); !errors.Is(err, errGoAway) {
+		t.Fatalf("call across %d goaways: %v, want the goaway", maxGoAwayRetries+1, err)
 	}
 }
 

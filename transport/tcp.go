@@ -156,10 +156,13 @@ func (t *TCP) call(ctx context.Context, to string, kind uint8, body []byte) ([]b
 		return nil, err
 	}
 	resp, err := c.call(ctx, kind, body)
-	if errors.Is(err, errGoAway) {
-		// The peer closed the connection for idleness without reading
-		// this request (see frame.go): send it once more, on a new
-		// connection (the old one is marked dead).
+	// The peer closed the connection for idleness without reading this
+	// request (see frame.go), so sending it again is safe: on a new
+	// connection (the old one is marked dead). A new connection can meet
+	// a goaway too when the request takes longer than IdleTimeout to
+	// follow the hello (a loaded machine, a short timeout), so up to
+	// maxGoAwayRetries times.
+	for i := 0; i < maxGoAwayRetries && errors.Is(err, errGoAway) && ctx.Err() == nil; i++ {
 		t.m.goAwayRetries.Inc()
 		if c, err = t.conn(ctx, t.peer(to)); err != nil {
 			return nil, err
@@ -168,6 +171,9 @@ func (t *TCP) call(ctx context.Context, to string, kind uint8, body []byte) ([]b
 	}
 	return resp, err
 }
+
+// maxGoAwayRetries bounds how often a call is sent again after goaways.
+const maxGoAwayRetries = 3
 
 func tooLarge(what string, n, limit int) error {
 	return fmt.Errorf("%w: %s body of %d bytes over the frame limit of %d", ErrTooLarge, what, n, limit)
