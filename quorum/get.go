@@ -91,8 +91,12 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 	} else {
 		ask(max(r, pr))
 	}
-	spec := time.NewTimer(c.speculativeRead())
-	defer spec.Stop()
+	var speculate <-chan time.Time // nil when every target is asked already
+	if asked < len(order) {
+		spec := time.NewTimer(c.speculativeRead())
+		defer spec.Stop()
+		speculate = spec.C
+	}
 
 	var got []getReply
 	for rr.state() == readPending {
@@ -107,7 +111,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 			if rp.err != nil || (!rp.found && !notFoundOK) {
 				ask(1) // it does not count toward R: ask the next one
 			}
-		case <-spec.C:
+		case <-speculate:
 			// One asked replica is slow (a paused process): ask the rest
 			// too, as Cassandra's speculative retry.
 			c.m.speculativeReads.Inc()
@@ -188,20 +192,15 @@ func encodeKey(k storage.Key) []byte {
 }
 
 // readOrder lists the targets in the order a read asks them: this node
-// first (its read costs no message), then the primaries, then fallbacks,
-// each in preference order.
+// first (its read costs no message), then the others in forwardOrder
+// (primaries, then fallbacks).
 func readOrder(ts []target, self string) []target {
-	out := make([]target, 0, len(ts))
-	for _, t := range ts {
+	out := forwardOrder(ts)
+	for i, t := range out {
 		if t.node == self {
-			out = append(out, t)
-		}
-	}
-	for _, primary := range []bool{true, false} {
-		for _, t := range ts {
-			if t.node != self && t.primary == primary {
-				out = append(out, t)
-			}
+			copy(out[1:i+1], out[:i])
+			out[0] = t
+			break
 		}
 	}
 	return out

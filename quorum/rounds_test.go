@@ -244,3 +244,20 @@ func TestHintOwed(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOrder: this node first, then primaries, then fallbacks, each in
+// preference order.
+func TestReadOrder(t *testing.T) {
+	ts := []target{{node: "a", primary: true}, {node: "d", hintFor: "b"}, {node: "c", primary: true}, {node: "e", hintFor: "x"}}
+	for _, tc := range []struct{ self, want string }{
+		{"a", "a c d e"}, {"c", "c a d e"}, {"e", "e a c d"}, {"z", "a c d e"},
+	} {
+		var got []string
+		for _, t := range readOrder(ts, tc.self) {
+			got = append(got, t.node)
+		}
+		if g := strings.Join(got, " "); g != tc.want {
+			t.Errorf("readOrder from %s = %q, want %q", tc.self, g, tc.want)
+		}
+	}
+}
