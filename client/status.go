@@ -30,6 +30,9 @@ type ClusterStatus struct {
 	HintsPending int `json:"hints_pending"`
 	// Steady is true when no partition is being handed off or released.
 	Steady bool `json:"steady"`
+	// Ring names the first primary of each partition in the answering
+	// node's target ring, indexed by partition (len Partitions).
+	Ring []string `json:"ring"`
 	// PendingTransfers lists every partition a member still has to
 	// receive, as the answering node's view says, with the progress its
 	// receiver reports. Empty (not null) when none is pending.

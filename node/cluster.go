@@ -43,8 +43,13 @@ func (n *Node) clusterStatus(ctx context.Context) *client.ClusterStatus {
 		doc.AntiEntropy = antiEntropyStatus(n.ae.Status())
 	}
 	owned := map[string]int{}
+	doc.Ring = make([]string, r.Config().Partitions)
 	for p := range r.Config().Partitions {
-		for _, m := range r.Preflist(p, nval) {
+		pl := r.Preflist(p, nval)
+		if len(pl) > 0 {
+			doc.Ring[p] = pl[0]
+		}
+		for _, m := range pl {
 			owned[m]++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynamod/dynamod/client"
 	"github.com/dynamod/dynamod/internal/clustertest"
+	"github.com/dynamod/dynamod/node"
 	"github.com/dynamod/dynamod/transfer"
 	"github.com/dynamod/dynamod/transport"
 )
@@ -74,6 +75,7 @@ func TestCluster_statusRoundTrips(t *testing.T) {
 			if st.Node != name || len(st.Members) != 4 {
 				t.Fatalf("%s: /cluster names %q with %d members", name, st.Node, len(st.Members))
 			}
+			checkRing(t, name, n, &st)
 			if ae := st.AntiEntropy; ae != nil && len(ae.Peers) > 0 {
 				sawPeers = true
 			}
@@ -95,5 +97,36 @@ func TestCluster_statusRoundTrips(t *testing.T) {
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkRing: /cluster's ring names, for every partition, the first
+// primary of that partition's preflist (the preflist of a key hashing
+// into it), and only members.
+func checkRing(t *testing.T, name string, n *node.Node, st *client.ClusterStatus) {
+	t.Helper()
+	if len(st.Ring) != st.Partitions {
+		t.Fatalf("%s: ring has %d entries for %d partitions", name, len(st.Ring), st.Partitions)
+	}
+	for p, owner := range st.Ring {
+		if _, ok := st.Member(owner); !ok {
+			t.Fatalf("%s: partition %d owned by %q, not a member", name, p, owner)
+		}
+	}
+	for i := range 32 {
+		raw, err := n.Preflist("ring", string(rune('a'+i)))
+		if err != nil {
+			t.Fatalf("%s: Preflist: %v", name, err)
+		}
+		var pl client.Preflist
+		if err := json.Unmarshal(raw, &pl); err != nil {
+			t.Fatal(err)
+		}
+		// The ring shows the target ring's owner; a preflist during a
+		// transfer may list a holder standing in for it first.
+		if len(pl.Pending) == 0 && pl.Primaries[0].Node != st.Ring[pl.Partition] {
+			t.Fatalf("%s: partition %d: ring says %s, preflist of key %q starts with %s",
+				name, pl.Partition, st.Ring[pl.Partition], pl.Key, pl.Primaries[0].Node)
+		}
 	}
 }
