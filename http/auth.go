@@ -83,8 +83,10 @@ type TokenStore interface {
 	RevokeToken(id string) error
 }
 
-// openRoutes need no token in any mode.
-var openRoutes = map[string]bool{"ping": true, "ready": true}
+// openRoutes need no token in any mode. The dashboard's page and assets
+// (Config.UI) hold no data; what the page then reads goes through the
+// routes that guard it.
+var openRoutes = map[string]bool{"ping": true, "ready": true, "ui": true}
 
 // need returns the grant a request to the named route needs. Object and
 // listing routes need a grant on their bucket; bucket properties read:B to

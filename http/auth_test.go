@@ -104,7 +104,7 @@ func (f *fakeTokens) mint(t *testing.T, grants ...string) string {
 func authEnv(t *testing.T, mode ClientAuth) (*env, *fakeTokens) {
 	t.Helper()
 	ft := newFakeTokens()
-	e := newEnv(t, func(c *Config) { c.ClientAuth, c.Tokens = mode, ft })
+	e := newEnv(t, func(c *Config) { c.ClientAuth, c.Tokens, c.UI = mode, ft, stubUI })
 	return e, ft
 }
 
@@ -147,6 +147,8 @@ var authCases = []authCase{
 	{"HEAD", "/ping", "", "", ""},
 	{"GET", "/ready", "", "", ""},
 	{"HEAD", "/ready", "", "", ""},
+	{"GET", "/ui/", "", "", ""},
+	{"HEAD", "/ui/app.js", "", "", ""},
 }
 
 // weaker lists grants just short of need: each must be refused.
@@ -214,7 +216,7 @@ func TestAuth_routeGrants(t *testing.T) {
 // TestAuth_everyRouteCovered: every route the router serves has a case in
 // authCases, so that a new route cannot skip TestAuth_routeGrants.
 func TestAuth_everyRouteCovered(t *testing.T) {
-	a := &api{b: newFake(), cfg: Config{Tokens: newFakeTokens()}.withDefaults()}
+	a := &api{b: newFake(), cfg: Config{Tokens: newFakeTokens(), UI: stubUI}.withDefaults()}
 	covered := map[string]bool{}
 	for _, c := range authCases {
 		req := mustRequest(t, c.method, c.path, c.body)

@@ -77,6 +77,10 @@ type Config struct {
 	// past it is answered 503 with Retry-After. At least MaxBodyBytes.
 	// Default 256 MiB; <= 0 takes the default.
 	MaxInflightBytes int64
+	// UI serves the dashboard (package ui) at /ui and under /ui/, GET and
+	// HEAD, with no token: the page holds no data, and its own requests
+	// carry the operator's token. nil: not served.
+	UI nethttp.Handler
 }
 
 // Defaults and bounds.
@@ -228,6 +232,14 @@ func (a *api) router() *mux.Router {
 	r.Handle("/ready", a.route("ready", a.ready)).Methods("GET", "HEAD")
 	a.tokenRoutes(r)
 	a.keyringRoutes(r) // keyring.go
+	if a.cfg.UI != nil {
+		// /ui and /ui/..., not /uix: a path no route serves stays behind
+		// the default deny.
+		r.PathPrefix("/ui").MatcherFunc(func(req *nethttp.Request, _ *mux.RouteMatch) bool {
+			p := req.URL.EscapedPath()
+			return p == "/ui" || strings.HasPrefix(p, "/ui/")
+		}).Handler(a.route("ui", a.cfg.UI.ServeHTTP)).Methods("GET", "HEAD")
+	}
 	// /metrics and /debug/pprof are the admin listener's (admin.go).
 	return r
 }
