@@ -20,6 +20,7 @@ import (
 	"github.com/dynamod/dynamod/node"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/transport"
+	"github.com/dynamod/dynamod/ui"
 )
 
 // serveFlags are the flags of dynamod serve.
@@ -247,6 +248,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	hcfg.MaxInflightBytes = f.maxInflightBytes
 	hcfg.ClientAuth, hcfg.Tokens = f.client.mode(ctx, f.httpAddr), n
 	hcfg.RequireClientCert = f.client.clientCA != ""
+	hcfg.UI = ui.Handler()
 	srv := dhttp.NewServer(dhttp.NewHandler(n, hcfg), hcfg)
 	srv.Addr = f.httpAddr
 	ln, err := net.Listen("tcp", f.httpAddr)
