@@ -29,6 +29,9 @@ type metrics struct {
 	corrupt          prometheus.Counter
 	reaped           prometheus.Counter
 	resolutions      *prometheus.CounterVec // result
+	// clockSkew counts replica calls whose one-way split (pbs.go) was
+	// clamped: the peer's clock is off by more than the round trip.
+	clockSkew prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,6 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		readRepairs: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_read_repairs_total", Help: "Replicas sent a read repair.",
+		}),
+		clockSkew: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_pbs_clock_skew_total",
+			Help: "Replica calls whose request/response split for the staleness estimate was clamped because the replica's clock is off by more than the round trip.",
 		}),
 		speculativeReads: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_speculative_reads_total", Help: "Reads that asked more replicas because one was slower than the speculative read delay.",
@@ -93,7 +100,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 }
 
-// observe records one client request's outcome.
+// observe records one client request's outcome. Every unavailable
+// answer, before or after the fan-out, is a quorum failure.
 func (m *metrics) observe(op string, err error, start time.Time) {
 	result := "ok"
 	switch {
@@ -102,6 +110,7 @@ func (m *metrics) observe(op string, err error, start time.Time) {
 		result = "notfound"
 	case errors.Is(err, ErrUnavailable):
 		result = "unavailable"
+		m.quorumFailures.WithLabelValues(op).Inc()
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
 		result = "rejected"
 	default:

@@ -317,7 +317,6 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		if waitErr != nil {
 			reason = ctxErrReason(waitErr)
 		}
-		c.m.quorumFailures.WithLabelValues(op).Inc()
 		return nil, unavailable(op, &wr.t, reason)
 	}
 	return &Object{Clock: newClock, Context: versioning.Join(newClock), Replicas: wr.t.ok}, nil
