@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 )
 
@@ -196,19 +195,9 @@ func (c *Client) Preflist(ctx context.Context, bucket, key string) (*Preflist, e
 	if bucket == "" || key == "" {
 		return nil, badRequest(op, "empty bucket or key")
 	}
-	r, err := c.call(ctx, &request{
-		op: op, method: http.MethodGet, path: "/cluster/preflist/" + segment(bucket) + "/" + segment(key),
-		header: http.Header{"Accept": {"application/json"}},
-	}, c.retries)
-	if err != nil {
-		return nil, err
-	}
-	if r.status != http.StatusOK {
-		return nil, errorFrom(op, r)
-	}
 	var p Preflist
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		return nil, fmt.Errorf("client: %s: %s: decode: %w", op, r.node, err)
+	if err := c.getDoc(ctx, op, "/cluster/preflist/"+segment(bucket)+"/"+segment(key), &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

@@ -16,7 +16,8 @@ import (
 // token: it is the local operator's path (bind it to loopback), the one
 // that creates the first token. cfg.ClientAuth is ignored. Its own request
 // metrics go to a private registry, so it may share cfg.Registry with the
-// client API's handler.
+// client API's handler, and cfg.Observe is not called: /cluster/stats
+// counts client requests only.
 func NewAdminHandler(b Backend, cfg Config) nethttp.Handler {
 	cfg = cfg.withDefaults()
 	if cfg.Logger == nil {
@@ -25,7 +26,7 @@ func NewAdminHandler(b Backend, cfg Config) nethttp.Handler {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer, _ = cfg.Registry.(prometheus.Gatherer)
 	}
-	cfg.ClientAuth = AuthOff
+	cfg.ClientAuth, cfg.Observe = AuthOff, nil
 	a := &api{b: b, cfg: cfg, log: cfg.Logger.With("component", "http-admin"), m: newMetrics(prometheus.NewRegistry())}
 	return a.recoverAndMeasure(a.adminRouter())
 }

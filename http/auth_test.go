@@ -130,6 +130,7 @@ var authCases = []authCase{
 	{"PUT", "/buckets/b/props", `{"n_val":2}`, "application/json", "admin:b"},
 	{"DELETE", "/buckets/b/props", "", "", "admin:b"},
 	{"GET", "/cluster", "", "", "admin"},
+	{"GET", "/cluster/stats", "", "", "admin"},
 	{"GET", "/cluster/preflist/b/k", "", "", "admin"},
 	{"GET", "/admin/find/siblings", "", "", "admin"},
 	{"POST", "/admin/leave", "", "", "admin"},

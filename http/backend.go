@@ -51,6 +51,9 @@ type Backend interface {
 	ResetBucketProps(bucket string) error
 	// Cluster returns the /cluster document.
 	Cluster(ctx context.Context) (json.RawMessage, error)
+	// Stats returns the /cluster/stats document: the requests this node
+	// answered per second over the last minutes (client.Stats).
+	Stats(ctx context.Context) (json.RawMessage, error)
 	// Preflist returns the /cluster/preflist document of one key.
 	Preflist(bucket, key string) (json.RawMessage, error)
 	// Ready reports whether the node serves requests (storage open,

@@ -26,6 +26,16 @@ func (a *api) cluster(w nethttp.ResponseWriter, r *nethttp.Request) {
 	a.writeRaw(w, r, doc)
 }
 
+// stats serves GET /cluster/stats: the backend's document as is.
+func (a *api) stats(w nethttp.ResponseWriter, r *nethttp.Request) {
+	doc, err := a.b.Stats(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeRaw(w, r, doc)
+}
+
 // preflist serves GET /cluster/preflist/{bucket}/{key}.
 func (a *api) preflist(w nethttp.ResponseWriter, r *nethttp.Request) {
 	bucket, key, err := bucketAndKey(r)

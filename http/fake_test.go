@@ -251,6 +251,14 @@ func (f *fakeBackend) Cluster(ctx context.Context) (json.RawMessage, error) {
 	return f.clusterJS, nil
 }
 
+func (f *fakeBackend) Stats(ctx context.Context) (json.RawMessage, error) {
+	if err := f.enter(ctx, "Stats"); err != nil {
+		return nil, err
+	}
+	return json.Marshal(client.Stats{Node: "n1", StepSeconds: 1,
+		Ops: map[string]client.OpSeries{"get": {Count: []uint64{3}, Errors: []uint64{0}, P50: []float64{1.5}, P99: []float64{4}}}})
+}
+
 func (f *fakeBackend) Preflist(bucket, key string) (json.RawMessage, error) {
 	return json.Marshal(client.Preflist{
 		Bucket: bucket, Key: key, Hash: "0000000000000007", Partition: 7, NVal: 3, Replicas: 1,

@@ -72,6 +72,10 @@ type Config struct {
 	// open; past it a new connection is answered 503 and closed. Default
 	// 1024; <= 0 takes the default.
 	MaxConnections int
+	// Observe, when set, is called once per answered request with its
+	// route name, method, status and time taken (the node's
+	// /cluster/stats). It must be cheap and safe for concurrent use.
+	Observe func(route, method string, status int, elapsed time.Duration)
 	// MaxInflightBytes bounds the request body bytes held at once, from
 	// the first byte read to the end of the request; a body that would go
 	// past it is answered 503 with Retry-After. At least MaxBodyBytes.
@@ -224,6 +228,7 @@ func (a *api) router() *mux.Router {
 	r.Handle(props, a.route("bucket_props", a.putProps)).Methods("PUT")
 	r.Handle(props, a.route("bucket_props", a.deleteProps)).Methods("DELETE")
 	r.Handle("/cluster", a.route("cluster", a.cluster)).Methods("GET")
+	r.Handle("/cluster/stats", a.route("stats", a.stats)).Methods("GET")
 	r.Handle(preflst, a.route("preflist", a.preflist)).Methods("GET")
 	r.Handle("/admin/find/{what}", a.route("find", a.find)).Methods("GET")
 	r.Handle("/admin/leave", a.route("leave", a.leave)).Methods("POST")
@@ -354,6 +359,9 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 			method := methodLabel(r.Method)
 			a.m.requests.WithLabelValues(info.route, method, strconv.Itoa(sw.status)).Inc()
 			a.m.duration.WithLabelValues(info.route, method).Observe(elapsed.Seconds())
+			if a.cfg.Observe != nil {
+				a.cfg.Observe(info.route, method, sw.status, elapsed)
+			}
 			a.log.Debug("request", "method", r.Method, "route", info.route, "path", r.URL.EscapedPath(),
 				"status", sw.status, "elapsed", elapsed, "request_id", info.id)
 			if abort {

@@ -62,6 +62,7 @@ func TestRoutes(t *testing.T) {
 		{name: "props delete", method: "DELETE", path: "/buckets/b/props", code: 204},
 		{name: "props post", method: "POST", path: "/buckets/b/props", code: 405, contentType: "application/json", allow: "GET, PUT, DELETE"},
 		{name: "cluster", method: "GET", path: "/cluster", code: 200, contentType: "application/json", contains: `"members"`},
+		{name: "stats", method: "GET", path: "/cluster/stats", code: 200, contentType: "application/json", contains: `"step_seconds"`},
 		{name: "cluster invalid doc", setup: func(f *fakeBackend) { f.clusterJS = json.RawMessage("{") }, method: "GET", path: "/cluster", code: 500, contains: "request_id"},
 		{name: "preflist", method: "GET", path: "/cluster/preflist/b/a%2Fb", code: 200, contentType: "application/json", contains: `"key":"a/b"`},
 		{name: "preflist empty key", method: "GET", path: "/cluster/preflist/b/", code: 400},

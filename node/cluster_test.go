@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -11,8 +12,10 @@ import (
 	"github.com/dynamod/dynamod/client"
 	"github.com/dynamod/dynamod/internal/clustertest"
 	"github.com/dynamod/dynamod/node"
+	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/transfer"
 	"github.com/dynamod/dynamod/transport"
+	"github.com/dynamod/dynamod/versioning"
 )
 
 // strictRoundTrip decodes raw into v with unknown fields disallowed,
@@ -129,4 +132,47 @@ func checkRing(t *testing.T, name string, n *node.Node, st *client.ClusterStatus
 				name, pl.Partition, st.Ring[pl.Partition], pl.Key, pl.Primaries[0].Node)
 		}
 	}
+}
+
+// TestCluster_statsSampled: a running node samples its requests and its
+// registry's counters each second into /cluster/stats: a quorum failure
+// (a w=all write with a replica down) shows in quorum_failures.
+func TestCluster_statsSampled(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	n := c.Node("n1")
+	c.Crash("n3")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	_, err := n.Put(ctx, "b", "k", nil, versioning.Value{Data: []byte("v")}, quorum.WriteOptions{W: quorum.All})
+	cancel()
+	if !errors.Is(err, quorum.ErrUnavailable) {
+		t.Fatalf("w=all with n3 down: %v, want unavailable", err)
+	}
+	n.ObserveRequest("kv_object", "PUT", 503, 3*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		raw, err := n.Stats(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st client.Stats
+		strictRoundTrip(t, "/cluster/stats", raw, &st)
+		if sum(st.Counters["quorum_failures"]) >= 1 && sum(st.Ops["put"].Errors) == 1 {
+			if st.Node != "n1" || st.StepSeconds != 1 || st.End.IsZero() {
+				t.Fatalf("stats document %s", raw)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sample shows the failure after 10 s: %s", raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func sum(xs []uint64) uint64 {
+	var s uint64
+	for _, x := range xs {
+		s += x
+	}
+	return s
 }

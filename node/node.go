@@ -178,6 +178,8 @@ type Node struct {
 	// ringMu guards it.
 	ringMu sync.Mutex
 	rings  map[string]*ring.Ring
+	// stats samples the client requests answered (/cluster/stats).
+	stats *stats
 	// left is closed once this node has handed everything off and left.
 	left     chan struct{}
 	leftOnce sync.Once
@@ -222,7 +224,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	}
 	undo[0] = store.Close // closes the engine
 	n := &Node{cfg: cfg, log: log.With("node", cfg.Name), reg: reg, store: store, members: parts.Members, closers: parts.Closers,
-		tr: parts.Transport, rings: map[string]*ring.Ring{}, left: make(chan struct{})}
+		tr: parts.Transport, rings: map[string]*ring.Ring{}, left: make(chan struct{}), stats: newStats()}
 	if err := n.refresh(); err != nil {
 		return fail(err)
 	}
@@ -287,6 +289,7 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	n.wg.Go(func() { n.watch(ctx) })
 	n.wg.Go(func() { n.coord.RunHandoff(ctx) })
 	n.wg.Go(func() { n.xfer.Run(ctx) })
+	n.wg.Go(func() { n.sampleStats(ctx) })
 	if n.ae != nil {
 		n.wg.Go(func() { n.ae.Run(ctx) }) // builds the trees first
 	}

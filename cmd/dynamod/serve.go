@@ -249,6 +249,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	hcfg.ClientAuth, hcfg.Tokens = f.client.mode(ctx, f.httpAddr), n
 	hcfg.RequireClientCert = f.client.clientCA != ""
 	hcfg.UI = ui.Handler()
+	hcfg.Observe = n.ObserveRequest
 	srv := dhttp.NewServer(dhttp.NewHandler(n, hcfg), hcfg)
 	srv.Addr = f.httpAddr
 	ln, err := net.Listen("tcp", f.httpAddr)
