@@ -97,6 +97,12 @@ func TestCluster_killWriteRestart(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "n1") || !strings.Contains(out, "n3") {
 		t.Fatalf("dynamod status: exit %d\n%s", code, out)
 	}
+	// The watch shows the requests the node served, from /cluster/stats
+	// (the status call above is one, sampled within a second).
+	out, code = cli(t, "status", "--node", n2.url(), "--watch", "--interval", "1500ms", "--count", "2")
+	if code != 0 || strings.Count(out, "\x1b[H\x1b[2J") != 2 || !strings.Contains(out, "requests on n2") || !strings.Contains(out, "other") {
+		t.Fatalf("dynamod status --watch: exit %d\n%q", code, out)
+	}
 	_, body := do(t, "GET", n1.url()+"/cluster/preflist/b/somekey", "", nil)
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()

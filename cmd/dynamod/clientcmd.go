@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -341,84 +340,4 @@ func propValue(v string) any {
 		return b
 	}
 	return v
-}
-
-func cmdStatus(args []string, stdout, stderr io.Writer) error {
-	var c commonFlags
-	fs := newFlagSet("status", stderr)
-	c.register(fs)
-	_, cl, ctx, cancel, err := c.start(fs, args, "", 0)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	if c.jsonOut {
-		raw, err := cl.Cluster(ctx)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(append(raw, '\n'))
-		return err
-	}
-	doc, err := cl.Status(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "node %s: %d members, %d partitions, n_val %d, %d hints pending here\n",
-		doc.Node, len(doc.Members), doc.Partitions, doc.DefaultNVal, doc.HintsPending)
-	if doc.UnderReplicated {
-		fmt.Fprintf(stdout, "warning: fewer members than n_val: data is under-replicated\n")
-	}
-	for _, w := range doc.Warnings {
-		fmt.Fprintf(stdout, "warning: %s\n", w)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tSTATUS\tLIVENESS\tPARTITIONS\tHTTP\tRPC")
-	for _, m := range doc.Members {
-		share := ""
-		if doc.Partitions > 0 {
-			share = fmt.Sprintf("%d (%.1f%%)", m.PrimaryPartitions, 100*float64(m.PrimaryPartitions)/float64(doc.Partitions*max(doc.DefaultNVal, 1)))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Status, m.Liveness, share, m.HTTPAddr, m.RPCAddr)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(doc.PendingTransfers) > 0 {
-		fmt.Fprintf(stdout, "\n%d partition transfers pending:\n", len(doc.PendingTransfers))
-		tw = tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-		fmt.Fprintln(tw, "PARTITION\tFROM\tTO\tKEYS\tBYTES\tSTATE")
-		for i, t := range doc.PendingTransfers {
-			if i == 20 {
-				fmt.Fprintf(tw, "...\t%d more\t\t\t\t\n", len(doc.PendingTransfers)-i)
-				break
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", t.Partition, t.From, t.To, t.Keys, t.Bytes, t.State)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	} else if !doc.Steady {
-		fmt.Fprintln(stdout, "\nhanded-off partitions are being released")
-	}
-	ae := doc.AntiEntropy
-	if ae == nil {
-		fmt.Fprintln(stdout, "\nanti-entropy: off")
-		return nil
-	}
-	fmt.Fprintf(stdout, "\nanti-entropy: %d/%d trees built (%d KiB), %d keys, %d tombstones; %d exchanges (%d failed), %d keys pushed, %d pulled, %d tombstones reaped\n",
-		ae.Built, ae.Partitions, ae.TreeBytes>>10, ae.Keys, ae.Tombstones, ae.Exchanges, ae.Failures, ae.KeysPushed, ae.KeysPulled, ae.Reaped)
-	if len(ae.Peers) == 0 {
-		return nil
-	}
-	tw = tabwriter.NewWriter(stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tLAST EXCHANGE\tDIFFERING KEYS\tERROR")
-	for _, p := range ae.Peers {
-		ago := "never"
-		if !p.LastExchange.IsZero() {
-			ago = time.Since(p.LastExchange).Round(time.Second).String() + " ago"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.Peer, ago, p.DifferingKeys, p.LastError)
-	}
-	return tw.Flush()
 }
