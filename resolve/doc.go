@@ -63,7 +63,9 @@
 // empty object), so a write concurrent with a delete wins over it
 // (add-wins); when every valid sibling is a tombstone the result is a
 // tombstone. The result's LastModified is the greatest of the valid
-// siblings', its metadata their union (on a clash the greater string wins).
+// siblings', its metadata their union (on a clash the greater string wins),
+// its expiry the latest of theirs (none if one has none). The coordinator
+// drops expired siblings before it resolves.
 //
 // The webhook resolver is the only one with I/O: each call is bounded by a
 // deadline and by a limit on calls in flight, and any failure is an

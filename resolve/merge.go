@@ -48,8 +48,8 @@ func (m *jsonMerge[S]) mergeBytes(docs [][]byte) ([]byte, error) {
 // resolve is the [Resolver] form. A tombstone sibling stands for bottom (a
 // concurrent write wins over a delete); a sibling that does not parse goes
 // to Result.Invalid. The result is a tombstone when every valid sibling is
-// one; its LastModified and Meta come from the valid siblings (see
-// mergeMeta).
+// one; its LastModified, Meta and expiry come from the valid siblings (see
+// mergeMeta, latestExpiry).
 func (m *jsonMerge[S]) resolve(_ context.Context, in Input) (Result, error) {
 	acc := m.bottom()
 	live := false
@@ -74,6 +74,7 @@ func (m *jsonMerge[S]) resolve(_ context.Context, in Input) (Result, error) {
 	res := Result{Value: versioning.Value{
 		LastModified: maxModified(valid),
 		Meta:         mergeMeta(valid),
+		Expires:      latestExpiry(valid),
 	}}
 	if live {
 		res.Value.Data = m.encode(acc)

@@ -79,8 +79,8 @@ var (
 
 // compareValues is a total order on values: LastModified, then Data, then
 // ContentType, then Deleted (a tombstone before a live value), then Meta as
-// a sorted list of pairs. It returns 0 exactly when the values are
-// versioning.ValueEqual.
+// a sorted list of pairs, then Expires. It returns 0 exactly when the
+// values are versioning.ValueEqual.
 func compareValues(a, b *versioning.Value) int {
 	if c := cmp.Compare(a.LastModified, b.LastModified); c != 0 {
 		return c
@@ -97,7 +97,10 @@ func compareValues(a, b *versioning.Value) int {
 		}
 		return 1
 	}
-	return compareMeta(a.Meta, b.Meta)
+	if c := compareMeta(a.Meta, b.Meta); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Expires, b.Expires)
 }
 
 func compareMeta(a, b map[string]string) int {
@@ -148,6 +151,19 @@ func mergeMeta(vs []versioning.Value) map[string]string {
 		}
 	}
 	return out
+}
+
+// latestExpiry is when a merge of vs expires: never (0) if any of them
+// never does, else when the last of them does.
+func latestExpiry(vs []versioning.Value) int64 {
+	var t int64
+	for _, v := range vs {
+		if v.Expires == 0 {
+			return 0
+		}
+		t = max(t, v.Expires)
+	}
+	return t
 }
 
 // maxModified is the greatest LastModified of vs, 0 if vs is empty.

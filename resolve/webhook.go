@@ -38,8 +38,9 @@ import (
 //
 // where value is required unless deleted is true (the result is then a
 // tombstone and value is ignored), and unknown fields are ignored. The
-// resolved value's LastModified is the greatest of the siblings' and its
-// metadata their union (on a clash the greater string wins). Redirects are
+// resolved value's LastModified is the greatest of the siblings', its
+// metadata their union (on a clash the greater string wins) and its expiry
+// the latest of theirs (none if one has none). Redirects are
 // not followed by the registry's own client.
 //
 // A webhook must answer the same for the same siblings, whatever their
@@ -257,6 +258,7 @@ func (w *webhook) call(ctx context.Context, in Input) (Result, string, error) {
 	}
 	v.LastModified = maxModified(in.Siblings)
 	v.Meta = mergeMeta(in.Siblings)
+	v.Expires = latestExpiry(in.Siblings)
 	return Result{Value: v}, resultOK, nil
 }
 

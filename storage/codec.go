@@ -18,8 +18,10 @@ const (
 	// nibble 0xd and the version 1.
 	objectFormatV1 = 0xd1
 
-	// valueDeleted is the only defined bit of a value's flags byte.
+	// The bits of a value's flags byte: a tombstone, and a value with an
+	// expiry (8 more bytes after its LastModified).
 	valueDeleted = 1 << 0
+	valueExpires = 1 << 1
 
 	// Minimum encoded sizes, used to reject counts the input cannot hold
 	// before allocating for them.
@@ -69,12 +71,18 @@ func appendValue(dst []byte, v *versioning.Value) []byte {
 	if v.Deleted {
 		flags |= valueDeleted
 	}
+	if v.Expires != 0 {
+		flags |= valueExpires
+	}
 	dst = append(dst, flags)
 	dst = binary.AppendUvarint(dst, uint64(len(v.Data)))
 	dst = append(dst, v.Data...)
 	dst = binary.AppendUvarint(dst, uint64(len(v.ContentType)))
 	dst = append(dst, v.ContentType...)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(v.LastModified))
+	if v.Expires != 0 {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(v.Expires))
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(v.Meta)))
 	if len(v.Meta) == 0 {
 		return dst
@@ -117,6 +125,9 @@ func objectSize(c versioning.Clock) int {
 
 func valueSize(v *versioning.Value) int {
 	n := 1 + lenSize(len(v.Data)) + lenSize(len(v.ContentType)) + 8 + uvarintLen(uint64(len(v.Meta)))
+	if v.Expires != 0 {
+		n += 8
+	}
 	for name, val := range v.Meta {
 		n += lenSize(len(name)) + lenSize(len(val))
 	}
@@ -334,7 +345,7 @@ func (d *decoder) value(v *versioning.Value) {
 	}
 	flags := d.src[d.off]
 	d.off++
-	if flags&^valueDeleted != 0 {
+	if flags&^(valueDeleted|valueExpires) != 0 {
 		d.fail("unknown value flags %#x", flags)
 		return
 	}
@@ -354,6 +365,12 @@ func (d *decoder) value(v *versioning.Value) {
 	}
 	v.ContentType = contentType(d.bytes())
 	v.LastModified = int64(d.uint64())
+	if flags&valueExpires != 0 {
+		if v.Expires = int64(d.uint64()); v.Expires == 0 && d.err == nil {
+			d.fail("expiry flag with a zero expiry") // one encoding per value
+			return
+		}
+	}
 	n := d.count(minMetaSize)
 	if d.err != nil || n == 0 {
 		return

@@ -42,6 +42,13 @@ var goldenClocks = []struct {
 			{Data: []byte("third"), LastModified: 1_700_000_003_000_000_000},
 		}},
 	}}},
+	{"expires", versioning.Clock{Entries: []versioning.Entry{{
+		Actor: 7, Counter: 2,
+		Values: []versioning.Value{
+			{Data: []byte("session"), LastModified: 1_700_000_005_000_000_000, Expires: 1_700_000_035_000_000_000},
+			{Data: []byte("no expiry"), LastModified: 1_700_000_004_000_000_000},
+		},
+	}}}},
 	{"tombstone", versioning.Clock{Entries: []versioning.Entry{{
 		Actor: 42, Counter: 2,
 		Values: []versioning.Value{{Deleted: true, LastModified: 1_700_000_004_000_000_000}},
@@ -133,6 +140,9 @@ func TestObjectGolden(t *testing.T) {
 func randomClock(rng *rand.Rand, maxEntries, maxData int) versioning.Clock {
 	value := func() versioning.Value {
 		v := versioning.Value{LastModified: int64(rng.Uint64()), Deleted: rng.IntN(4) == 0}
+		if rng.IntN(3) == 0 {
+			v.Expires = int64(rng.Uint64()) | 1
+		}
 		if n := rng.IntN(maxData + 1); n > 0 || rng.IntN(2) == 0 {
 			v.Data = make([]byte, n)
 			for i := range v.Data {
@@ -291,7 +301,8 @@ func TestDecodeObject_corrupt(t *testing.T) {
 		{"varintOverflow", seal(cat(v1, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, uv(0))), "overflows"},
 		{"varintTooLong", seal(cat(v1, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, uv(0))), "overflows"},
 		{"nonMinimalVarint", seal(cat(v1, []byte{0x80, 0x00}, uv(0))), "non-minimal"},
-		{"unknownFlags", seal(cat(v1, uv(0), uv(1), value(0x02, "x"))), "flags"},
+		{"unknownFlags", seal(cat(v1, uv(0), uv(1), value(0x04, "x"))), "flags"},
+		{"expiresTruncated", seal(cat(v1, uv(0), uv(1), value(0x02, "x"))), "truncated"},
 		{"metaUnsorted", seal(cat(v1, uv(0), uv(1), value(0, "x", "b", "1", "a", "2"))), "sorted"},
 		{"metaDuplicate", seal(cat(v1, uv(0), uv(1), value(0, "x", "a", "1", "a", "2"))), "sorted"},
 		{"metaCountTooLarge", seal(cat(v1, uv(0), uv(1), value(0, "x")[:len(value(0, "x"))-1], uv(50))), "count 50"},

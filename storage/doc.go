@@ -46,8 +46,13 @@
 //
 //	object  = 0xd1 | uvarint(#entries) | entry* | uvarint(#anon) | value* | crc32c (4)
 //	entry   = actor (8) | uvarint(counter) | uvarint(#values) | value*     (values newest first)
-//	value   = flags (1: bit 0 deleted) | uvarint(len) | data | uvarint(len) | content type |
-//	          last-modified (8, int64 Unix ns) | uvarint(#meta) | (uvarint(len) | name | uvarint(len) | value)*
+//	value   = flags (1: bit 0 deleted, bit 1 expires) | uvarint(len) | data | uvarint(len) | content type |
+//	          last-modified (8, int64 Unix ns) | [expires (8, int64 Unix ns, not 0) if bit 1] |
+//	          uvarint(#meta) | (uvarint(len) | name | uvarint(len) | value)*
+//
+// The expiry (bit 1) came after the first release of the format: values
+// without one encode as before, so old objects decode unchanged, and an
+// object with an expiry is refused by a decoder that predates it.
 //
 // Metadata is sorted by name, so the encoding of a clock is canonical, and
 // the decoder accepts only canonical input: decoding and re-encoding gives

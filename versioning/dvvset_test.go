@@ -433,6 +433,7 @@ func TestValueEqual(t *testing.T) {
 		{"content type", Value{ContentType: "a"}, Value{ContentType: "b"}, false},
 		{"last modified", Value{LastModified: 1}, Value{}, false},
 		{"deleted", Value{Deleted: true}, Value{}, false},
+		{"expires", Value{Expires: 5}, Value{}, false},
 		{"meta value", Value{Meta: map[string]string{"a": "1"}}, Value{Meta: map[string]string{"a": "2"}}, false},
 		{"meta key", Value{Meta: map[string]string{"a": "1"}}, Value{Meta: map[string]string{"b": "1"}}, false},
 		{"meta size", Value{Meta: map[string]string{"a": "1"}}, Value{Meta: map[string]string{"a": "1", "b": "1"}}, false},
@@ -601,4 +602,15 @@ func FuzzClockOps(f *testing.F) {
 			t.Fatalf("Update lost the written value or the context: %+v", up)
 		}
 	})
+}
+
+func TestValue_expiredAt(t *testing.T) {
+	for _, c := range []struct {
+		expires, now int64
+		want         bool
+	}{{0, 1 << 62, false}, {100, 99, false}, {100, 100, true}, {100, 101, true}} {
+		if got := (Value{Expires: c.expires}).ExpiredAt(c.now); got != c.want {
+			t.Errorf("expires %d at %d: %v, want %v", c.expires, c.now, got, c.want)
+		}
+	}
 }

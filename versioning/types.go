@@ -32,6 +32,11 @@ type Value struct {
 	LastModified int64
 	// Deleted marks a tombstone.
 	Deleted bool
+	// Expires is when the value expires, in Unix nanoseconds of the
+	// receiving node's wall clock; 0 never. From then on a coordinator
+	// treats it as deleted (see [Value.ExpiredAt]). Like LastModified it
+	// never takes part in causality.
+	Expires int64
 	// Meta holds user metadata (Dynamod-Meta-* headers), lower-case names.
 	// nil and empty are equal.
 	Meta map[string]string

@@ -15,6 +15,7 @@ import (
 func ValueEqual(a, b Value) bool {
 	return a.LastModified == b.LastModified &&
 		a.Deleted == b.Deleted &&
+		a.Expires == b.Expires &&
 		a.ContentType == b.ContentType &&
 		bytes.Equal(a.Data, b.Data) &&
 		metaEqual(a.Meta, b.Meta)
@@ -44,6 +45,9 @@ func compareValue(a, b Value) int {
 			return 1
 		}
 		return -1
+	}
+	if c := cmp.Compare(a.Expires, b.Expires); c != 0 {
+		return c
 	}
 	if c := strings.Compare(a.ContentType, b.ContentType); c != 0 {
 		return c
@@ -151,4 +155,11 @@ func valueHash(v *Value) uint64 {
 	h.reset()
 	h.value(v)
 	return h.d.Sum64()
+}
+
+// ExpiredAt reports whether v has expired at now (Unix nanoseconds): it
+// has an expiry and now is not before it. An expired value reads as
+// deleted.
+func (v Value) ExpiredAt(now int64) bool {
+	return v.Expires != 0 && now >= v.Expires
 }
