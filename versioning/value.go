@@ -135,6 +135,10 @@ func (h *hasher) value(v *Value) {
 	} else {
 		h.u64(0)
 	}
+	if v.Expires != 0 { // only then: values without one hash as before
+		h.u64(2)
+		h.u64(uint64(v.Expires))
+	}
 	var sum uint64
 	for k, x := range v.Meta {
 		h.pair.Reset()
