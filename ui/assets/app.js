@@ -375,7 +375,7 @@
     const rows = transfers.slice().sort((a, b) => (order[a.state] ?? 5) - (order[b.state] ?? 5) || a.partition - b.partition).slice(0, 12);
     clear($('transfers')).append(...rows.map((t) => el('tr', { 'data-transfer-row': t.partition },
       el('td', { class: 'num' }, String(t.partition)),
-      el('td', {}, swatch(t.from), t.from || '?', ' → ', swatch(t.to), t.to || '?'),
+      el('td', {}, t.from ? [swatch(t.from), t.from] : el('span', { class: 'muted', title: 'no source chosen yet' }, '…'), ' → ', swatch(t.to), t.to || '?'),
       el('td', {}, t.state || ''),
       el('td', { class: 'num' }, fmtNum(t.keys)),
       el('td', { class: 'num' }, fmtBytes(t.bytes)))));
@@ -430,7 +430,9 @@
     svg.append(sv('line', { class: 'base', x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5 }));
     series.forEach((s, i) => {
       s = s || [];
-      if (!s.length) return;
+      // An all-zero series other than the first is left out: the
+      // baseline says it.
+      if (!s.length || (i > 0 && !s.some((v) => Number(v) > 0))) return;
       const off = n - s.length; // right-align: the newest is at the right edge
       const pts = s.map((v, j) => ((off + j) * W / (n - 1)).toFixed(1) + ',' + (H - 1 - (Number(v) || 0) * (H - 3) / max).toFixed(1));
       if (i === 0) {
@@ -462,7 +464,8 @@
       const errs = (Number(last(o.errors)) || 0) / step;
       totalRate += rate;
       const rateVal = el('span', { class: 'val' }, fmtNum(rate) + '/s', errs ? el('span', { class: 'errs' }, ' ' + fmtNum(errs) + ' err') : null);
-      const latVal = el('span', { class: 'val' }, fmtMs(last(o.p50_ms)), ' / ', el('span', { class: 'p99' }, fmtMs(last(o.p99_ms))));
+      const idle = !(Number(last(o.count)) > 0); // no requests: no latency
+      const latVal = el('span', { class: 'val' }, idle ? '–' : fmtMs(last(o.p50_ms)), ' / ', el('span', { class: 'p99' }, idle ? '–' : fmtMs(last(o.p99_ms))));
       ops.append(
         el('div', { class: 'op', 'data-op': op }, op),
         el('div', { class: 'spark-cell' }, spark([o.count, o.errors], ['s0', 'err'], op + ' requests per step'), rateVal),
@@ -474,7 +477,7 @@
       const val = group === 'gauges' ? fmtNum(Number(last(s)) || 0) : fmtNum(sum(s, 60)) + ' in 1 min';
       counters.append(el('div', { class: 'counter', 'data-counter': name },
         el('span', { class: 'name' }, label), el('span', { class: 'val' + (bad && sum(s, 60) > 0 ? ' error' : '') }, val),
-        spark([s], [bad ? 'err' : 's0'], label)));
+        spark([s], [bad && sum(s, s.length) > 0 ? 'err' : 's0'], label)));
     }
     text($('stats-summary'), fmtNum(totalRate) + ' req/s on ' + (st.node || 'this node') + ', last ' + Math.round(len * step / 60 * 10) / 10 + ' min');
   }
@@ -592,17 +595,19 @@
   ];
   const props = { bucket: '', loaded: null };
 
-  function propsError(lines) {
+  // propsError shows a title and the node's list of problems next to
+  // the form; none hides it.
+  function propsError(title, lines) {
     const box = document.querySelector('[data-props-error]');
     clear(box);
-    box.hidden = !lines.length;
-    if (!lines.length) return;
-    if (lines.length === 1) box.append(text(el('span'), lines[0]));
-    else box.append(el('ul', {}, lines.map((l) => el('li', {}, l))));
+    box.hidden = !title;
+    if (!title) return;
+    box.append(el('strong', {}, title));
+    if (lines && lines.length) box.append(el('ul', {}, lines.map((l) => el('li', {}, l))));
   }
 
   async function loadProps(bucket) {
-    propsError([]);
+    propsError('');
     text($('props-ok'), '');
     try {
       const doc = await api('buckets/' + seg(bucket) + '/props');
@@ -650,7 +655,7 @@
   }
 
   async function saveProps() {
-    propsError([]);
+    propsError('');
     text($('props-ok'), '');
     for (const f of document.querySelectorAll('#props-fields .field')) {
       text(f.querySelector('.field-error'), '');
@@ -672,20 +677,20 @@
       await loadProps(props.bucket);
       text($('props-ok'), 'saved: ' + Object.keys(change).join(', '));
     } catch (e) {
-      let lines = [errText(e)];
-      if (e instanceof HTTPError && e.body && e.body.detail) {
-        lines = flatten(e.body.detail);
-        for (const l of lines) { // "n_val: ..." also goes next to its field
-          const m = /^([a-z_]+)[: ]/.exec(l);
-          const f = m && document.querySelector('#props-fields [data-field="' + m[1] + '"]');
-          if (f) {
-            text(f.querySelector('.field-error'), l.slice(m[1].length).replace(/^[: ]+/, ''));
-            f.querySelector('input,select').setAttribute('aria-invalid', 'true');
-          }
-        }
-        if (typeof e.body.error === 'string') lines.unshift(e.body.error + ' (nothing was changed):');
+      if (!(e instanceof HTTPError) || e.status !== 400 || !e.body || !e.body.detail) {
+        propsError(errText(e));
+        return;
       }
-      propsError(lines);
+      const lines = flatten(e.body.detail);
+      for (const l of lines) { // "n_val: ..." also goes next to its field
+        const m = /^([a-z_]+)[: ]/.exec(l);
+        const f = m && document.querySelector('#props-fields [data-field="' + m[1] + '"]');
+        if (f) {
+          text(f.querySelector('.field-error'), l.slice(m[1].length).replace(/^[: ]+/, ''));
+          f.querySelector('input,select').setAttribute('aria-invalid', 'true');
+        }
+      }
+      propsError((typeof e.body.error === 'string' ? e.body.error : 'refused') + '; nothing was changed:', lines);
     }
   }
 
@@ -702,7 +707,7 @@
     $('props-reset').addEventListener('click', () => {
       for (const i of document.querySelectorAll('#props-fields input, #props-fields select')) i.value = i.dataset.orig;
       for (const f of document.querySelectorAll('#props-fields .field')) f.classList.remove('changed');
-      propsError([]);
+      propsError('');
     });
     $('pbs-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -726,7 +731,7 @@
     const what = $('find-what');
     const sync = () => {
       const f = FINDERS[what.value];
-      $('find-arg').hidden = $('find-arg-label').hidden = $('find-arg-unit').hidden = !f.arg;
+      $('find-arg-group').hidden = !f.arg;
       if (f.arg) {
         text($('find-arg-label'), f.label);
         text($('find-arg-unit'), f.unit);
