@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dynamod/dynamod/internal/lifetime"
+	"github.com/dynamod/dynamod/pbs"
 	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
@@ -81,8 +82,11 @@ type Config struct {
 	// Resolvers, if set, resolves siblings on reads for buckets whose
 	// resolver property asks for it.
 	Resolvers Resolvers
-	Logger    *slog.Logger          // nil: discard
-	Registry  prometheus.Registerer // nil: metrics kept but not registered
+	// PBS bounds the staleness samples (Coordinator.Latencies). Zero
+	// fields take pbs.DefaultConfig's.
+	PBS      pbs.Config
+	Logger   *slog.Logger          // nil: discard
+	Registry prometheus.Registerer // nil: metrics kept but not registered
 }
 
 // DefaultSpeculativeRead is Config.SpeculativeRead's default: well above
@@ -107,6 +111,9 @@ func (c Config) Validate() error {
 	if c.HandoffInterval <= 0 {
 		errs = append(errs, fmt.Errorf("quorum: HandoffInterval must be > 0, got %v", c.HandoffInterval))
 	}
+	if err := c.PBS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("quorum: PBS: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -130,6 +137,10 @@ type Coordinator struct {
 	stop context.CancelFunc
 	// reads counts reads, for read_repair_chance (fullRead).
 	reads atomic.Uint64
+	// pbs keeps the replica calls' one-way latencies (pbs.go); stampers
+	// are the peers that stamp their replies.
+	pbs      *pbs.Samples
+	stampers stampPeers
 }
 
 // New builds a coordinator. It loads (or creates) the node's actor lease
@@ -153,7 +164,7 @@ func New(cfg Config, store *storage.Store, members Members, tr Transport, bucket
 	return &Coordinator{
 		cfg: cfg, store: store, members: members, tr: tr, buckets: buckets, actors: actors,
 		log: log.With("component", "quorum", "node", cfg.Self), m: newMetrics(cfg.Registry),
-		life: life, stop: stop,
+		life: life, stop: stop, pbs: pbs.NewSamples(cfg.PBS),
 	}, nil
 }
 

@@ -5,7 +5,7 @@
 //
 // It reaches peers only through its [Transport] interface and learns
 // liveness and ownership only through [Members]. Of dynamod it may import
-// versioning, ring, storage, resolve, internal/wire, internal/jitter and
+// versioning, ring, storage, resolve, pbs, internal/wire, internal/jitter and
 // internal/lifetime, never gossip, a transport, http, node, antientropy or transfer, and it uses
 // storage's Store and codec but never constructs an engine (deps_test.go
 // checks both). The decisions live in pure values fed one reply at a time

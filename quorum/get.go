@@ -2,9 +2,11 @@ package quorum
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/dynamod/dynamod/internal/wire"
+	"github.com/dynamod/dynamod/pbs"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -57,7 +59,10 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 	replies := make(chan getReply, len(p.targets))
 	// Remote reads may outlive the request: their answers feed read repair.
 	bctx, cancel := c.bgContext()
-	req := encodeKey(p.key)
+	// stamped asks the replica for its clock (getStamp, see pbs.go); req
+	// is the same request without: one buffer for both.
+	stamped := append(encodeKey(p.key), getStamp)
+	req := stamped[:len(stamped)-1]
 	order := readOrder(p.targets, c.cfg.Self)
 	asked := 0
 	ask := func(n int) {
@@ -70,12 +75,24 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				continue
 			}
 			started := c.bg.Go(func() {
-				b, err := c.tr.Call(bctx, tg.node, KindGet, req)
+				body, stamp := req, c.stampers.has(tg.node)
+				if stamp {
+					body = stamped
+				}
+				sent := time.Now()
+				b, err := c.tr.Call(bctx, tg.node, KindGet, body)
 				if err != nil {
 					replies <- getReply{t: tg, err: err}
 					return
 				}
-				cl, found, err := decodeGetReply(b)
+				got := time.Now()
+				cl, found, at, err := decodeGetReply(b)
+				if stamp && errors.Is(err, ErrBadRequest) {
+					c.stampers.set(tg.node, false) // an earlier version again
+				}
+				if err == nil {
+					c.observe(pbs.ReadRequest, pbs.ReadResponse, sent, got, at)
+				}
 				replies <- getReply{t: tg, clock: cl, found: found, err: err}
 			})
 			if !started {
@@ -177,7 +194,7 @@ func (c *Coordinator) readRepair(p placement, got []getReply) {
 		}
 		b, err := c.tr.Call(ctx, rp.t.node, KindRepair, encodePut(p.key, false, rp.t.hintFor, obj))
 		if err == nil {
-			_, err = decodePutReply(b)
+			_, _, err = decodePutReply(b)
 		}
 		if err != nil {
 			c.log.Debug("read repair failed", "peer", rp.t.node, "err", err)
@@ -186,7 +203,8 @@ func (c *Coordinator) readRepair(p placement, got []getReply) {
 }
 
 func encodeKey(k storage.Key) []byte {
-	e := encoder{wire.Encoder{B: make([]byte, 0, 16+len(k.Bucket)+len(k.Key))}}
+	// One byte more than the key takes: room for getStamp.
+	e := encoder{wire.Encoder{B: make([]byte, 0, 17+len(k.Bucket)+len(k.Key))}}
 	e.key(k)
 	return e.B
 }

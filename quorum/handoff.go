@@ -216,7 +216,7 @@ func (c *Coordinator) deliver(ctx context.Context, member string, k storage.Key,
 			b, err := c.tr.Call(cctx, t.node, KindHandoff, body.to(k, true, t.hintFor))
 			cancel()
 			if err == nil {
-				_, err = decodePutReply(b)
+				_, _, err = decodePutReply(b)
 			}
 			if err != nil {
 				failed.add(t.node)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dynamod/dynamod/pbs"
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -268,10 +269,17 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		sent++
 		msg := body.to(p.key, dw > 0, tg.hintFor)
 		started := c.bg.Go(func() {
+			sent := time.Now()
 			b, err := c.tr.Call(bctx, tg.node, KindReplicate, msg)
 			var durable bool
 			if err == nil {
-				durable, err = decodePutReply(b)
+				got := time.Now()
+				var at int64
+				durable, at, err = decodePutReply(b)
+				if err == nil {
+					c.observe(pbs.WriteRequest, pbs.WriteAck, sent, got, at)
+					c.stampers.set(tg.node, at != 0)
+				}
 			}
 			acks <- putAck{t: tg, durable: durable, err: err}
 		})
@@ -421,13 +429,13 @@ func (c *Coordinator) updateLocal(p placement, self target, client versioning.Cl
 		// already here (its values, stamped by the receiving node to the
 		// nanosecond, are live). Minting it again would make equal
 		// siblings; the caller replicates the state as it is.
-		return local, newPutBody(p.key, sync, local), nil
+		return local, newReplicateBody(p.key, sync, local), nil
 	}
 	next, err := c.mint(p.key, local, found, client, props)
 	if err != nil {
 		return versioning.Clock{}, putBody{}, err
 	}
-	body := newPutBody(p.key, sync, next)
+	body := newReplicateBody(p.key, sync, next)
 	if err := c.store.PutEncoded(p.key, next, body.obj, sync); err != nil {
 		return versioning.Clock{}, putBody{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dynamod/dynamod/storage"
 	"github.com/dynamod/dynamod/versioning"
@@ -115,6 +116,10 @@ func (c *Coordinator) Serve(ctx context.Context, from string, kind uint8, body [
 func (c *Coordinator) serveGet(body []byte) []byte {
 	d := newDecoder(body)
 	k := d.key()
+	var flags uint8
+	if d.Err == nil && len(d.B) > 0 {
+		flags = d.Byte() // getStamp; other bits are ignored
+	}
 	if err := d.End(); err != nil {
 		return encodeErr(err)
 	}
@@ -122,10 +127,17 @@ func (c *Coordinator) serveGet(body []byte) []byte {
 	if err != nil {
 		return encodeErr(err)
 	}
-	if !found {
-		return []byte{stNotFound}
+	var b []byte
+	if flags&getStamp != 0 {
+		b = appendStamp(make([]byte, 0, stampLen+1+storage.ObjectSize(cl)), time.Now())
 	}
-	return storage.AppendObject([]byte{stOK}, cl)
+	if !found {
+		return append(b, stNotFound)
+	}
+	if b == nil {
+		b = make([]byte, 0, 1+storage.ObjectSize(cl))
+	}
+	return storage.AppendObject(append(b, stOK), cl)
 }
 
 func (c *Coordinator) servePut(body []byte) []byte {
@@ -144,37 +156,45 @@ func (c *Coordinator) servePut(body []byte) []byte {
 	if m.sync {
 		durable = 1
 	}
+	if m.stamp {
+		return append(appendStamp(make([]byte, 0, stampLen+2), time.Now()), stOK, durable)
+	}
 	return []byte{stOK, durable}
 }
 
-// decodeGetReply parses a KindGet reply.
-func decodeGetReply(b []byte) (versioning.Clock, bool, error) {
+// decodeGetReply parses a KindGet reply. stamp is the replica's clock
+// when it read its store (Unix ns), 0 if the reply has none.
+func decodeGetReply(b []byte) (cl versioning.Clock, found bool, stamp int64, err error) {
+	stamp, b = cutStamp(b)
 	if len(b) == 0 {
-		return versioning.Clock{}, false, errMalformed
+		return versioning.Clock{}, false, 0, errMalformed
 	}
 	switch b[0] {
 	case stOK:
 		// The reply is ours (transport.Caller): the clock may share it.
 		cl, err := storage.DecodeObjectOwned(b[1:])
 		if err != nil {
-			return versioning.Clock{}, false, fmt.Errorf("%w: %w", errMalformed, err)
+			return versioning.Clock{}, false, 0, fmt.Errorf("%w: %w", errMalformed, err)
 		}
-		return cl, true, nil
+		return cl, true, stamp, nil
 	case stNotFound:
-		return versioning.Clock{}, false, nil
+		return versioning.Clock{}, false, stamp, nil
 	}
 	d := newDecoder(b[1:])
-	return versioning.Clock{}, false, decodeErr(b[0], &d)
+	return versioning.Clock{}, false, 0, decodeErr(b[0], &d)
 }
 
-// decodePutReply parses a replicate/repair/handoff reply: durable or error.
-func decodePutReply(b []byte) (bool, error) {
+// decodePutReply parses a replicate/repair/handoff reply: durable or error,
+// and the replica's clock when it applied the write (Unix ns), 0 if the
+// reply has none.
+func decodePutReply(b []byte) (durable bool, stamp int64, err error) {
+	stamp, b = cutStamp(b)
 	if len(b) == 2 && b[0] == stOK {
-		return b[1] == 1, nil
+		return b[1] == 1, stamp, nil
 	}
 	if len(b) == 0 {
-		return false, errMalformed
+		return false, 0, errMalformed
 	}
 	d := newDecoder(b[1:])
-	return false, decodeErr(b[0], &d)
+	return false, 0, decodeErr(b[0], &d)
 }

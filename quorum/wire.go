@@ -51,7 +51,23 @@ const (
 	stTooLarge
 	stBadRequest
 	stError
+	// stStamped prefixes a reply with the replica's wall clock, 8 bytes
+	// big-endian Unix ns, when it applied the write or read its store;
+	// the reply itself follows. Sent only to a coordinator that asked
+	// (putStamp, getStamp), so a coordinator of an earlier version never
+	// sees it (see pbs.go).
+	stStamped
 )
+
+// Flags of a putMsg.
+const (
+	putSync  uint8 = 1 << iota // the replica fsyncs the write
+	putStamp                   // the reply is stStamped (replicate only)
+)
+
+// getStamp, a byte after a KindGet request's key, asks for a stStamped
+// reply.
+const getStamp uint8 = 1
 
 var errMalformed = errors.New("quorum: malformed message")
 
@@ -92,6 +108,7 @@ type putMsg struct {
 	clock   versioning.Clock
 	raw     []byte // clock's encoding, inside the message
 	sync    bool
+	stamp   bool   // the coordinator wants a stStamped reply
 	hintFor string // the primary this copy stands in for; "" if none
 }
 
@@ -102,17 +119,28 @@ type putMsg struct {
 // to replicate and one per target.
 type putBody struct {
 	b, obj []byte
+	stamp  bool // b asks for a stamped reply
 }
 
 // newPutBody encodes c into a putMsg for k with no hintFor.
 func newPutBody(k storage.Key, sync bool, c versioning.Clock) putBody {
+	return newPutBodyStamp(k, sync, false, c)
+}
+
+// newReplicateBody is newPutBody for a replicate, whose replies carry the
+// replica's clock (stStamped) for the staleness samples.
+func newReplicateBody(k storage.Key, sync bool, c versioning.Clock) putBody {
+	return newPutBodyStamp(k, sync, true, c)
+}
+
+func newPutBodyStamp(k storage.Key, sync, stamp bool, c versioning.Clock) putBody {
 	size := storage.ObjectSize(c)
 	e := encoder{wire.Encoder{B: make([]byte, 0, putHeaderMax(k, "")+size)}}
-	putHeader(&e, k, sync, "")
+	putHeader(&e, k, putFlags(sync, stamp), "")
 	e.Uvarint(uint64(size))
 	off := len(e.B)
 	b := storage.AppendObject(e.B, c)
-	return putBody{b: b, obj: b[off:]}
+	return putBody{b: b, obj: b[off:], stamp: stamp}
 }
 
 // to returns the message for a target standing in for hintFor ("" for
@@ -121,7 +149,18 @@ func (p putBody) to(k storage.Key, sync bool, hintFor string) []byte {
 	if hintFor == "" {
 		return p.b
 	}
-	return encodePut(k, sync, hintFor, p.obj)
+	return encodePutFlags(k, putFlags(sync, p.stamp), hintFor, p.obj)
+}
+
+func putFlags(sync, stamp bool) uint8 {
+	var f uint8
+	if sync {
+		f |= putSync
+	}
+	if stamp {
+		f |= putStamp
+	}
+	return f
 }
 
 // putHeaderMax bounds the bytes putHeader and the object's length prefix
@@ -131,12 +170,8 @@ func putHeaderMax(k storage.Key, hintFor string) int {
 }
 
 // putHeader writes a putMsg's fields before the object.
-func putHeader(e *encoder, k storage.Key, sync bool, hintFor string) {
+func putHeader(e *encoder, k storage.Key, flags uint8, hintFor string) {
 	e.key(k)
-	flags := uint8(0)
-	if sync {
-		flags |= 1
-	}
 	e.Byte(flags)
 	e.Str(hintFor)
 }
@@ -144,8 +179,13 @@ func putHeader(e *encoder, k storage.Key, sync bool, hintFor string) {
 // encodePut builds a putMsg body around an object already encoded with
 // storage.AppendObject.
 func encodePut(k storage.Key, sync bool, hintFor string, obj []byte) []byte {
+	return encodePutFlags(k, putFlags(sync, false), hintFor, obj)
+}
+
+// encodePutFlags is encodePut with its flags byte given.
+func encodePutFlags(k storage.Key, flags uint8, hintFor string, obj []byte) []byte {
 	e := encoder{wire.Encoder{B: make([]byte, 0, putHeaderMax(k, hintFor)+len(obj))}}
-	putHeader(&e, k, sync, hintFor)
+	putHeader(&e, k, flags, hintFor)
 	e.Bytes(obj)
 	return e.B
 }
@@ -154,7 +194,9 @@ func decodePut(b []byte) (putMsg, error) {
 	d := newDecoder(b)
 	var m putMsg
 	m.key = d.key()
-	m.sync = d.Byte()&1 != 0
+	flags := d.Byte() // bits this version does not know are ignored
+	m.sync = flags&putSync != 0
+	m.stamp = flags&putStamp != 0
 	m.hintFor = d.Str()
 	m.raw = d.Bytes()
 	if d.Err == nil {
