@@ -132,6 +132,7 @@ var authCases = []authCase{
 	{"GET", "/cluster", "", "", "admin"},
 	{"GET", "/cluster/stats", "", "", "admin"},
 	{"GET", "/cluster/preflist/b/k", "", "", "admin"},
+	{"GET", "/cluster/pbs?bucket=b", "", "", "admin"},
 	{"GET", "/admin/find/siblings", "", "", "admin"},
 	{"POST", "/admin/leave", "", "", "admin"},
 	{"POST", "/admin/remove/n9", "", "", "admin"},

@@ -56,6 +56,11 @@ type Backend interface {
 	Stats(ctx context.Context) (json.RawMessage, error)
 	// Preflist returns the /cluster/preflist document of one key.
 	Preflist(bucket, key string) (json.RawMessage, error)
+	// PBS returns the /cluster/pbs document: this node's staleness
+	// estimate for bucket's N, R and W and every other R and W ("" for
+	// the default properties; the handler has checked the name). It may
+	// take tens of ms of CPU; ctx carries the request's deadline.
+	PBS(ctx context.Context, bucket string) (json.RawMessage, error)
 	// Ready reports whether the node serves requests (storage open,
 	// membership known).
 	Ready() error

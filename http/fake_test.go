@@ -266,6 +266,15 @@ func (f *fakeBackend) Preflist(bucket, key string) (json.RawMessage, error) {
 	})
 }
 
+// PBS implements Backend: a document of the node's shape for the bucket,
+// with no samples yet.
+func (f *fakeBackend) PBS(ctx context.Context, bucket string) (json.RawMessage, error) {
+	if err := f.enter(ctx, "PBS"); err != nil {
+		return nil, err
+	}
+	return json.Marshal(client.PBS{Node: "n1", Bucket: bucket, N: 3, R: 2, W: 2, WindowSeconds: 300, Curves: []client.PBSCurve{}})
+}
+
 func (f *fakeBackend) Ready() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

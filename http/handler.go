@@ -230,6 +230,7 @@ func (a *api) router() *mux.Router {
 	r.Handle("/cluster", a.route("cluster", a.cluster)).Methods("GET")
 	r.Handle("/cluster/stats", a.route("stats", a.stats)).Methods("GET")
 	r.Handle(preflst, a.route("preflist", a.preflist)).Methods("GET")
+	r.Handle("/cluster/pbs", a.route("pbs", a.pbs)).Methods("GET") // pbs.go
 	r.Handle("/admin/find/{what}", a.route("find", a.find)).Methods("GET")
 	r.Handle("/admin/leave", a.route("leave", a.leave)).Methods("POST")
 	r.Handle("/admin/remove/{name}", a.route("remove", a.remove)).Methods("POST")

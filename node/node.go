@@ -184,6 +184,9 @@ type Node struct {
 	left     chan struct{}
 	leftOnce sync.Once
 
+	// pbs estimates staleness for /cluster/pbs (pbs.go).
+	pbs pbsState
+
 	// wg tracks the node's loops; cancel stops them.
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
