@@ -493,7 +493,7 @@
     clear(list);
     const curves = doc && Array.isArray(doc.curves) ? doc.curves : [];
     $('pbs-empty').hidden = curves.length > 0;
-    chart.hidden = curves.length === 0;
+    chart.toggleAttribute('hidden', curves.length === 0); // an SVG element has no .hidden
     if (!doc) {
       text($('pbs-samples'), '');
       return;
@@ -513,23 +513,29 @@
       pbsShown.add(curveKey(curves[0]));
       const weakest = curves.find((c) => c.r === 1 && c.w === 1);
       if (weakest) pbsShown.add(curveKey(weakest));
+      const quorum = curves.find((c) => c.strict && c.r === c.w); // e.g. R=W=2 of N=3
+      if (quorum) pbsShown.add(curveKey(quorum));
     }
     let tmax = 1;
     for (const c of curves) for (const pt of c.visibility || []) if (pt.t_ms > tmax) tmax = pt.t_ms;
-    const L = 34, T = 8, W = 360 - L - 10, H = 200 - T - 26;
+    const L = 34, T = 18, W = 360 - L - 12, H = 200 - T - 28;
     const x = (t) => L + W * Math.log10(1 + Math.max(0, t)) / Math.log10(1 + tmax);
     const y = (p) => T + H * (1 - Math.min(1, Math.max(0, p)));
     for (const p of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
       chart.append(sv('line', { class: 'gridline', x1: L, y1: y(p), x2: L + W, y2: y(p) }),
         sv('text', { x: L - 4, y: y(p) + 3, 'text-anchor': 'end' }, String(p)));
     }
+    let lastLabel = -Infinity;
     for (let t = 0; t <= tmax * 1.0001; t = t === 0 ? 1 : t * 10) {
-      chart.append(sv('line', { class: 'gridline', x1: x(t), y1: T, x2: x(t), y2: T + H }),
-        sv('text', { x: x(t), y: T + H + 12, 'text-anchor': 'middle' }, fmtMs(t)));
+      chart.append(sv('line', { class: 'gridline', x1: x(t), y1: T, x2: x(t), y2: T + H }));
+      if (x(t) - lastLabel >= 28) { // ticks crowd at the left of a log axis
+        chart.append(sv('text', { x: x(t), y: T + H + 12, 'text-anchor': 'middle' }, t === 0 ? '0' : fmtMs(t)));
+        lastLabel = x(t);
+      }
     }
     chart.append(sv('line', { class: 'axis', x1: L, y1: T + H, x2: L + W, y2: T + H }), sv('line', { class: 'axis', x1: L, y1: T, x2: L, y2: T + H }),
-      sv('text', { x: L + W, y: T + H + 23, 'text-anchor': 'end' }, 't after the write\'s acknowledgement (log scale)'),
-      sv('text', { x: L + 4, y: T + 9 }, 'P(read sees the write)'));
+      sv('text', { x: L + W, y: T + H + 25, 'text-anchor': 'end' }, 't after the write\'s acknowledgement (log scale)'),
+      sv('text', { x: L - 30, y: 9 }, 'P(a read started t after the ack sees the write)'));
     curves.forEach((c, i) => {
       const k = curveKey(c);
       const col = PALETTE[i % PALETTE.length];
