@@ -42,10 +42,13 @@ type remoteState struct {
 
 // ReapPartition physically deletes the tombstones of partition p whose
 // grace has passed and that every replica is known to hold identically.
-// This node must be a primary of p (the run loop uses the first one). The
-// rule, for each tombstone t with digest d:
+// An object whose values are all deleted or expired counts as a tombstone
+// (quorum's expiry): a value written with a TTL and never read again
+// leaves this way. This node must be a primary of p (the run loop uses
+// the first one). The rule, for each tombstone t with digest d:
 //
-//   - TombstoneGrace has passed since the newest LastModified of t's values;
+//   - TombstoneGrace has passed since the newest LastModified of t's
+//     values, and since the latest expiry among them;
 //   - every member of the ring is alive and answers (the walk of p covers
 //     every member: fallbacks too may hold a copy);
 //   - each of p's primaries (the first NVal of its walk) holds exactly d;
@@ -80,7 +83,7 @@ func (a *AntiEntropy) ReapPartition(ctx context.Context, p int) (ReapStats, erro
 	var cands []candidate
 	lo, hi := a.geo.partRange(p)
 	err := a.scan(ctx, lo, hi, func(k storage.Key, c versioning.Clock) error {
-		if len(cands) < maxReapPerPass && versioning.IsTombstone(c) && !now.Before(a.expiry(c)) {
+		if len(cands) < maxReapPerPass && versioning.IsTombstoneAt(c, now.UnixNano()) && !now.Before(a.expiry(c)) {
 			cands = append(cands, candidate{k, versioning.Digest(c)})
 		}
 		return nil
@@ -102,11 +105,11 @@ func (a *AntiEntropy) ReapPartition(ctx context.Context, p int) (ReapStats, erro
 }
 
 // expiry returns when tombstone c may be reaped: the grace after its newest
-// value's LastModified.
+// value's LastModified, or the expiry of an expired value if later.
 func (a *AntiEntropy) expiry(c versioning.Clock) time.Time {
 	var newest int64
 	for _, v := range versioning.Values(c) {
-		newest = max(newest, v.LastModified)
+		newest = max(newest, v.LastModified, v.Expires)
 	}
 	return time.Unix(0, newest).Add(a.cfg.TombstoneGrace)
 }

@@ -303,12 +303,13 @@ func (a *AntiEntropy) serveReap(d *decoder) ([]byte, error) {
 	return e.B, nil
 }
 
-// reapLocal deletes k here if it is still the tombstone with digest dg.
+// reapLocal deletes k here if it is still the tombstone (or expired
+// value) with digest dg.
 // The tombstone check guards against a confused peer; ReapLocal rechecks
 // the digest under the key's lock.
 func (a *AntiEntropy) reapLocal(k storage.Key, dg uint64) (bool, error) {
 	c, found, err := a.local.ReadLocal(k)
-	if err != nil || !found || !versioning.IsTombstone(c) || versioning.Digest(c) != dg {
+	if err != nil || !found || !versioning.IsTombstoneAt(c, a.cfg.Now().UnixNano()) || versioning.Digest(c) != dg {
 		return false, err
 	}
 	reaped, err := a.local.ReapLocal(k, dg)

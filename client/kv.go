@@ -59,6 +59,10 @@ type WriteOptions struct {
 	// ReturnBody makes Put return the object as stored, with its new
 	// context (and siblings, if concurrent writes left some).
 	ReturnBody bool
+	// TTL makes the value expire that long after the write (rounded to
+	// milliseconds); a read then finds it deleted. Zero: the bucket's
+	// ttl property (by default, never).
+	TTL time.Duration
 }
 
 func (o *WriteOptions) query() url.Values {
@@ -89,6 +93,12 @@ func (o *WriteOptions) header(op, vctx string) (http.Header, error) {
 	}
 	if o == nil {
 		return h, nil
+	}
+	if o.TTL < 0 {
+		return nil, badRequest(op, "negative TTL %v", o.TTL)
+	}
+	if o.TTL > 0 {
+		h.Set(TTLHeader, max(o.TTL.Round(time.Millisecond), time.Millisecond).String())
 	}
 	for k, v := range o.Meta {
 		if !isToken(k) {

@@ -21,6 +21,10 @@ const (
 	DeletedHeader = "Dynamod-Deleted"
 	// MetaHeaderPrefix prefixes each user metadata header.
 	MetaHeaderPrefix = "Dynamod-Meta-"
+	// TTLHeader gives a write's time to live; ExpiresHeader says when a
+	// value read expires (RFC 3339).
+	TTLHeader     = "Dynamod-TTL"
+	ExpiresHeader = "Dynamod-Expires"
 )
 
 // Sibling is one of a key's concurrent values.
@@ -33,6 +37,9 @@ type Sibling struct {
 	// Meta is the user metadata. Keys are lower-case: they travel as
 	// case-insensitive HTTP header names.
 	Meta map[string]string
+	// Expires is when the value expires (written with a TTL); zero if
+	// never.
+	Expires time.Time
 }
 
 // Object is a key's state as one read saw it.
@@ -146,6 +153,13 @@ func siblingFrom(h map[string][]string, body []byte) (Sibling, error) {
 		}
 		s.LastModified = t
 	}
+	if ex := hh.Get(ExpiresHeader); ex != "" {
+		t, err := time.Parse(time.RFC3339Nano, ex)
+		if err != nil {
+			return Sibling{}, fmt.Errorf("bad %s %q: %w", ExpiresHeader, ex, err)
+		}
+		s.Expires = t
+	}
 	for k, v := range h {
 		if len(k) > len(MetaHeaderPrefix) && strings.EqualFold(k[:len(MetaHeaderPrefix)], MetaHeaderPrefix) && len(v) > 0 {
 			if s.Meta == nil {
@@ -176,6 +190,7 @@ type siblingsDoc struct {
 		LastModified string            `json:"last_modified"`
 		Deleted      bool              `json:"deleted"`
 		Meta         map[string]string `json:"meta"`
+		Expires      string            `json:"expires"`
 	} `json:"siblings"`
 }
 
@@ -203,6 +218,11 @@ func siblingsFrom(r *response) (*Object, error) {
 			if d.LastModified != "" {
 				if s.LastModified, err = time.Parse(time.RFC3339Nano, d.LastModified); err != nil {
 					return nil, fmt.Errorf("sibling %q: last_modified: %w", d.ID, err)
+				}
+			}
+			if d.Expires != "" {
+				if s.Expires, err = time.Parse(time.RFC3339Nano, d.Expires); err != nil {
+					return nil, fmt.Errorf("sibling %q: expires: %w", d.ID, err)
 				}
 			}
 			if len(d.Meta) > 0 {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
@@ -19,6 +20,10 @@ const (
 	// resolver failed and siblings came back instead.
 	hdrWarning = "Dynamod-Resolver-Warning"
 	hdrDeleted = "Dynamod-Deleted"
+	// hdrTTL gives a write's time to live; hdrExpires tells a reader
+	// when a value expires (RFC 3339, UTC, nanoseconds).
+	hdrTTL     = "Dynamod-TTL"
+	hdrExpires = "Dynamod-Expires"
 	metaPrefix = "Dynamod-Meta-"
 )
 
@@ -210,4 +215,23 @@ func headerSafe(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// parseTTL reads a write's time to live from the ttl query parameter or
+// the Dynamod-TTL header (one of them, not both); 0 when neither is given.
+func parseTTL(r *nethttp.Request) (time.Duration, error) {
+	q, hasQ := r.URL.Query()["ttl"]
+	h := r.Header.Values(hdrTTL)
+	hasH := len(h) > 0
+	switch {
+	case hasQ && hasH:
+		return 0, badRequest("give the ttl once: in the ttl parameter or the " + hdrTTL + " header")
+	case len(q) > 1 || len(h) > 1:
+		return 0, badRequest("more than one ttl")
+	case hasQ:
+		return quorum.ParseTTL(q[0])
+	case hasH:
+		return quorum.ParseTTL(h[0])
+	}
+	return 0, nil
 }

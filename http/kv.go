@@ -121,6 +121,11 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.writeError(w, r, err)
 		return
 	}
+	ttl, err := parseTTL(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	data, err := a.readBody(w, r, props.MaxValueBytes)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -130,6 +135,7 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.log.Debug("large value", "bytes", len(data), "warn_bytes", props.WarnValueBytes, "request_id", infoFrom(r.Context()).id)
 	}
 	v := versioning.Value{Data: data, ContentType: ct, LastModified: time.Now().UnixNano(), Meta: meta}
+	v.Expires = props.Expiry(v.LastModified, ttl)
 
 	ctx, cancel := a.withTimeout(w, r, o.Timeout, a.b.DefaultTimeout())
 	defer cancel()

@@ -73,6 +73,9 @@ func valueHeaders(h map[string][]string, s versioning.Sibling) {
 		h["Last-Modified"] = []string{time.Unix(0, s.Value.LastModified).UTC().Format(nethttp.TimeFormat)}
 	}
 	h["Etag"] = []string{strconv.Quote(s.ID)}
+	if s.Value.Expires != 0 {
+		h[hdrExpires] = []string{time.Unix(0, s.Value.Expires).UTC().Format(time.RFC3339Nano)}
+	}
 	if s.Value.Deleted {
 		h[hdrDeleted] = []string{"true"}
 	}
@@ -118,6 +121,7 @@ type jsonSibling struct {
 	LastModified string            `json:"last_modified,omitempty"` // RFC 3339, nanoseconds
 	Deleted      bool              `json:"deleted"`
 	Meta         map[string]string `json:"meta,omitempty"`
+	Expires      string            `json:"expires,omitempty"` // RFC 3339, nanoseconds
 }
 
 // siblingsDoc is the JSON form of a 300.
@@ -140,6 +144,9 @@ func (a *api) writeSiblingsJSON(w nethttp.ResponseWriter, vctx string, sibs []ve
 		}
 		if s.Value.LastModified != 0 {
 			js.LastModified = time.Unix(0, s.Value.LastModified).UTC().Format(time.RFC3339Nano)
+		}
+		if s.Value.Expires != 0 {
+			js.Expires = time.Unix(0, s.Value.Expires).UTC().Format(time.RFC3339Nano)
 		}
 		doc.Siblings[i] = js
 		a.m.objectSize.WithLabelValues("read").Observe(float64(len(s.Value.Data)))

@@ -152,7 +152,8 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 		c.m.siblingWarnings.Inc()
 		c.log.Warn("many siblings", "bucket", bucket, "siblings", obj.Clock.Len())
 	}
-	if obj.Clock.Len() > 1 {
+	obj, gone := c.expireRead(p, props, obj) // expire.go
+	if obj.Clock.Len() > 1 && !gone {
 		obj = c.resolveSiblings(ctx, p, props, obj)
 	}
 	return obj, nil

@@ -181,8 +181,9 @@ func (c *Coordinator) listLocal(ctx context.Context, bucket string, ranges []has
 	return nil
 }
 
-// liveRaw reports whether an encoded object has a live value that is not
-// a tombstone. A corrupt object is logged, counted and left out.
+// liveRaw reports whether an encoded object has a live value that is
+// neither a tombstone nor expired. A corrupt object is logged, counted and
+// left out.
 func (c *Coordinator) liveRaw(bucket string, raw []byte) bool {
 	cl, err := storage.DecodeObject(raw)
 	if err != nil {
@@ -190,7 +191,7 @@ func (c *Coordinator) liveRaw(bucket string, raw []byte) bool {
 		c.log.Error("corrupt object in key listing", "bucket", bucket, "err", err)
 		return false
 	}
-	return !versioning.IsTombstone(cl)
+	return !versioning.IsTombstoneAt(cl, c.cfg.Now().UnixNano())
 }
 
 // listPage is one page of a remote listing: keys, and if more follow, the

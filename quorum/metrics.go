@@ -28,6 +28,7 @@ type metrics struct {
 	released         prometheus.Counter
 	corrupt          prometheus.Counter
 	reaped           prometheus.Counter
+	expired          prometheus.Counter
 	resolutions      *prometheus.CounterVec // result
 	// clockSkew counts replica calls whose one-way split (pbs.go) was
 	// clamped: the peer's clock is off by more than the round trip.
@@ -90,6 +91,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		corrupt: f.NewCounter(prometheus.CounterOpts{
 			Name: "dynamod_quorum_corrupt_objects_total", Help: "Corrupt local objects found.",
+		}),
+		expired: f.NewCounter(prometheus.CounterOpts{
+			Name: "dynamod_quorum_expired_values_total", Help: "Values a read found expired (answered as deleted).",
 		}),
 		resolutions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dynamod_quorum_resolutions_total", Help: "Sibling resolutions on reads, by result.",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Quorum is a replica count as a client or bucket states it: a positive
@@ -157,14 +158,62 @@ type Props struct {
 	MaxValueBytes int64 `json:"max_value_bytes"`
 	// WarnValueBytes logs and counts larger writes. Default 256 KiB.
 	WarnValueBytes int64 `json:"warn_value_bytes"`
+	// TTL is how long a value written without a TTL of its own lives
+	// (docs/design.md, "Expiry"). Default 0: for ever. 0..MaxTTL. A
+	// pointer so that an explicit 0 is kept.
+	TTL *Duration `json:"ttl"`
+}
+
+// MaxTTL bounds a bucket's ttl and a write's.
+const MaxTTL = 100 * 365 * 24 * time.Hour
+
+// Duration is a length of time in JSON: a string time.ParseDuration
+// reads ("30m", "1h30m", "0s"), written as time.Duration's String.
+type Duration time.Duration
+
+// MarshalJSON writes d as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a string time.ParseDuration accepts.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"30m\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration string such as \"30m\", got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseTTL parses a write's TTL (the ttl query parameter or the
+// Dynamod-TTL header): a duration time.ParseDuration reads, or a number
+// of seconds, more than 0 and at most MaxTTL.
+func ParseTTL(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.ParseUint(s, 10, 32)
+		if nerr != nil {
+			return 0, fmt.Errorf("%w: ttl %q: want a duration such as 30m or a number of seconds", ErrBadRequest, s)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d <= 0 || d > MaxTTL {
+		return 0, fmt.Errorf("%w: ttl %q: must be more than 0 and at most %v", ErrBadRequest, s, MaxTTL)
+	}
+	return d, nil
 }
 
 // DefaultProps returns the properties of a bucket nobody has configured.
 func DefaultProps() Props {
-	t, rrc := true, 0.1
+	t, rrc, ttl := true, 0.1, Duration(0)
 	return Props{
 		NVal: 3, R: Majority, W: Majority, PR: zeroCount, PW: zeroCount, DW: zeroCount,
-		NotFoundOK: &t, ReadRepairChance: &rrc, Resolver: "siblings",
+		NotFoundOK: &t, ReadRepairChance: &rrc, Resolver: "siblings", TTL: &ttl,
 		MaxSiblings: 50, WarnSiblings: 25,
 		MaxValueBytes: 1 << 20, WarnValueBytes: 256 << 10,
 	}
@@ -201,7 +250,31 @@ func (p Props) WithDefaults(d Props) Props {
 	if p.WarnValueBytes == 0 {
 		p.WarnValueBytes = d.WarnValueBytes
 	}
+	if p.TTL == nil {
+		p.TTL = d.TTL
+	}
 	return p
+}
+
+// ttl is p's ttl, 0 (none) if unset.
+func (p Props) ttl() time.Duration {
+	if p.TTL == nil {
+		return 0
+	}
+	return time.Duration(*p.TTL)
+}
+
+// Expiry returns when a value written at now (Unix nanoseconds) with the
+// write's own ttl (0: none given) expires under p: the write's ttl, else
+// the bucket's; 0 when neither is set.
+func (p Props) Expiry(now int64, ttl time.Duration) int64 {
+	if ttl <= 0 {
+		ttl = p.ttl()
+	}
+	if ttl <= 0 {
+		return 0
+	}
+	return now + int64(ttl)
 }
 
 // readRepairChance is p's read_repair_chance, the default's if unset.
@@ -277,6 +350,9 @@ func (p Props) Validate(checkResolver func(string) error) error {
 		errs = append(errs, fmt.Errorf("max_siblings × max_value_bytes: %d values of up to %d bytes (and %d bytes of metadata each) "+
 			"make objects larger than %d bytes, which do not fit a node-to-node frame; lower max_siblings or max_value_bytes",
 			p.MaxSiblings, p.MaxValueBytes, ValueOverheadBytes, MaxObjectBytes))
+	}
+	if p.TTL != nil && (*p.TTL < 0 || time.Duration(*p.TTL) > MaxTTL) {
+		errs = append(errs, fmt.Errorf("ttl must be 0s..%v, got %v", MaxTTL, time.Duration(*p.TTL)))
 	}
 	if checkResolver != nil {
 		if err := checkResolver(p.Resolver); err != nil {

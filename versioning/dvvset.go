@@ -453,20 +453,25 @@ func (c Clock) Len() int {
 
 // IsTombstone reports whether c has at least one value and all of its
 // values are deleted.
-func IsTombstone(c Clock) bool {
+func IsTombstone(c Clock) bool { return IsTombstoneAt(c, math.MinInt64) }
+
+// IsTombstoneAt reports whether c has values and each of them is a
+// tombstone or has expired at now (Unix nanoseconds; see
+// [Value.ExpiredAt]): a read at now finds the key deleted.
+func IsTombstoneAt(c Clock, now int64) bool {
 	if c.Len() == 0 {
 		return false
 	}
 	for k := range c.Entries {
 		vs, _ := live(&c.Entries[k])
 		for _, v := range vs {
-			if !v.Deleted {
+			if !v.Deleted && !v.ExpiredAt(now) {
 				return false
 			}
 		}
 	}
 	for _, v := range c.Anon {
-		if !v.Deleted {
+		if !v.Deleted && !v.ExpiredAt(now) {
 			return false
 		}
 	}

@@ -117,6 +117,9 @@ func printObject(w io.Writer, obj *client.Object) {
 		if len(obj.Siblings) > 1 || s.ContentType != "" {
 			fmt.Fprintf(w, "%s  id=%s  type=%s  modified=%s\n", strings.Repeat(" ", len(prefix)), s.ID, s.ContentType, s.LastModified.Format(time.RFC3339))
 		}
+		if !s.Expires.IsZero() {
+			fmt.Fprintf(w, "%s  expires=%s\n", strings.Repeat(" ", len(prefix)), s.Expires.Format(time.RFC3339))
+		}
 		keys := make([]string, 0, len(s.Meta))
 		for k := range s.Meta {
 			keys = append(keys, k)
@@ -186,6 +189,7 @@ func cmdPut(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("put", stderr)
 	f.register(fs)
 	fs.BoolVar(&returnBody, "print", false, "print the stored object (returnbody)")
+	ttl := fs.Duration("ttl", 0, "time to live: the value expires that long after the write (0: the bucket's ttl)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -205,7 +209,10 @@ func cmdPut(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o.ReturnBody = returnBody
+	if *ttl < 0 {
+		return usagef("--ttl must not be negative")
+	}
+	o.ReturnBody, o.TTL = returnBody, *ttl
 	cl, ctx, cancel, err := f.client()
 	if err != nil {
 		return err
