@@ -154,7 +154,9 @@
     headers.set('Accept', 'application/json');
     const tok = token();
     if (tok) headers.set('Authorization', 'Bearer ' + tok);
-    const init = { method: opts.method || 'GET', headers, cache: 'no-store', credentials: 'omit', redirect: 'error' };
+    // same-origin, not omit: a node with --http-client-ca needs the
+    // browser's client certificate on these requests too.
+    const init = { method: opts.method || 'GET', headers, cache: 'no-store', credentials: 'same-origin', redirect: 'error' };
     if (opts.body !== undefined) init.body = opts.body;
     if (typeof AbortSignal !== 'undefined' && AbortSignal.timeout) init.signal = AbortSignal.timeout(opts.timeout || FETCH_TIMEOUT_MS);
     const resp = await fetch(BASE + path, init);
