@@ -177,9 +177,35 @@ func TestPBS_noSamples(t *testing.T) {
 	}
 }
 
-func pbsDoc(t *testing.T, n *node.Node) client.PBS {
+// TestPBS_bucketAndSingleNode: the estimate is for the bucket's own N, R
+// and W; a one-node cluster, whose reads are all fresh, needs no samples.
+func TestPBS_bucketAndSingleNode(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Seed: clustertest.Seed(t)})
+	n2 := c.Node("n2")
+	if err := n2.SetBucketProps("x", quorum.Props{NVal: 2, R: quorum.One, W: quorum.All}); err != nil {
+		t.Fatal(err)
+	}
+	if doc := pbsDocOf(t, n2, "x"); doc.Bucket != "x" || doc.N != 2 || doc.R != 1 || doc.W != 2 {
+		t.Errorf("bucket x: n=%d r=%d w=%d, want 2 1 2", doc.N, doc.R, doc.W)
+	}
+
+	solo := clustertest.Start(t, clustertest.Options{Nodes: 1, Seed: clustertest.Seed(t)})
+	doc := pbsDoc(t, solo.Node("n1"))
+	if doc.N != 1 || len(doc.Curves) != 1 || doc.Samples != (client.PBSSamples{}) {
+		t.Fatalf("one node: %+v, want one curve without samples", doc)
+	}
+	for _, p := range doc.Curves[0].Visibility {
+		if p.P != 1 {
+			t.Errorf("one node, t=%vms: p=%v, want 1", p.TMS, p.P)
+		}
+	}
+}
+
+func pbsDoc(t *testing.T, n *node.Node) client.PBS { return pbsDocOf(t, n, "") }
+
+func pbsDocOf(t *testing.T, n *node.Node, bucket string) client.PBS {
 	t.Helper()
-	raw, err := n.PBS(t.Context(), "")
+	raw, err := n.PBS(t.Context(), bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
