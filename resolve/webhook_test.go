@@ -340,7 +340,9 @@ func TestWebhook_callerContext(t *testing.T) {
 	if _, err := hook.Resolve(ctx, in); !errors.Is(err, ErrWebhook) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("call past the caller's deadline: error = %v, want ErrWebhook and DeadlineExceeded", err)
 	}
-	<-entered
+	// The request may never have reached the server: under load the 50 ms
+	// can pass before the handler runs (this test once waited here for
+	// ever). If it did, its entry lands in entered's free slot.
 	if got := webhookCalls(t, preg, resultTimeout); got != 1 {
 		t.Errorf("calls{timeout} = %v, want 1", got)
 	}
