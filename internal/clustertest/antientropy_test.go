@@ -106,19 +106,7 @@ func TestAntiEntropy_tombstoneReapedOnlyWhenSafe(t *testing.T) {
 		}
 	}
 	// Exchanges bring n3 the tombstone; then reaping removes it everywhere.
-	waitFor(t, 10*time.Second, func() string {
-		for _, n := range c.Names() {
-			if st := c.Node(n).AntiEntropy().Status(); st.Built < st.Partitions {
-				return fmt.Sprintf("%s built %d of %d trees", n, st.Built, st.Partitions)
-			}
-		}
-		return ""
-	})
-	for _, peer := range []string{"n2", "n3"} {
-		if _, err := c.Node("n1").AntiEntropy().ExchangePeer(t.Context(), peer); err != nil {
-			t.Fatalf("exchange n1-%s: %v", peer, err)
-		}
-	}
+	exchangeWith(t, c, "n1", "n2", "n3")
 	if cl, _ := c.LocalState("n3", "b", "gone"); !versioning.IsTombstone(cl) {
 		t.Fatalf("n3 after the exchange: %v, want the tombstone", versioning.Values(cl))
 	}
