@@ -34,7 +34,10 @@ var (
 // stale with probability 2/3 and reads get fresher with t; with R+W > N
 // every read is fresh at every t.
 func TestPBS_liveEstimate(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Seed: clustertest.Seed(t)})
+	// The replica timeout is far above the injected latencies: a loaded
+	// machine (16 writers under -race) once took 500 ms for a call, and
+	// this test is about what the calls measure, not about timeouts.
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, Seed: clustertest.Seed(t), ReplicaTimeout: 10 * time.Second})
 	for _, peer := range []string{"n2", "n3"} {
 		c.Net.SetLinkOneWay("n1", peer, pbsRequest)
 		c.Net.SetLinkOneWay(peer, "n1", pbsResponse)
