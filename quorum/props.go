@@ -162,6 +162,11 @@ type Props struct {
 	// (docs/design.md, "Expiry"). Default 0: for ever. 0..MaxTTL. A
 	// pointer so that an explicit 0 is kept.
 	TTL *Duration `json:"ttl"`
+	// Datatype makes the bucket's objects states of a convergent data
+	// type (docs/design.md, "Data types"): "counter", "set" or "map";
+	// "" (default) for plain values. Once set it cannot change, and it
+	// needs the default resolver and no ttl.
+	Datatype string `json:"datatype,omitempty"`
 }
 
 // MaxTTL bounds a bucket's ttl and a write's.
@@ -252,6 +257,9 @@ func (p Props) WithDefaults(d Props) Props {
 	}
 	if p.TTL == nil {
 		p.TTL = d.TTL
+	}
+	if p.Datatype == "" {
+		p.Datatype = d.Datatype
 	}
 	return p
 }
@@ -354,6 +362,7 @@ func (p Props) Validate(checkResolver func(string) error) error {
 	if p.TTL != nil && (*p.TTL < 0 || time.Duration(*p.TTL) > MaxTTL) {
 		errs = append(errs, fmt.Errorf("ttl must be 0s..%v, got %v", MaxTTL, time.Duration(*p.TTL)))
 	}
+	errs = append(errs, p.validateDatatype()...)
 	if checkResolver != nil {
 		if err := checkResolver(p.Resolver); err != nil {
 			errs = append(errs, fmt.Errorf("resolver: %w", err))

@@ -100,7 +100,9 @@ func (c *Coordinator) forward(ctx context.Context, op string, p placement, clien
 		cancel()
 		if err != nil {
 			lastErr = err
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || op == "update" {
+				// An update may have been applied there: applied twice
+				// it would count twice (types.go).
 				break
 			}
 			// Unreachable or silent: try the next one. If it did apply
@@ -479,6 +481,14 @@ func (c *Coordinator) mint(k storage.Key, local versioning.Clock, found bool, cl
 		if from, ok = counterRoom(client, local, actor, len(client.Anon)); !ok {
 			return versioning.Clock{}, fmt.Errorf("%w: the write's context exhausts the counter of every actor that could mint its dot", ErrBadRequest)
 		}
+	}
+	// On a datatype bucket the write becomes the state to store, made
+	// with this actor (types.go).
+	if client, err = applyDatatype(local, client, actor, props); err != nil {
+		return versioning.Clock{}, err
+	}
+	if props.Datatype != "" && isOpWrite(client) {
+		return versioning.Clock{}, fmt.Errorf("quorum: datatype write not applied")
 	}
 	// The first value descends the write's context; any further ones
 	// (siblings a resolver could not use) are kept next to it as blind

@@ -24,6 +24,9 @@ type Resolvers interface {
 // could not use stay as siblings next to the merge. Any failure returns the
 // siblings unchanged with a warning: resolution never loses data.
 func (c *Coordinator) resolveSiblings(ctx context.Context, p placement, props Props, obj *Object) *Object {
+	if props.Datatype != "" {
+		return c.joinSiblings(ctx, p, props, obj) // types.go
+	}
 	if c.cfg.Resolvers == nil || props.Resolver == "" || props.Resolver == "siblings" {
 		return obj
 	}

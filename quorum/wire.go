@@ -57,6 +57,8 @@ const (
 	// (putStamp, getStamp), so a coordinator of an earlier version never
 	// sees it (see pbs.go).
 	stStamped
+	stConflict     // ErrConflict (data types)
+	stPrecondition // ErrPrecondition (data types)
 )
 
 // Flags of a putMsg.
@@ -260,6 +262,10 @@ func encodeErr(err error) []byte {
 		e.Byte(stNotFound)
 	case errors.Is(err, ErrTooLarge):
 		e.Byte(stTooLarge)
+	case errors.Is(err, ErrConflict):
+		e.Byte(stConflict)
+	case errors.Is(err, ErrPrecondition):
+		e.Byte(stPrecondition)
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrBadQuorum), errors.Is(err, errMalformed):
 		e.Byte(stBadRequest)
 	default:
@@ -288,6 +294,10 @@ func decodeErr(st uint8, d *decoder) error {
 		return fmt.Errorf("%w (remote: %s)", ErrTooLarge, d.Str())
 	case stBadRequest:
 		return fmt.Errorf("%w (remote: %s)", ErrBadRequest, d.Str())
+	case stConflict:
+		return fmt.Errorf("%w (remote: %s)", ErrConflict, d.Str())
+	case stPrecondition:
+		return fmt.Errorf("%w (remote: %s)", ErrPrecondition, d.Str())
 	case stError:
 		return fmt.Errorf("quorum: remote error: %s", d.Str())
 	}
