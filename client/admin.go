@@ -54,19 +54,9 @@ func (c *Client) Props(ctx context.Context, bucket string) (map[string]any, erro
 	if bucket == "" {
 		return nil, badRequest(op, "empty bucket")
 	}
-	r, err := c.call(ctx, &request{
-		op: op, method: http.MethodGet, path: propsPath(bucket),
-		header: http.Header{"Accept": {"application/json"}},
-	}, c.retries)
-	if err != nil {
-		return nil, err
-	}
-	if r.status != http.StatusOK {
-		return nil, errorFrom(op, r)
-	}
 	var props map[string]any
-	if err := json.Unmarshal(r.body, &props); err != nil {
-		return nil, fmt.Errorf("client: %s: %s: decode: %w", op, r.node, err)
+	if err := c.getDoc(ctx, op, propsPath(bucket), nil, &props); err != nil {
+		return nil, err
 	}
 	// Accept Riak's {"props": {...}} envelope too.
 	if inner, ok := props["props"].(map[string]any); ok && len(props) == 1 {

@@ -2,9 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"net/url"
 )
 
@@ -76,19 +73,9 @@ func (c *Client) PBS(ctx context.Context, bucket string) (*PBS, error) {
 		op += " of " + bucket
 		q = url.Values{"bucket": {bucket}}
 	}
-	r, err := c.call(ctx, &request{
-		op: op, method: http.MethodGet, path: "/cluster/pbs", query: q,
-		header: http.Header{"Accept": {"application/json"}},
-	}, c.retries)
-	if err != nil {
-		return nil, err
-	}
-	if r.status != http.StatusOK {
-		return nil, errorFrom(op, r)
-	}
 	var p PBS
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		return nil, fmt.Errorf("client: %s: %s: decode: %w", op, r.node, err)
+	if err := c.getDoc(ctx, op, "/cluster/pbs", q, &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -42,16 +43,16 @@ type OpSeries struct {
 // Stats returns the /cluster/stats document of whichever node answered.
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	var s Stats
-	if err := c.getDoc(ctx, "get stats", "/cluster/stats", &s); err != nil {
+	if err := c.getDoc(ctx, "get stats", "/cluster/stats", nil, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// getDoc GETs a JSON document of the API into v.
-func (c *Client) getDoc(ctx context.Context, op, path string, v any) error {
+// getDoc GETs a JSON document of the API (query may be nil) into v.
+func (c *Client) getDoc(ctx context.Context, op, path string, query url.Values, v any) error {
 	r, err := c.call(ctx, &request{
-		op: op, method: http.MethodGet, path: path,
+		op: op, method: http.MethodGet, path: path, query: query,
 		header: http.Header{"Accept": {"application/json"}},
 	}, c.retries)
 	if err != nil {

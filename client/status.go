@@ -196,7 +196,7 @@ func (c *Client) Preflist(ctx context.Context, bucket, key string) (*Preflist, e
 		return nil, badRequest(op, "empty bucket or key")
 	}
 	var p Preflist
-	if err := c.getDoc(ctx, op, "/cluster/preflist/"+segment(bucket)+"/"+segment(key), &p); err != nil {
+	if err := c.getDoc(ctx, op, "/cluster/preflist/"+segment(bucket)+"/"+segment(key), nil, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
