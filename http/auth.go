@@ -118,6 +118,13 @@ func need(route string, r *nethttp.Request) auth.Grant {
 		case "POST":
 			return auth.Need(auth.Write, bucket())
 		}
+	case "types":
+		switch m {
+		case "GET":
+			return auth.Need(auth.Read, bucket())
+		case "POST":
+			return auth.Need(auth.Write, bucket())
+		}
 	case "bucket_props":
 		switch m {
 		case "GET":

@@ -125,6 +125,8 @@ var authCases = []authCase{
 	{"DELETE", "/kv/b/k", "", "", "write:b"},
 	{"GET", "/kv/b?keys=true", "", "", "read:b"},
 	{"POST", "/kv/b", "v", "text/plain", "write:b"},
+	{"GET", "/types/b/k", "", "", "read:b"},
+	{"POST", "/types/b/k", `{"increment":1}`, "application/json", "write:b"},
 	{"GET", "/buckets", "", "", "admin"},
 	{"GET", "/buckets/b/props", "", "", "read:b"},
 	{"PUT", "/buckets/b/props", `{"n_val":2}`, "application/json", "admin:b"},

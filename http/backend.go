@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/dynamod/dynamod/crdt"
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -34,6 +35,17 @@ type Backend interface {
 	// clock; the coordinator may restamp it. v's bytes are not touched by
 	// the handler after the call.
 	Put(ctx context.Context, bucket, key string, vctx versioning.Context, v versioning.Value, o quorum.WriteOptions) (*quorum.Object, error)
+	// GetType reads a key of a datatype bucket (docs/design.md, "Data
+	// types"): the join of the states a quorum read found. ErrNotFound if
+	// no replica has it; quorum.ErrConflict if the bucket has no datatype
+	// or the key holds something else.
+	GetType(ctx context.Context, bucket, key string, o quorum.ReadOptions) (crdt.State, error)
+	// UpdateType applies op to a key of a datatype bucket and returns the
+	// state the coordinator stored. quorum.ErrConflict: the bucket has
+	// another datatype or none; quorum.ErrPrecondition: a remove without
+	// a context that saw what it removes; quorum.ErrBadRequest: a bad op.
+	// Nothing changes on any of them.
+	UpdateType(ctx context.Context, bucket, key string, op crdt.Op, o quorum.WriteOptions) (crdt.State, error)
 	// ListKeys calls fn for every live key of bucket (tombstones excluded),
 	// each once, in no fixed order, until fn fails (then it returns that
 	// error). fn may be called from several goroutines but never after

@@ -270,7 +270,7 @@ var propNames, propFields = func() (map[string]bool, map[string][]int) {
 // than no change. (A quorum of "default" does mean the default.)
 var unsetByZero = map[string]bool{
 	"n_val": true, "resolver": true, "max_siblings": true, "warn_siblings": true,
-	"max_value_bytes": true, "warn_value_bytes": true,
+	"max_value_bytes": true, "warn_value_bytes": true, "datatype": true,
 }
 
 // decodeProps reads a properties body. Each field is decoded on its own so
@@ -317,6 +317,9 @@ func (a *api) decodeProps(w nethttp.ResponseWriter, r *nethttp.Request, bucket s
 	}
 	if err := p.WithDefaults(a.b.BucketProps(bucket)).Validate(nil); err != nil {
 		problems = append(problems, splitJoined(err)...)
+	}
+	if err := quorum.CheckDatatypeChange(a.b.BucketProps(bucket), p.WithDefaults(a.b.BucketProps(bucket))); err != nil {
+		problems = append(problems, strings.TrimPrefix(err.Error(), quorum.ErrBadRequest.Error()+": "))
 	}
 	if len(problems) > 0 {
 		return p, &clientError{err: quorum.ErrBadRequest, msg: "bad bucket properties",

@@ -120,6 +120,10 @@ func classify(err error, requestID string) (int, errorBody) {
 		status, body = nethttp.StatusBadRequest, errorBody{Error: "bad quorum", Detail: err.Error()}
 	case errors.Is(err, quorum.ErrBadRequest):
 		status, body = nethttp.StatusBadRequest, errorBody{Error: "bad request", Detail: err.Error()}
+	case errors.Is(err, quorum.ErrConflict):
+		status, body = nethttp.StatusConflict, errorBody{Error: "conflict", Detail: err.Error()}
+	case errors.Is(err, quorum.ErrPrecondition):
+		status, body = nethttp.StatusPreconditionFailed, errorBody{Error: "precondition failed", Detail: err.Error()}
 	case errors.Is(err, ErrConflict):
 		status, body = nethttp.StatusConflict, errorBody{Error: "conflict", Detail: err.Error()}
 	case errors.Is(err, quorum.ErrNotFound), errors.Is(err, errNoRoute):

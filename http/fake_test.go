@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynamod/dynamod/client"
+	"github.com/dynamod/dynamod/crdt"
 	"github.com/dynamod/dynamod/quorum"
 	"github.com/dynamod/dynamod/versioning"
 )
@@ -27,6 +29,7 @@ type fakeBackend struct {
 	mu        sync.Mutex
 	objects   map[string]map[string]versioning.Clock // bucket → key → clock
 	props     map[string]quorum.Props                // set fields only
+	types     map[string]crdt.State                  // "bucket/key" → data-type state
 	lastRead  quorum.ReadOptions
 	lastWrite quorum.WriteOptions
 	failWith  error // returned by Get, Put, ListKeys, ListBuckets, Cluster when set
@@ -329,4 +332,50 @@ func (f *fakeBackend) Remove(name string) error {
 		return fmt.Errorf("%w: member is alive", ErrConflict)
 	}
 	return fmt.Errorf("%w: unknown member %q", quorum.ErrBadRequest, name)
+}
+
+func (f *fakeBackend) GetType(ctx context.Context, bucket, key string, o quorum.ReadOptions) (crdt.State, error) {
+	if err := f.enter(ctx, "Get"); err != nil {
+		return crdt.State{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.propsLocked(bucket).Type()
+	if t == 0 {
+		return crdt.State{}, fmt.Errorf("%w: no datatype", quorum.ErrConflict)
+	}
+	s, ok := f.types[bucket+"/"+key]
+	if !ok {
+		return crdt.State{}, quorum.ErrNotFound
+	}
+	return s, nil
+}
+
+func (f *fakeBackend) UpdateType(ctx context.Context, bucket, key string, op crdt.Op, o quorum.WriteOptions) (crdt.State, error) {
+	if err := f.enter(ctx, "Put"); err != nil {
+		return crdt.State{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.propsLocked(bucket).Type()
+	if t == 0 || op.Type != t {
+		return crdt.State{}, fmt.Errorf("%w: datatype %v", quorum.ErrConflict, t)
+	}
+	s, ok := f.types[bucket+"/"+key]
+	if !ok {
+		s = crdt.New(t)
+	}
+	next, err := crdt.Apply(s, op, f.actor, 1)
+	switch {
+	case errors.Is(err, crdt.ErrNoContext), errors.Is(err, crdt.ErrNotSeen):
+		return crdt.State{}, fmt.Errorf("%w: %w", quorum.ErrPrecondition, err)
+	case err != nil:
+		return crdt.State{}, fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
+	}
+	if f.types == nil {
+		f.types = map[string]crdt.State{}
+	}
+	f.types[bucket+"/"+key] = next
+	f.writes.Add(1)
+	return next, nil
 }

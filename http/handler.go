@@ -217,12 +217,15 @@ func (a *api) router() *mux.Router {
 		bucket  = "/kv/{bucket:[^/]*}"
 		props   = "/buckets/{bucket:[^/]*}/props"
 		preflst = "/cluster/preflist/{bucket:[^/]*}/{key:[^/]*}"
+		types   = "/types/{bucket:[^/]*}/{key:[^/]*}"
 	)
 	r.Handle(object, a.route("kv_object", a.getObject)).Methods("GET", "HEAD")
 	r.Handle(object, a.route("kv_object", a.putObject)).Methods("PUT")
 	r.Handle(object, a.route("kv_object", a.deleteObject)).Methods("DELETE")
 	r.Handle(bucket, a.route("kv_bucket", a.listKeys)).Methods("GET")
 	r.Handle(bucket, a.route("kv_bucket", a.postObject)).Methods("POST")
+	r.Handle(types, a.route("types", a.getType)).Methods("GET")   // types.go
+	r.Handle(types, a.route("types", a.postType)).Methods("POST") // types.go
 	r.Handle("/buckets", a.route("buckets", a.listBuckets)).Methods("GET")
 	r.Handle(props, a.route("bucket_props", a.getProps)).Methods("GET")
 	r.Handle(props, a.route("bucket_props", a.putProps)).Methods("PUT")

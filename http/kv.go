@@ -86,7 +86,12 @@ func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	o, _, vctx, err := parseWrite(r, a.b.BucketProps(bucket))
+	props := a.b.BucketProps(bucket)
+	if err := refuseKV(props); err != nil { // types.go
+		a.writeError(w, r, err)
+		return
+	}
+	o, _, vctx, err := parseWrite(r, props)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -106,6 +111,10 @@ func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 // changes nothing.
 func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key string, created bool) {
 	props := a.b.BucketProps(bucket)
+	if err := refuseKV(props); err != nil { // types.go
+		a.writeError(w, r, err)
+		return
+	}
 	o, returnBody, vctx, err := parseWrite(r, props)
 	if err != nil {
 		a.writeError(w, r, err)

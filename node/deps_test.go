@@ -12,5 +12,5 @@ import (
 func TestDeps(t *testing.T) {
 	depstest.Dynamod(t, depstest.Imports(t),
 		"versioning", "ring", "ownership", "storage", "resolve", "quorum", "antientropy", "transfer",
-		"gossip", "http", "client", "auth", "internal/rates", "pbs")
+		"gossip", "http", "client", "auth", "internal/rates", "pbs", "crdt")
 }

@@ -557,6 +557,9 @@ func (n *Node) BucketProps(bucket string) quorum.Props {
 func (n *Node) SetBucketProps(bucket string, p quorum.Props) error {
 	cur := n.storedProps(bucket)
 	merged := p.WithDefaults(cur) // the fields p sets, over the stored ones
+	if err := quorum.CheckDatatypeChange(cur, merged); err != nil {
+		return err
+	}
 	full := merged.WithDefaults(n.cfg.Defaults)
 	if err := full.Validate(n.resolvers.Valid); err != nil {
 		return fmt.Errorf("%w: %w", quorum.ErrBadRequest, err)
@@ -573,7 +576,12 @@ func (n *Node) SetBucketProps(bucket string, p quorum.Props) error {
 
 // ResetBucketProps implements http.Backend.
 func (n *Node) ResetBucketProps(bucket string) error {
-	if err := n.members.SetBucketProps(bucket, nil); err != nil {
+	var raw []byte
+	if dt := n.storedProps(bucket).Datatype; dt != "" {
+		// A datatype stays: the bucket's keys hold its states.
+		raw, _ = json.Marshal(quorum.Props{Datatype: dt})
+	}
+	if err := n.members.SetBucketProps(bucket, raw); err != nil {
 		return err
 	}
 	return n.refresh()
