@@ -131,6 +131,9 @@ func (c *Coordinator) forward(ctx context.Context, op string, p placement, clien
 // refusedByStorage reports whether err is a coordinator's answer that its
 // storage refused the write (see storageRefused): nothing was written.
 func refusedByStorage(err error) bool {
+	if err == nil {
+		return false // before ue, whose address escapes: no allocation
+	}
 	var ue *UnavailableError
 	return errors.As(err, &ue) && ue.Reason == reasonStorage
 }

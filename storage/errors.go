@@ -4,10 +4,14 @@ import "errors"
 
 // Sentinel errors. Callers match them with errors.Is; every error this
 // package returns wraps at most one of them and names the operation and the
-// key it concerns.
+// key it concerns, except a miss of Get (Engine and Store), which returns
+// ErrNotFound as is.
 var (
 	// ErrNotFound: the key, object or metadata entry does not exist. It is
-	// never returned for data that exists but cannot be read.
+	// never returned for data that exists but cannot be read. A Get that
+	// misses returns it unwrapped: a miss is the common case (every write
+	// of a new key reads it first) and formatting the key into an error
+	// cost three allocations each time.
 	ErrNotFound = errors.New("storage: not found")
 	// ErrCorrupt marks data that exists but does not decode: a bad object
 	// encoding, a stored key that does not parse, a checksum mismatch, or a

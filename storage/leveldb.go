@@ -351,7 +351,7 @@ func (l *LevelDB) notOpen(op string, key []byte) error {
 func (l *LevelDB) wrapError(op string, key []byte, err error) error {
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
-		return l.callError(op, key, ErrNotFound)
+		return ErrNotFound // as is: see ErrNotFound
 	case errors.Is(err, leveldb.ErrClosed), errors.Is(err, lvstorage.ErrClosed):
 		return l.callError(op, key, ErrClosed)
 	case isLevelDBCorrupt(err):

@@ -67,7 +67,7 @@ func (m *Memory) Get(key []byte) ([]byte, error) {
 			return bytes.Clone(n.val), nil
 		}
 	}
-	return nil, fmt.Errorf("storage: memory get %x: %w", key, ErrNotFound)
+	return nil, ErrNotFound // as is: see ErrNotFound
 }
 
 // Put implements [Engine.Put].

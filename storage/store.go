@@ -208,7 +208,7 @@ func (s *Store) Get(k Key) (versioning.Clock, error) {
 	raw, err := s.e.Get(*buf)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return versioning.Clock{}, fmt.Errorf("storage: get %s: %w", k, ErrNotFound)
+			return versioning.Clock{}, ErrNotFound // as is: see ErrNotFound
 		}
 		return versioning.Clock{}, fmt.Errorf("storage: get %s: %w", k, err)
 	}
