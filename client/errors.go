@@ -30,6 +30,13 @@ var (
 	// ErrForbidden: the token lacks the grant the request needs (403).
 	// Nothing was changed. Not retried on other nodes.
 	ErrForbidden = errors.New("client: forbidden")
+	// ErrConflict: the request does not fit the cluster's state, e.g. a
+	// data-type operation on a bucket of another datatype, or a plain
+	// write to a datatype bucket (409). Nothing was changed.
+	ErrConflict = errors.New("client: conflict")
+	// ErrPrecondition: a data-type remove without the context of a read
+	// that saw what it removes (412). Nothing was changed.
+	ErrPrecondition = errors.New("client: precondition failed")
 )
 
 // Error is a non-success answer from a node.
@@ -67,6 +74,10 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusUnauthorized
 	case ErrForbidden:
 		return e.Status == http.StatusForbidden
+	case ErrConflict:
+		return e.Status == http.StatusConflict
+	case ErrPrecondition:
+		return e.Status == http.StatusPreconditionFailed
 	}
 	return false
 }

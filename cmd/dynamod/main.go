@@ -20,6 +20,9 @@ Usage:
   dynamod put    BUCKET KEY [VALUE] [flags]  write VALUE (or stdin) with --context
   dynamod delete BUCKET KEY [flags]       delete a key with --context
   dynamod keys   BUCKET [flags]           list a bucket's keys
+  dynamod counter get|incr|decr BUCKET KEY [N]        a counter bucket's key
+  dynamod set    get|add|remove BUCKET KEY [ELEMENT ...]  a set bucket's key (remove: --context, or read first)
+  dynamod map    get|update BUCKET KEY [OPERATION-JSON]   a map bucket's key
   dynamod status [flags]                  members, liveness, ownership, transfers, hints
   dynamod leave  --node URL               hand the node's partitions off, then leave for good
   dynamod remove NAME [flags]             take a dead member out for good
@@ -56,6 +59,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdDelete(args, stdout, stderr)
 	case "keys":
 		err = cmdKeys(args, stdout, stderr)
+	case "counter":
+		err = cmdCounter(args, stdout, stderr)
+	case "set":
+		err = cmdSet(args, stdout, stderr)
+	case "map":
+		err = cmdMap(args, stdout, stderr)
 	case "status":
 		err = cmdStatus(args, stdout, stderr)
 	case "leave":

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/dynamod/dynamod/client"
+)
+
+// The data-type subcommands (docs/design.md, "Data types"):
+//
+//	dynamod counter get|incr|decr BUCKET KEY [N]
+//	dynamod set     get|add|remove BUCKET KEY [ELEMENT ...] [--context C]
+//	dynamod map     get|update BUCKET KEY [OPERATION-JSON] [--context C]
+//
+// A remove without --context reads the key first and removes what that
+// read saw.
+
+func typesArgs(name string, args []string, stderr io.Writer) (*commonFlags, string, []string, *string, error) {
+	c := &commonFlags{}
+	var vctx string
+	fs := newFlagSet(name, stderr)
+	c.register(fs)
+	fs.StringVar(&vctx, "context", "", "context of a read, for removes (default: read first)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	if len(pos) < 3 {
+		return nil, "", nil, nil, usagef("want VERB BUCKET KEY ...")
+	}
+	return c, pos[0], pos[1:], &vctx, nil
+}
+
+func cmdCounter(args []string, stdout, stderr io.Writer) error {
+	c, verb, pos, _, err := typesArgs("counter", args, stderr)
+	if err != nil {
+		return err
+	}
+	cl, ctx, cancel, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	bucket, key := pos[0], pos[1]
+	var n int64
+	switch verb {
+	case "get":
+		if len(pos) != 2 {
+			return usagef("counter get: want BUCKET KEY")
+		}
+		n, err = cl.Counter(ctx, bucket, key)
+	case "incr", "decr":
+		by := int64(1)
+		switch len(pos) {
+		case 2:
+		case 3:
+			if by, err = strconv.ParseInt(pos[2], 10, 64); err != nil || by < 0 {
+				return usagef("counter %s: N must be a non-negative integer, got %q", verb, pos[2])
+			}
+		default:
+			return usagef("counter %s: want BUCKET KEY [N]", verb)
+		}
+		if verb == "decr" {
+			by = -by
+		}
+		n, err = cl.Increment(ctx, bucket, key, by)
+	default:
+		return usagef("counter: unknown verb %q (want get, incr or decr)", verb)
+	}
+	if err != nil {
+		return err
+	}
+	if c.jsonOut {
+		return printJSON(stdout, map[string]int64{"value": n})
+	}
+	fmt.Fprintln(stdout, n)
+	return nil
+}
+
+func cmdSet(args []string, stdout, stderr io.Writer) error {
+	c, verb, pos, vctx, err := typesArgs("set", args, stderr)
+	if err != nil {
+		return err
+	}
+	cl, ctx, cancel, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	bucket, key, elems := pos[0], pos[1], pos[2:]
+	var s *client.SetValue
+	switch verb {
+	case "get":
+		if len(elems) > 0 {
+			return usagef("set get: want BUCKET KEY")
+		}
+		s, err = cl.Set(ctx, bucket, key)
+	case "add":
+		if len(elems) == 0 {
+			return usagef("set add: want BUCKET KEY ELEMENT...")
+		}
+		s, err = cl.UpdateSet(ctx, bucket, key, elems, nil, "")
+	case "remove":
+		if len(elems) == 0 {
+			return usagef("set remove: want BUCKET KEY ELEMENT...")
+		}
+		rc := *vctx
+		if rc == "" {
+			cur, err := cl.Set(ctx, bucket, key)
+			if err != nil {
+				return err
+			}
+			rc = cur.Context
+		}
+		s, err = cl.UpdateSet(ctx, bucket, key, nil, elems, rc)
+	default:
+		return usagef("set: unknown verb %q (want get, add or remove)", verb)
+	}
+	if err != nil {
+		return err
+	}
+	if c.jsonOut {
+		return printJSON(stdout, map[string]any{"value": s.Elements, "context": s.Context})
+	}
+	for _, e := range s.Elements {
+		fmt.Fprintln(stdout, e)
+	}
+	fmt.Fprintf(stdout, "context: %s\n", s.Context)
+	return nil
+}
+
+func cmdMap(args []string, stdout, stderr io.Writer) error {
+	c, verb, pos, vctx, err := typesArgs("map", args, stderr)
+	if err != nil {
+		return err
+	}
+	cl, ctx, cancel, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	bucket, key := pos[0], pos[1]
+	var m *client.MapValue
+	switch verb {
+	case "get":
+		if len(pos) != 2 {
+			return usagef("map get: want BUCKET KEY")
+		}
+		m, err = cl.Map(ctx, bucket, key)
+	case "update":
+		if len(pos) != 3 {
+			return usagef(`map update: want BUCKET KEY OPERATION, e.g. '{"update": {"visits_counter": {"increment": 1}}}'`)
+		}
+		var op client.MapOp
+		if err := json.Unmarshal([]byte(pos[2]), &op); err != nil {
+			return usagef("map update: OPERATION is not a map operation: %v", err)
+		}
+		if op.Context == "" {
+			op.Context = *vctx
+		}
+		if op.Context == "" && len(op.Remove) > 0 {
+			cur, err := cl.Map(ctx, bucket, key)
+			if err != nil {
+				return err
+			}
+			op.Context = cur.Context
+		}
+		m, err = cl.UpdateMap(ctx, bucket, key, op)
+	default:
+		return usagef("map: unknown verb %q (want get or update)", verb)
+	}
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{"value": m.Fields, "context": m.Context})
+}
