@@ -34,6 +34,9 @@ func StateContentType(t crdt.Type) string { return "application/vnd.dynamod." + 
 func (p Props) Type() crdt.Type { return datatypeOf(p) }
 
 func datatypeOf(p Props) crdt.Type {
+	if p.Datatype == "" {
+		return 0 // plain buckets: the hot path
+	}
 	t, _ := crdt.ParseType(p.Datatype)
 	return t
 }
