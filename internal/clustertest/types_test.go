@@ -12,6 +12,7 @@ import (
 	"github.com/dynamod/dynamod/crdt"
 	"github.com/dynamod/dynamod/internal/clustertest"
 	"github.com/dynamod/dynamod/quorum"
+	"github.com/dynamod/dynamod/versioning"
 )
 
 // setDatatype makes bucket a datatype bucket and waits until every
@@ -185,4 +186,14 @@ func TestTypes_cartThroughPartition(t *testing.T) {
 	if want := []string{"apple", "dates", "fig"}; !slices.Equal(got, want) {
 		t.Fatalf("cart %q, want %q", got, want)
 	}
+	// The reads wrote their join back: every replica's storage holds one
+	// state, not siblings.
+	waitFor(t, 10*time.Second, func() string {
+		for _, n := range c.Names() {
+			if cl, ok := c.LocalState(n, "s", "cart"); ok && len(versioning.Values(cl)) > 1 {
+				return fmt.Sprintf("%s stores %d states", n, len(versioning.Values(cl)))
+			}
+		}
+		return ""
+	})
 }
