@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"time"
 )
 
 // TypeValue is a key of a datatype bucket as GET or POST /types answers
@@ -44,6 +46,35 @@ type MapOp struct {
 	Context string         `json:"context,omitempty"`
 }
 
+// TypeOptions are a data-type call's quorums and timeout: R for reads, W
+// (and PW, DW) for updates, each an integer or one, quorum, all, default;
+// empty takes the bucket's. A client on the minority side of a partition
+// updates with W "1". Give at most one.
+type TypeOptions struct {
+	R, W, PW, DW string
+	// Timeout is the server-side bound of the request. Zero: the node's
+	// default.
+	Timeout time.Duration
+}
+
+// query returns the first of opts as query parameters: r for a read,
+// w, pw and dw for an update.
+func typeQuery(read bool, opts []TypeOptions) url.Values {
+	if len(opts) == 0 {
+		return nil
+	}
+	o, q := opts[0], url.Values{}
+	if read {
+		setIf(q, "r", o.R)
+	} else {
+		setIf(q, "w", o.W)
+		setIf(q, "pw", o.PW)
+		setIf(q, "dw", o.DW)
+	}
+	setTimeout(q, o.Timeout)
+	return q
+}
+
 func typesPath(op, bucket, key string) (string, error) {
 	if bucket == "" || key == "" {
 		return "", badRequest(op, "empty bucket or key")
@@ -53,14 +84,14 @@ func typesPath(op, bucket, key string) (string, error) {
 
 // GetType reads a key of a datatype bucket. A key no replica has is
 // ErrNotFound.
-func (c *Client) GetType(ctx context.Context, bucket, key string) (*TypeValue, error) {
+func (c *Client) GetType(ctx context.Context, bucket, key string, opts ...TypeOptions) (*TypeValue, error) {
 	op := "get type " + bucket + "/" + key
 	path, err := typesPath(op, bucket, key)
 	if err != nil {
 		return nil, err
 	}
 	var v TypeValue
-	if err := c.getDoc(ctx, op, path, nil, &v); err != nil {
+	if err := c.getDoc(ctx, op, path, typeQuery(true, opts), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -74,7 +105,7 @@ func (c *Client) GetType(ctx context.Context, bucket, key string) (*TypeValue, e
 // connected to at all; a node's 503, a timeout or a broken connection is
 // returned (ErrUnavailable) and not retried: the update may or may not
 // have been applied.
-func (c *Client) UpdateType(ctx context.Context, bucket, key string, operation any) (*TypeValue, error) {
+func (c *Client) UpdateType(ctx context.Context, bucket, key string, operation any, opts ...TypeOptions) (*TypeValue, error) {
 	op := "update " + bucket + "/" + key
 	path, err := typesPath(op, bucket, key)
 	if err != nil {
@@ -84,7 +115,7 @@ func (c *Client) UpdateType(ctx context.Context, bucket, key string, operation a
 	if err != nil {
 		return nil, badRequest(op, "encode: %v", err)
 	}
-	rq := &request{op: op, method: http.MethodPost, path: path,
+	rq := &request{op: op, method: http.MethodPost, path: path, query: typeQuery(false, opts),
 		header: http.Header{"Content-Type": {"application/json"}}, body: body}
 	start := c.next.Add(1) - 1
 	var lastErr error
@@ -112,8 +143,8 @@ func (c *Client) UpdateType(ctx context.Context, bucket, key string, operation a
 }
 
 // Counter reads a counter; a key nobody wrote reads 0.
-func (c *Client) Counter(ctx context.Context, bucket, key string) (int64, error) {
-	v, err := c.GetType(ctx, bucket, key)
+func (c *Client) Counter(ctx context.Context, bucket, key string, opts ...TypeOptions) (int64, error) {
+	v, err := c.GetType(ctx, bucket, key, opts...)
 	if errors.Is(err, ErrNotFound) {
 		return 0, nil
 	}
@@ -125,8 +156,8 @@ func (c *Client) Counter(ctx context.Context, bucket, key string) (int64, error)
 
 // Increment adds n (negative: subtracts) to a counter and returns its
 // value at the coordinator after the update.
-func (c *Client) Increment(ctx context.Context, bucket, key string, n int64) (int64, error) {
-	v, err := c.UpdateType(ctx, bucket, key, map[string]int64{"increment": n})
+func (c *Client) Increment(ctx context.Context, bucket, key string, n int64, opts ...TypeOptions) (int64, error) {
+	v, err := c.UpdateType(ctx, bucket, key, map[string]int64{"increment": n}, opts...)
 	if err != nil {
 		return 0, err
 	}
@@ -142,8 +173,8 @@ func counterOf(v *TypeValue) (int64, error) {
 }
 
 // Set reads a set; a key nobody wrote reads empty (context "").
-func (c *Client) Set(ctx context.Context, bucket, key string) (*SetValue, error) {
-	v, err := c.GetType(ctx, bucket, key)
+func (c *Client) Set(ctx context.Context, bucket, key string, opts ...TypeOptions) (*SetValue, error) {
+	v, err := c.GetType(ctx, bucket, key, opts...)
 	if errors.Is(err, ErrNotFound) {
 		return &SetValue{}, nil
 	}
@@ -156,13 +187,13 @@ func (c *Client) Set(ctx context.Context, bucket, key string) (*SetValue, error)
 // UpdateSet adds and removes elements. A remove needs the context of a
 // read that saw the element (ErrPrecondition otherwise); an add made
 // concurrently with a remove of the same element wins.
-func (c *Client) UpdateSet(ctx context.Context, bucket, key string, add, remove []string, context string) (*SetValue, error) {
+func (c *Client) UpdateSet(ctx context.Context, bucket, key string, add, remove []string, context string, opts ...TypeOptions) (*SetValue, error) {
 	body := struct {
 		Add     []string `json:"add,omitempty"`
 		Remove  []string `json:"remove,omitempty"`
 		Context string   `json:"context,omitempty"`
 	}{add, remove, context}
-	v, err := c.UpdateType(ctx, bucket, key, body)
+	v, err := c.UpdateType(ctx, bucket, key, body, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -179,8 +210,8 @@ func setOf(v *TypeValue) (*SetValue, error) {
 }
 
 // Map reads a map; a key nobody wrote reads empty.
-func (c *Client) Map(ctx context.Context, bucket, key string) (*MapValue, error) {
-	v, err := c.GetType(ctx, bucket, key)
+func (c *Client) Map(ctx context.Context, bucket, key string, opts ...TypeOptions) (*MapValue, error) {
+	v, err := c.GetType(ctx, bucket, key, opts...)
 	if errors.Is(err, ErrNotFound) {
 		return &MapValue{Fields: map[string]any{}}, nil
 	}
@@ -191,8 +222,8 @@ func (c *Client) Map(ctx context.Context, bucket, key string) (*MapValue, error)
 }
 
 // UpdateMap applies a map operation.
-func (c *Client) UpdateMap(ctx context.Context, bucket, key string, op MapOp) (*MapValue, error) {
-	v, err := c.UpdateType(ctx, bucket, key, op)
+func (c *Client) UpdateMap(ctx context.Context, bucket, key string, op MapOp, opts ...TypeOptions) (*MapValue, error) {
+	v, err := c.UpdateType(ctx, bucket, key, op, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestUpdateType_notResent: an update that got no good answer is not sent
@@ -49,5 +50,36 @@ func TestUpdateType_notResent(t *testing.T) {
 	c.next.Store(0)
 	if n, err := c.Increment(t.Context(), "b", "k", 1); err != nil || n != 7 {
 		t.Fatalf("got %d, %v; want 7 from the second node", n, err)
+	}
+}
+
+// TestTypeOptions: reads send r, updates w, pw and dw, both the timeout;
+// without options the query is empty.
+func TestTypeOptions(t *testing.T) {
+	queries := make(chan string, 4)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries <- r.Method + " " + r.URL.RawQuery
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"type":"counter","value":3,"context":""}`))
+	}))
+	defer s.Close()
+	c, err := New([]string{s.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := TypeOptions{R: "1", W: "one", PW: "0", DW: "all", Timeout: 1500 * time.Millisecond}
+	if _, err := c.Counter(t.Context(), "b", "k", o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Increment(t.Context(), "b", "k", 1, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Increment(t.Context(), "b", "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GET r=1&timeout=1500", "POST dw=all&pw=0&timeout=1500&w=one", "POST "} {
+		if got := <-queries; got != want {
+			t.Fatalf("request %q, want %q", got, want)
+		}
 	}
 }

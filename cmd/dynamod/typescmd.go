@@ -16,14 +16,26 @@ import (
 //	dynamod map     get|update BUCKET KEY [OPERATION-JSON] [--context C]
 //
 // A remove without --context reads the key first and removes what that
-// read saw.
+// read saw. --r and --w set the read and update quorums.
 
-func typesArgs(name string, args []string, stderr io.Writer) (*commonFlags, string, []string, *string, error) {
-	c := &commonFlags{}
-	var vctx string
+// typesFlags are the flags of the data-type subcommands.
+type typesFlags struct {
+	commonFlags
+	vctx, r, w string
+}
+
+// opts are the quorums the flags give, for client.TypeOptions.
+func (f *typesFlags) opts() client.TypeOptions {
+	return client.TypeOptions{R: f.r, W: f.w}
+}
+
+func typesArgs(name string, args []string, stderr io.Writer) (*typesFlags, string, []string, *string, error) {
+	c := &typesFlags{}
 	fs := newFlagSet(name, stderr)
 	c.register(fs)
-	fs.StringVar(&vctx, "context", "", "context of a read, for removes (default: read first)")
+	fs.StringVar(&c.vctx, "context", "", "context of a read, for removes (default: read first)")
+	fs.StringVar(&c.r, "r", "", "read quorum")
+	fs.StringVar(&c.w, "w", "", "update quorum (1 on the minority side of a partition)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return nil, "", nil, nil, err
@@ -31,7 +43,7 @@ func typesArgs(name string, args []string, stderr io.Writer) (*commonFlags, stri
 	if len(pos) < 3 {
 		return nil, "", nil, nil, usagef("want VERB BUCKET KEY ...")
 	}
-	return c, pos[0], pos[1:], &vctx, nil
+	return c, pos[0], pos[1:], &c.vctx, nil
 }
 
 func cmdCounter(args []string, stdout, stderr io.Writer) error {
@@ -51,7 +63,7 @@ func cmdCounter(args []string, stdout, stderr io.Writer) error {
 		if len(pos) != 2 {
 			return usagef("counter get: want BUCKET KEY")
 		}
-		n, err = cl.Counter(ctx, bucket, key)
+		n, err = cl.Counter(ctx, bucket, key, c.opts())
 	case "incr", "decr":
 		by := int64(1)
 		switch len(pos) {
@@ -66,7 +78,7 @@ func cmdCounter(args []string, stdout, stderr io.Writer) error {
 		if verb == "decr" {
 			by = -by
 		}
-		n, err = cl.Increment(ctx, bucket, key, by)
+		n, err = cl.Increment(ctx, bucket, key, by, c.opts())
 	default:
 		return usagef("counter: unknown verb %q (want get, incr or decr)", verb)
 	}
@@ -97,25 +109,25 @@ func cmdSet(args []string, stdout, stderr io.Writer) error {
 		if len(elems) > 0 {
 			return usagef("set get: want BUCKET KEY")
 		}
-		s, err = cl.Set(ctx, bucket, key)
+		s, err = cl.Set(ctx, bucket, key, c.opts())
 	case "add":
 		if len(elems) == 0 {
 			return usagef("set add: want BUCKET KEY ELEMENT...")
 		}
-		s, err = cl.UpdateSet(ctx, bucket, key, elems, nil, "")
+		s, err = cl.UpdateSet(ctx, bucket, key, elems, nil, "", c.opts())
 	case "remove":
 		if len(elems) == 0 {
 			return usagef("set remove: want BUCKET KEY ELEMENT...")
 		}
 		rc := *vctx
 		if rc == "" {
-			cur, err := cl.Set(ctx, bucket, key)
+			cur, err := cl.Set(ctx, bucket, key, c.opts())
 			if err != nil {
 				return err
 			}
 			rc = cur.Context
 		}
-		s, err = cl.UpdateSet(ctx, bucket, key, nil, elems, rc)
+		s, err = cl.UpdateSet(ctx, bucket, key, nil, elems, rc, c.opts())
 	default:
 		return usagef("set: unknown verb %q (want get, add or remove)", verb)
 	}
@@ -149,7 +161,7 @@ func cmdMap(args []string, stdout, stderr io.Writer) error {
 		if len(pos) != 2 {
 			return usagef("map get: want BUCKET KEY")
 		}
-		m, err = cl.Map(ctx, bucket, key)
+		m, err = cl.Map(ctx, bucket, key, c.opts())
 	case "update":
 		if len(pos) != 3 {
 			return usagef(`map update: want BUCKET KEY OPERATION, e.g. '{"update": {"visits_counter": {"increment": 1}}}'`)
@@ -162,13 +174,13 @@ func cmdMap(args []string, stdout, stderr io.Writer) error {
 			op.Context = *vctx
 		}
 		if op.Context == "" && len(op.Remove) > 0 {
-			cur, err := cl.Map(ctx, bucket, key)
+			cur, err := cl.Map(ctx, bucket, key, c.opts())
 			if err != nil {
 				return err
 			}
 			op.Context = cur.Context
 		}
-		m, err = cl.UpdateMap(ctx, bucket, key, op)
+		m, err = cl.UpdateMap(ctx, bucket, key, op, c.opts())
 	default:
 		return usagef("map: unknown verb %q (want get or update)", verb)
 	}

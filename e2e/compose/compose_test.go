@@ -661,6 +661,8 @@ func TestPartitionHealKill(t *testing.T) {
 	c.setResolver("n1", "carts", "json-set-union")
 	c.putIn("n1", "carts", "alice", `["base"]`, "", false)
 	union0 := c.getIn("n2", "carts", "alice").Context
+	// Data types (types_test.go): a counter and a cart as a set.
+	dt := c.typesBefore()
 	cart0 := c.mustGet("n2", "cart").Context
 	solo0 := c.mustGet("n1", "solo").Context
 	soloMin0 := c.mustGet("n2", "solo-min").Context
@@ -701,6 +703,7 @@ func TestPartitionHealKill(t *testing.T) {
 	// Both sides add to the union cart, each with the context it read.
 	c.putIn("n1", "carts", "alice", `["base","left"]`, union0, false)
 	c.putIn("n3", "carts", "alice", `["base","right"]`, union0, true)
+	dt.partitioned()
 
 	// The partition is real: each side sees only its own write.
 	if got := c.mustGet("n1", "cart"); !slices.Equal(got.Values, []string{"cart-left"}) {
@@ -732,6 +735,7 @@ func TestPartitionHealKill(t *testing.T) {
 		return ""
 	})
 	c.converged("after the heal", m, all, 60*time.Second)
+	dt.converged("after the heal", all)
 
 	// The union cart reads back as one merged value on every node.
 	for _, n := range all {
@@ -770,6 +774,7 @@ func TestPartitionHealKill(t *testing.T) {
 		c.mustPut([]string{"n1", "n3"}[i%2], k, v, "")
 		m.set(k, v)
 	}
+	dt.nodeDown("n1", "n3")
 	cart := c.mustGet("n1", "cart")
 	c.mustPut("n1", "cart", "cart-final", cart.Context)
 	m.set("cart", "cart-final")
@@ -813,6 +818,7 @@ func TestPartitionHealKill(t *testing.T) {
 		t.Logf("dynamod status on n2:\n%s", out)
 	}
 	c.converged("after the restart", m, all, 60*time.Second)
+	dt.converged("after the restart", all)
 }
 
 // TestFiveNodes brings up the 5-node variant (docker-compose.yml plus
@@ -844,7 +850,13 @@ func TestFiveNodes(t *testing.T) {
 // node's properties show it (they travel by gossip).
 func (c *cluster) setResolver(svc, b, resolver string) {
 	c.t.Helper()
-	body := fmt.Sprintf(`{"resolver":%q}`, resolver)
+	c.setProps(svc, b, fmt.Sprintf(`{"resolver":%q}`, resolver), resolver)
+}
+
+// setProps PUTs a bucket's properties (a JSON document) through svc and
+// waits until every node's properties contain want.
+func (c *cluster) setProps(svc, b, body, want string) {
+	c.t.Helper()
 	req, err := http.NewRequest("PUT", c.url(svc)+"/buckets/"+url.PathEscape(b)+"/props", strings.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
@@ -857,17 +869,17 @@ func (c *cluster) setResolver(svc, b, resolver string) {
 	out, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 204 && resp.StatusCode != 200 {
-		c.t.Fatalf("set resolver: %d %s", resp.StatusCode, out)
+		c.t.Fatalf("set props of %s to %s: %d %s", b, body, resp.StatusCode, out)
 	}
 	for _, n := range []string{"n1", "n2", "n3"} {
-		c.eventually("resolver of "+b+" on "+n, 30*time.Second, 200*time.Millisecond, func() string {
+		c.eventually("props of "+b+" on "+n, 30*time.Second, 200*time.Millisecond, func() string {
 			resp, err := c.http.Get(c.url(n) + "/buckets/" + url.PathEscape(b) + "/props")
 			if err != nil {
 				return err.Error()
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
-			if !strings.Contains(string(body), resolver) {
+			if !strings.Contains(string(body), want) {
 				return string(body)
 			}
 			return ""
