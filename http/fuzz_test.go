@@ -41,6 +41,14 @@ func FuzzHandlers(f *testing.F) {
 		{5, "/ready", "", "", "", "", "", "", nil},
 		{0, "/metrics", "", "", "", "", "", "", nil},
 		{0, "/buckets", "", "", "", "", "", "*/*;q=x", nil},
+		{1, "/kv/b/k", "ttl=30m", "Dynamod-TTL", "5s", "", "text/plain", "", []byte("v")},
+		{2, "/types/b/k", "w=one", "", "", "", "application/json", "", []byte(`{"increment":3}`)},
+		{2, "/types/b/k", "", "", "", "AAAA", "application/json", "", []byte(`{"add":["a"],"remove":["b"],"context":"!!"}`)},
+		{2, "/types/b/k", "", "", "", "", "application/json", "", []byte(`{"update":{"f_counter":{"increment":1}},"remove":["g_set"]}`)},
+		{0, "/types/b/k", "r=all", "", "", "", "", "", nil},
+		{0, "/cluster/pbs", "bucket=b&bucket=c", "", "", "", "", "", nil},
+		{0, "/cluster/stats", "", "", "", "", "", "", nil},
+		{0, "/ui/", "", "", "", "", "", "", nil},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, s.hname, s.hval, s.ctx, s.ctype, s.accept, s.body)
