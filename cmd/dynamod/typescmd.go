@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,7 +30,19 @@ func (f *typesFlags) opts() client.TypeOptions {
 	return client.TypeOptions{R: f.r, W: f.w}
 }
 
-func typesArgs(name string, args []string, stderr io.Writer) (*typesFlags, string, []string, *string, error) {
+// typesCall is one data-type subcommand's parsed command line and client.
+type typesCall struct {
+	*typesFlags
+	verb   string
+	pos    []string // BUCKET KEY ...
+	cl     *client.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// typesStart parses a data-type subcommand's arguments (VERB BUCKET KEY
+// ...) and connects its client. The caller defers cancel.
+func typesStart(name string, args []string, stderr io.Writer) (*typesCall, error) {
 	c := &typesFlags{}
 	fs := newFlagSet(name, stderr)
 	c.register(fs)
@@ -38,24 +51,25 @@ func typesArgs(name string, args []string, stderr io.Writer) (*typesFlags, strin
 	fs.StringVar(&c.w, "w", "", "update quorum (1 on the minority side of a partition)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return nil, "", nil, nil, err
+		return nil, err
 	}
 	if len(pos) < 3 {
-		return nil, "", nil, nil, usagef("want VERB BUCKET KEY ...")
-	}
-	return c, pos[0], pos[1:], &c.vctx, nil
-}
-
-func cmdCounter(args []string, stdout, stderr io.Writer) error {
-	c, verb, pos, _, err := typesArgs("counter", args, stderr)
-	if err != nil {
-		return err
+		return nil, usagef("want VERB BUCKET KEY ...")
 	}
 	cl, ctx, cancel, err := c.client()
 	if err != nil {
+		return nil, err
+	}
+	return &typesCall{typesFlags: c, verb: pos[0], pos: pos[1:], cl: cl, ctx: ctx, cancel: cancel}, nil
+}
+
+func cmdCounter(args []string, stdout, stderr io.Writer) error {
+	c, err := typesStart("counter", args, stderr)
+	if err != nil {
 		return err
 	}
-	defer cancel()
+	defer c.cancel()
+	verb, pos, cl, ctx := c.verb, c.pos, c.cl, c.ctx
 	bucket, key := pos[0], pos[1]
 	var n int64
 	switch verb {
@@ -93,15 +107,13 @@ func cmdCounter(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdSet(args []string, stdout, stderr io.Writer) error {
-	c, verb, pos, vctx, err := typesArgs("set", args, stderr)
+	c, err := typesStart("set", args, stderr)
 	if err != nil {
 		return err
 	}
-	cl, ctx, cancel, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cancel()
+	defer c.cancel()
+	verb, pos, cl, ctx := c.verb, c.pos, c.cl, c.ctx
+	vctx := &c.vctx
 	bucket, key, elems := pos[0], pos[1], pos[2:]
 	var s *client.SetValue
 	switch verb {
@@ -145,15 +157,13 @@ func cmdSet(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdMap(args []string, stdout, stderr io.Writer) error {
-	c, verb, pos, vctx, err := typesArgs("map", args, stderr)
+	c, err := typesStart("map", args, stderr)
 	if err != nil {
 		return err
 	}
-	cl, ctx, cancel, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cancel()
+	defer c.cancel()
+	verb, pos, cl, ctx := c.verb, c.pos, c.cl, c.ctx
+	vctx := &c.vctx
 	bucket, key := pos[0], pos[1]
 	var m *client.MapValue
 	switch verb {
