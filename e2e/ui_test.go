@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,6 +308,39 @@ func TestUI_dashboard(t *testing.T) {
 	if s, err := eval[string](b, `document.querySelector('tr[data-member="n3"] .badge').textContent`); err != nil || s != "dead" {
 		t.Errorf("n3's badge reads %q (%v)", s, err)
 	}
+
+	// Dark and light: the theme button cycles auto, light, dark, and the
+	// page's background follows (light: bright, dark: dark).
+	luminance := `(() => {
+		const m = getComputedStyle(document.body).backgroundColor.match(/\d+(\.\d+)?/g).map(Number);
+		return String((0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2]) / 255);
+	})()`
+	for _, want := range []struct {
+		theme  string
+		bright bool
+	}{{"light", true}, {"dark", false}} {
+		b.do("theme "+want.theme, chromedp.Evaluate[chromedp.Void](`(() => {
+			for (let i = 0; i < 3 && document.documentElement.dataset.theme !== '`+want.theme+`'; i++) document.getElementById('theme').click();
+		})()`))
+		l, err := eval[string](b, luminance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("theme %s: background luminance %s", want.theme, l)
+		if lum, _ := strconv.ParseFloat(l, 64); (lum > 0.5) != want.bright {
+			t.Errorf("theme %s: background luminance %s", want.theme, l)
+		}
+	}
+	// A phone's width: nothing wider than the screen, every section there.
+	b.do("phone", chromedp.EmulateViewport(390, 844))
+	b.waitJS(5*time.Second, `(() => {
+		const over = document.documentElement.scrollWidth - window.innerWidth;
+		if (over > 1) return 'the page is ' + over + ' px wider than a 390 px screen';
+		const missing = ['members-card', 'ring-card', 'stats-card', 'ae-card', 'pbs-card', 'props-card', 'find-card']
+			.filter((id) => { const e = document.getElementById(id); return !e || e.getBoundingClientRect().width < 300; });
+		return missing.length ? 'sections missing or squeezed: ' + missing.join(', ') : '';
+	})()`)
+	b.artifact("phone")
 }
 
 // TestUI_token: on a node that asks for tokens the page shows the token
