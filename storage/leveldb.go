@@ -33,6 +33,24 @@ type LevelDBOptions struct {
 	// missing key (common in read repair) skip tables. Default 10 (about 1%
 	// false positives); zero means the default; negative disables it.
 	BloomBitsPerKey int
+	// TableSize is the size at which a flush or compaction starts a new
+	// table file, in bytes. Larger tables mean fewer files, fewer
+	// compactions and fewer index lookups per read. Default 2 MiB; zero
+	// means the default; must not be negative.
+	TableSize int
+	// LevelSize is the total size of the tables of level 1, in bytes
+	// (level 0 holds the flushed write buffers); each deeper level holds
+	// ten times the one above it. Larger levels mean fewer levels for the
+	// same data, so each write is rewritten fewer times, but each
+	// compaction into level 1 rewrites more of it. Default 100 MiB; zero
+	// means the default; must not be negative.
+	LevelSize int
+	// Compression is how table blocks are compressed. Default
+	// [CompressSnappy]; zero means the default.
+	Compression Compression
+	// SeekCompaction lets reads trigger compactions: goleveldb compacts a
+	// table after enough reads had to look at it in vain. Default off.
+	SeekCompaction bool
 	// ReopenBackoff is the wait before the first reopen after a write
 	// error; each failed reopen doubles it, up to ReopenMaxBackoff.
 	// Defaults 1 s and 30 s; zero means the default; must not be negative.
@@ -40,12 +58,40 @@ type LevelDBOptions struct {
 	ReopenMaxBackoff time.Duration
 }
 
+// Compression is a table block compression of [LevelDBOptions].
+type Compression int
+
+// The compressions. Zero is unset: the default.
+const (
+	// CompressSnappy compresses every table block with snappy, whether
+	// that pays or not (goleveldb keeps the compressed block even when it
+	// is larger).
+	CompressSnappy Compression = 1 + iota
+	// CompressNone stores table blocks as they are.
+	CompressNone
+)
+
+func (c Compression) String() string {
+	switch c {
+	case 0:
+		return "default"
+	case CompressSnappy:
+		return "snappy"
+	case CompressNone:
+		return "none"
+	}
+	return fmt.Sprintf("Compression(%d)", int(c))
+}
+
 // DefaultLevelDBOptions returns the options OpenLevelDB uses for zero fields.
 func DefaultLevelDBOptions() LevelDBOptions {
 	return LevelDBOptions{
-		BlockCacheSize:   32 << 20,
-		WriteBufferSize:  8 << 20,
+		BlockCacheSize:   256 << 20,
+		WriteBufferSize:  64 << 20,
 		BloomBitsPerKey:  10,
+		TableSize:        2 << 20,
+		LevelSize:        100 << 20,
+		Compression:      CompressNone,
 		ReopenBackoff:    time.Second,
 		ReopenMaxBackoff: 30 * time.Second,
 	}
@@ -59,6 +105,15 @@ func (o LevelDBOptions) Validate() error {
 	}
 	if o.WriteBufferSize < 0 {
 		errs = append(errs, fmt.Errorf("storage: WriteBufferSize must be >= 0, got %d", o.WriteBufferSize))
+	}
+	if o.TableSize < 0 {
+		errs = append(errs, fmt.Errorf("storage: TableSize must be >= 0, got %d", o.TableSize))
+	}
+	if o.LevelSize < 0 {
+		errs = append(errs, fmt.Errorf("storage: LevelSize must be >= 0, got %d", o.LevelSize))
+	}
+	if o.Compression < 0 || o.Compression > CompressNone {
+		errs = append(errs, fmt.Errorf("storage: Compression must be CompressSnappy or CompressNone, got %v", o.Compression))
 	}
 	if o.ReopenBackoff < 0 {
 		errs = append(errs, fmt.Errorf("storage: ReopenBackoff must be >= 0, got %v", o.ReopenBackoff))
@@ -81,6 +136,15 @@ func (o LevelDBOptions) withDefaults() LevelDBOptions {
 	if o.BloomBitsPerKey == 0 {
 		o.BloomBitsPerKey = d.BloomBitsPerKey
 	}
+	if o.TableSize == 0 {
+		o.TableSize = d.TableSize
+	}
+	if o.LevelSize == 0 {
+		o.LevelSize = d.LevelSize
+	}
+	if o.Compression == 0 {
+		o.Compression = d.Compression
+	}
 	if o.ReopenBackoff == 0 {
 		o.ReopenBackoff = d.ReopenBackoff
 	}
@@ -94,8 +158,15 @@ func (o LevelDBOptions) withDefaults() LevelDBOptions {
 func (o LevelDBOptions) goleveldb() *opt.Options {
 	o = o.withDefaults()
 	lo := &opt.Options{
-		BlockCacheCapacity: o.BlockCacheSize,
-		WriteBuffer:        o.WriteBufferSize,
+		BlockCacheCapacity:     o.BlockCacheSize,
+		WriteBuffer:            o.WriteBufferSize,
+		CompactionTableSize:    o.TableSize,
+		CompactionTotalSize:    max(o.LevelSize/10, 1), // goleveldb's level n holds this × 10^n
+		Compression:            opt.SnappyCompression,
+		DisableSeeksCompaction: !o.SeekCompaction,
+	}
+	if o.Compression == CompressNone {
+		lo.Compression = opt.NoCompression
 	}
 	if o.BloomBitsPerKey > 0 {
 		lo.Filter = filter.NewBloomFilter(o.BloomBitsPerKey)

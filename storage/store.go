@@ -89,7 +89,8 @@ type Store struct {
 // read from the engine again (after eviction or a restart).
 type StoreOptions struct {
 	// CacheBytes bounds the cache of decoded objects, by encoded size.
-	// Default 32 MiB; negative disables it.
+	// Default 256 MiB (the cache fills as objects are read and written);
+	// negative disables it.
 	CacheBytes int
 	// BlobDir is the directory where objects of BlobBytes or more are
 	// kept, a file each, out of the engine (see "Blob files" in the
@@ -108,7 +109,7 @@ type StoreOptions struct {
 
 // DefaultStoreOptions returns the options NewStore uses.
 func DefaultStoreOptions() StoreOptions {
-	return StoreOptions{CacheBytes: 32 << 20, BlobBytes: 256 << 10}
+	return StoreOptions{CacheBytes: 256 << 20, BlobBytes: 256 << 10}
 }
 
 // Validate reports every invalid field.
