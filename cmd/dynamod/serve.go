@@ -39,6 +39,7 @@ type serveFlags struct {
 	insecure                                                              bool
 	nodeTLS                                                               nodeTLSFlags   // node-to-node mutual TLS (nodetls.go)
 	client                                                                clientAPIFlags // tokens, HTTPS, admin listener (clientapi.go)
+	storage                                                               storageFlags   // goleveldb sizes (storageflags.go)
 }
 
 func serve(args []string, stderr io.Writer) error {
@@ -74,6 +75,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "hosts webhook resolvers may call, comma-separated: host, host:port, IP, IP:port or CIDR (default: none)")
 	f.nodeTLS.register(fs)
 	f.client.register(fs)
+	f.storage.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -82,6 +84,9 @@ func serve(args []string, stderr io.Writer) error {
 		return usagef("unexpected argument %q", pos[0])
 	}
 	if err := f.client.check(); err != nil {
+		return err
+	}
+	if err := f.storage.check(); err != nil {
 		return err
 	}
 	f.client.resolveAdmin()
@@ -164,7 +169,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		// deleted since (and their tombstones reaped) would come back.
 		return fmt.Errorf("node %s is %v: it left the cluster for good and its data is out of date; remove the data directory %s to join again as a new node", f.name, st, f.data)
 	}
-	eng, err := storage.OpenLevelDB(filepath.Join(f.data, "db"), storage.LevelDBOptions{})
+	eng, err := storage.OpenLevelDB(filepath.Join(f.data, "db"), f.storage.options())
 	if err != nil {
 		return err
 	}

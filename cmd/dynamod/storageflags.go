@@ -1,0 +1,52 @@
+package main
+
+import (
+	"flag"
+
+	"github.com/dynamod/dynamod/storage"
+)
+
+// storageFlags size goleveldb (docs/benchmarks.md, "300 000 keys: storage
+// tuning", says why the defaults are what they are).
+type storageFlags struct {
+	blockCache, writeBuffer int
+}
+
+func (s *storageFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&s.blockCache, "block-cache", 0, "goleveldb block cache in bytes (0: 1/32 of physical memory, between 32 MiB and 2 GiB)")
+	fs.IntVar(&s.writeBuffer, "write-buffer", storage.DefaultLevelDBOptions().WriteBufferSize, "goleveldb write buffer (memtable and journal) in bytes; up to two are held in memory, and a restart replays one")
+}
+
+func (s *storageFlags) check() error {
+	if s.blockCache < 0 {
+		return usagef("--block-cache must not be negative, got %d", s.blockCache)
+	}
+	if s.writeBuffer < 1<<20 {
+		return usagef("--write-buffer must be at least 1 MiB, got %d", s.writeBuffer)
+	}
+	return nil
+}
+
+// options returns the engine's options: the block cache sized for the
+// machine unless given.
+func (s *storageFlags) options() storage.LevelDBOptions {
+	o := storage.DefaultLevelDBOptions()
+	o.WriteBufferSize = s.writeBuffer
+	o.BlockCacheSize = s.blockCache
+	if o.BlockCacheSize == 0 {
+		o.BlockCacheSize = autoBlockCache(physicalMemory())
+	}
+	return o
+}
+
+// autoBlockCache is the block cache for a machine of mem bytes of RAM (0:
+// unknown): a thirty-second of it, so that three nodes on one machine and
+// Go's heap growth (up to twice the live heap) stay well inside it, between
+// 32 MiB and 2 GiB.
+func autoBlockCache(mem uint64) int {
+	const lo, hi = 32 << 20, 2 << 30
+	if mem == 0 {
+		return storage.DefaultLevelDBOptions().BlockCacheSize
+	}
+	return int(min(max(mem/32, lo), hi))
+}

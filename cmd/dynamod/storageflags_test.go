@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/dynamod/dynamod/storage"
+)
+
+func TestAutoBlockCache(t *testing.T) {
+	for _, tc := range []struct {
+		mem  uint64
+		want int
+	}{
+		{0, storage.DefaultLevelDBOptions().BlockCacheSize}, // unknown: the storage default
+		{512 << 20, 32 << 20},                               // small machines get the floor
+		{24 << 30, 768 << 20},                               // a thirty-second
+		{256 << 30, 2 << 30},                                // large machines stop at the ceiling
+	} {
+		if got := autoBlockCache(tc.mem); got != tc.want {
+			t.Errorf("autoBlockCache(%d) = %d, want %d", tc.mem, got, tc.want)
+		}
+	}
+}
+
+func TestStorageFlags_check(t *testing.T) {
+	for _, tc := range []struct {
+		f  storageFlags
+		ok bool
+	}{
+		{storageFlags{blockCache: 0, writeBuffer: 64 << 20}, true},
+		{storageFlags{blockCache: 1 << 30, writeBuffer: 1 << 20}, true},
+		{storageFlags{blockCache: -1, writeBuffer: 64 << 20}, false},
+		{storageFlags{blockCache: 0, writeBuffer: 1000}, false},
+	} {
+		if err := tc.f.check(); (err == nil) != tc.ok {
+			t.Errorf("%+v.check() = %v, want ok %v", tc.f, err, tc.ok)
+		}
+	}
+	o := (&storageFlags{blockCache: 100 << 20, writeBuffer: 16 << 20}).options()
+	if o.BlockCacheSize != 100<<20 || o.WriteBufferSize != 16<<20 {
+		t.Errorf("options() = %+v, want the flags' sizes", o)
+	}
+}
