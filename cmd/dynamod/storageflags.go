@@ -10,10 +10,12 @@ import (
 // tuning", says why the defaults are what they are).
 type storageFlags struct {
 	blockCache, writeBuffer int
+	compression             string
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.blockCache, "block-cache", 0, "goleveldb block cache in bytes (0: 1/32 of physical memory, between 32 MiB and 2 GiB)")
+	fs.StringVar(&s.compression, "compression", "none", "goleveldb table compression: none, or snappy (JSON and text take about 2.5 times less disk, for a few per cent of CPU; random bytes gain nothing)")
 	fs.IntVar(&s.writeBuffer, "write-buffer", storage.DefaultLevelDBOptions().WriteBufferSize, "goleveldb write buffer (memtable and journal) in bytes; up to two are held in memory, and a restart replays one")
 }
 
@@ -24,6 +26,9 @@ func (s *storageFlags) check() error {
 	if s.writeBuffer < 1<<20 {
 		return usagef("--write-buffer must be at least 1 MiB, got %d", s.writeBuffer)
 	}
+	if s.compression != "none" && s.compression != "snappy" {
+		return usagef("--compression must be none or snappy, got %q", s.compression)
+	}
 	return nil
 }
 
@@ -33,6 +38,10 @@ func (s *storageFlags) options() storage.LevelDBOptions {
 	o := storage.DefaultLevelDBOptions()
 	o.WriteBufferSize = s.writeBuffer
 	o.BlockCacheSize = s.blockCache
+	o.Compression = storage.CompressNone
+	if s.compression == "snappy" {
+		o.Compression = storage.CompressSnappy
+	}
 	if o.BlockCacheSize == 0 {
 		o.BlockCacheSize = autoBlockCache(physicalMemory())
 	}

@@ -27,17 +27,18 @@ func TestStorageFlags_check(t *testing.T) {
 		f  storageFlags
 		ok bool
 	}{
-		{storageFlags{blockCache: 0, writeBuffer: 64 << 20}, true},
-		{storageFlags{blockCache: 1 << 30, writeBuffer: 1 << 20}, true},
-		{storageFlags{blockCache: -1, writeBuffer: 64 << 20}, false},
-		{storageFlags{blockCache: 0, writeBuffer: 1000}, false},
+		{storageFlags{blockCache: 0, writeBuffer: 64 << 20, compression: "none"}, true},
+		{storageFlags{blockCache: 1 << 30, writeBuffer: 1 << 20, compression: "snappy"}, true},
+		{storageFlags{blockCache: -1, writeBuffer: 64 << 20, compression: "none"}, false},
+		{storageFlags{blockCache: 0, writeBuffer: 1000, compression: "none"}, false},
+		{storageFlags{blockCache: 0, writeBuffer: 64 << 20, compression: "zstd"}, false},
 	} {
 		if err := tc.f.check(); (err == nil) != tc.ok {
 			t.Errorf("%+v.check() = %v, want ok %v", tc.f, err, tc.ok)
 		}
 	}
-	o := (&storageFlags{blockCache: 100 << 20, writeBuffer: 16 << 20}).options()
-	if o.BlockCacheSize != 100<<20 || o.WriteBufferSize != 16<<20 {
+	o := (&storageFlags{blockCache: 100 << 20, writeBuffer: 16 << 20, compression: "snappy"}).options()
+	if o.BlockCacheSize != 100<<20 || o.WriteBufferSize != 16<<20 || o.Compression != storage.CompressSnappy {
 		t.Errorf("options() = %+v, want the flags' sizes", o)
 	}
 }
