@@ -64,7 +64,8 @@ func expireValues(c versioning.Clock, now int64) (versioning.Clock, int) {
 // background, so that the expired values are removed like deleted ones,
 // and reports gone: there is nothing left to resolve.
 func (c *Coordinator) expireRead(p placement, props Props, obj *Object) (_ *Object, gone bool) {
-	clock, n := expireValues(obj.Clock, c.cfg.Now().UnixNano())
+	now := c.cfg.Now().UnixNano()
+	clock, n := expireValues(obj.Clock, now)
 	if n == 0 {
 		return obj, false
 	}
@@ -72,7 +73,7 @@ func (c *Coordinator) expireRead(p placement, props Props, obj *Object) (_ *Obje
 	out := *obj
 	out.Clock = clock
 	if versioning.IsTombstone(clock) {
-		tomb := versioning.New(obj.Context, versioning.Value{Deleted: true, LastModified: c.cfg.Now().UnixNano()})
+		tomb := versioning.New(obj.Context, versioning.Value{Deleted: true, LastModified: now})
 		c.bg.Go(func() {
 			ctx, cancel := c.bgContext()
 			defer cancel()

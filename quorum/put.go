@@ -490,9 +490,6 @@ func (c *Coordinator) mint(k storage.Key, local versioning.Clock, found bool, cl
 	if client, err = applyDatatype(local, client, actor, props); err != nil {
 		return versioning.Clock{}, err
 	}
-	if props.Datatype != "" && isOpWrite(client) {
-		return versioning.Clock{}, fmt.Errorf("quorum: datatype write not applied")
-	}
 	// The first value descends the write's context; any further ones
 	// (siblings a resolver could not use) are kept next to it as blind
 	// writes, each with its own dot.
