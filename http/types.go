@@ -47,15 +47,20 @@ func refuseKV(props quorum.Props) error {
 		detail: "the bucket's datatype is " + props.Datatype + ": change its keys with POST /types/{bucket}/{key}; they are not written or deleted through /kv"}
 }
 
-// getType serves GET /types/{bucket}/{key}.
-func (a *api) getType(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, err := bucketAndKey(r)
-	if err != nil {
-		a.writeError(w, r, err)
+// typeTarget is what both /types routes start with: the bucket and key,
+// the bucket's properties and its data type (an error if it has none).
+func (a *api) typeTarget(r *nethttp.Request) (bucket, key string, props quorum.Props, t crdt.Type, err error) {
+	if bucket, key, err = bucketAndKey(r); err != nil {
 		return
 	}
-	props := a.b.BucketProps(bucket)
-	t, err := datatypeOf(props, bucket)
+	props = a.b.BucketProps(bucket)
+	t, err = datatypeOf(props, bucket)
+	return
+}
+
+// getType serves GET /types/{bucket}/{key}.
+func (a *api) getType(w nethttp.ResponseWriter, r *nethttp.Request) {
+	bucket, key, props, t, err := a.typeTarget(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -80,13 +85,7 @@ func (a *api) getType(w nethttp.ResponseWriter, r *nethttp.Request) {
 
 // postType serves POST /types/{bucket}/{key}.
 func (a *api) postType(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, err := bucketAndKey(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	props := a.b.BucketProps(bucket)
-	t, err := datatypeOf(props, bucket)
+	bucket, key, props, t, err := a.typeTarget(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -110,14 +109,14 @@ func (a *api) postType(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, &clientError{err: quorum.ErrBadRequest, msg: "bad operation", detail: strings.TrimPrefix(err.Error(), "crdt: ")})
 		return
 	}
-	if h := r.Header.Values("Dynamod-Context"); len(h) > 0 {
+	if h := r.Header.Values(hdrContext); len(h) > 0 {
 		if len(h) > 1 {
-			a.writeError(w, r, headerError("Dynamod-Context", "given more than once"))
+			a.writeError(w, r, headerError(hdrContext, "given more than once"))
 			return
 		}
 		c, err := crdt.DecodeContext(h[0])
 		if err != nil {
-			a.writeError(w, r, headerError("Dynamod-Context", "not a context of a /types read"))
+			a.writeError(w, r, headerError(hdrContext, "not a context of a /types read"))
 			return
 		}
 		if op.Context != nil && crdt.EncodeContext(*op.Context) != h[0] {
