@@ -74,7 +74,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				replies <- getReply{t: tg, clock: cl, found: found, err: err}
 				continue
 			}
-			started := c.bg.Go(func() {
+			started := c.bg.GoPooled(func() {
 				body, stamp := req, c.stampers.has(tg.node)
 				if stamp {
 					body = stamped
@@ -163,7 +163,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 // background, then repairs every one whose state is behind the merge of
 // their replies.
 func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies <-chan getReply, cancel context.CancelFunc) {
-	started := c.bg.Go(func() {
+	started := c.bg.GoPooled(func() {
 		defer cancel()
 		for len(got) < asked {
 			got = append(got, <-replies) // every caller sends exactly once

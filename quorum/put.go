@@ -273,7 +273,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		}
 		sent++
 		msg := body.to(p.key, dw > 0, tg.hintFor)
-		started := c.bg.Go(func() {
+		started := c.bg.GoPooled(func() {
 			sent := time.Now()
 			b, err := c.tr.Call(bctx, tg.node, KindReplicate, msg)
 			var durable bool
@@ -317,7 +317,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		}
 	}
 	// The tail of the fan-out finishes in the background.
-	if !c.bg.Go(func() {
+	if !c.bg.GoPooled(func() {
 		defer cancel()
 		for ; received < sent; received++ {
 			c.noteAck(p, <-acks)

@@ -213,7 +213,7 @@ func (s *serverConn) readRequests() error {
 			return err
 		}
 		c.complete()
-		if !s.t.bg.Go(func() {
+		if !s.t.bg.GoPooled(func() {
 			s.serve(h.id, h.kind, deadline, body)
 			s.release(connBytes, c)
 		}) {

@@ -30,6 +30,26 @@ type Group struct {
 	mu      sync.RWMutex
 	stopped atomic.Bool // set under mu held exclusively; read freely
 	wg      sync.WaitGroup
+
+	// The idle workers of GoPooled: handoff is unbuffered, so a send
+	// succeeds only when a worker is waiting for it; done closes at Stop
+	// and ends every waiting worker. Both are made on first use.
+	once    sync.Once
+	handoff chan func()
+	done    chan struct{}
+	idle    atomic.Int32 // workers waiting on handoff, or about to
+	workers atomic.Int64 // workers started, ever (for tests)
+}
+
+// MaxIdle bounds the workers [Group.GoPooled] keeps waiting for work; one
+// that finds this many waiting already ends instead.
+const MaxIdle = 128
+
+func (g *Group) init() {
+	g.once.Do(func() {
+		g.handoff = make(chan func())
+		g.done = make(chan struct{})
+	})
 }
 
 // Go runs f in a new goroutine that [Group.Close] waits for, and reports
@@ -46,14 +66,62 @@ func (g *Group) Go(f func()) bool {
 	return true
 }
 
+// GoPooled is [Group.Go] for short tasks started at a high rate (a
+// request's handler, a replica call): f runs on a goroutine of an earlier
+// GoPooled that has finished its task and waits for another, or on a new
+// one. A reused goroutine has its stack grown already and costs no
+// creation, which a new goroutine per request pays every time. Up to
+// [MaxIdle] finished goroutines wait, until the group stops.
+func (g *Group) GoPooled(f func()) bool {
+	g.init()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.stopped.Load() {
+		return false
+	}
+	select {
+	case g.handoff <- f:
+		// A waiting worker took it. It counts in wg already, and Stop
+		// cannot have begun: it needs mu exclusively.
+	default:
+		g.workers.Add(1)
+		g.wg.Go(func() { g.work(f) })
+	}
+	return true
+}
+
+// work runs f, then the tasks handed to it while it waits, until the group
+// stops or MaxIdle others are waiting already.
+func (g *Group) work(f func()) {
+	for {
+		f()
+		if g.idle.Add(1) > MaxIdle {
+			g.idle.Add(-1)
+			return
+		}
+		select {
+		case f = <-g.handoff:
+			g.idle.Add(-1)
+		case <-g.done:
+			g.idle.Add(-1)
+			return
+		}
+	}
+}
+
 // Stop refuses every later [Group.Go] without waiting for the goroutines
 // running. It reports whether this call stopped the group (false when it
 // was stopped already), so an owner can do its one-time teardown between
 // Stop and [Group.Close], under its own lock if it likes.
 func (g *Group) Stop() (first bool) {
+	g.init()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return !g.stopped.Swap(true)
+	first = !g.stopped.Swap(true)
+	if first {
+		close(g.done)
+	}
+	return first
 }
 
 // Stopped reports whether [Group.Stop] or [Group.Close] has been called.

@@ -102,3 +102,72 @@ func TestGroup_concurrentGoAndClose(t *testing.T) {
 		}
 	}
 }
+
+// TestGroup_goPooledReuses: a finished GoPooled goroutine runs the next
+// task instead of a new goroutine; a task arriving while every worker is
+// busy gets a new one; Close ends the idle workers and waits for the busy.
+func TestGroup_goPooledReuses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group
+		var ran atomic.Int32
+		if !g.GoPooled(func() { ran.Add(1) }) {
+			t.Fatal("GoPooled on a new group reported false")
+		}
+		synctest.Wait() // the worker ran it and waits for more
+		release := make(chan struct{})
+		blocking := func() { <-release; ran.Add(1) }
+		g.GoPooled(blocking)
+		synctest.Wait()
+		if n := g.workers.Load(); n != 1 {
+			t.Errorf("%d workers after a task handed to an idle one, want 1", n)
+		}
+		g.GoPooled(blocking)
+		synctest.Wait()
+		if n := g.workers.Load(); n != 2 {
+			t.Errorf("%d workers with the only one busy, want 2", n)
+		}
+
+		closed := make(chan struct{})
+		go func() { g.Close(); close(closed) }()
+		synctest.Wait()
+		select {
+		case <-closed:
+			t.Error("Close returned while pooled tasks were running")
+		default:
+		}
+		if g.GoPooled(func() { ran.Add(100) }) {
+			t.Error("GoPooled after Stop reported true")
+		}
+		close(release)
+		<-closed // and synctest.Test fails if a worker is left blocked
+		if got := ran.Load(); got != 3 {
+			t.Fatalf("%d tasks ran, want 3", got)
+		}
+	})
+}
+
+// TestGroup_goPooledIdleBound: at most MaxIdle finished workers wait, and
+// they are reused before any new one starts.
+func TestGroup_goPooledIdleBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group
+		defer g.Close()
+		release := make(chan struct{})
+		for range MaxIdle + 20 {
+			g.GoPooled(func() { <-release })
+		}
+		synctest.Wait()
+		close(release)
+		synctest.Wait()
+		if n := g.idle.Load(); n != MaxIdle {
+			t.Errorf("%d workers wait once every task ended, want %d", n, MaxIdle)
+		}
+		for range MaxIdle {
+			g.GoPooled(func() {})
+		}
+		synctest.Wait()
+		if n := g.workers.Load(); n != MaxIdle+20 {
+			t.Errorf("%d workers started, want %d (the idle ones took the new tasks)", n, MaxIdle+20)
+		}
+	})
+}
