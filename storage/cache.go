@@ -32,13 +32,20 @@ type cacheShard struct {
 	mu    sync.Mutex
 	gen   uint64
 	bytes int
-	m     map[Key]cacheEntry
+	// m is keyed by the key's hash alone (a fast uint64 map, where a
+	// struct key with two strings costs a generic hash and compare per
+	// lookup); the entry's bucket and key tell a colliding key apart,
+	// which then misses and, when written, replaces the other.
+	m map[uint64]cacheEntry
 }
 
 type cacheEntry struct {
-	clock versioning.Clock
-	size  int
+	bucket, key string
+	clock       versioning.Clock
+	size        int
 }
+
+func (e *cacheEntry) is(k Key) bool { return e.key == k.Key && e.bucket == k.Bucket }
 
 func newObjectCache(bytes int) *objectCache {
 	if bytes <= 0 {
@@ -46,7 +53,7 @@ func newObjectCache(bytes int) *objectCache {
 	}
 	c := &objectCache{budget: max(bytes/cacheShards, 1)}
 	for i := range c.shards {
-		c.shards[i].m = make(map[Key]cacheEntry)
+		c.shards[i].m = make(map[uint64]cacheEntry)
 	}
 	return c
 }
@@ -58,8 +65,11 @@ func (c *objectCache) get(k Key) (versioning.Clock, bool, uint64) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.m[k]
-	return e.clock, ok, s.gen
+	e, ok := s.m[k.Hash]
+	if !ok || !e.is(k) {
+		return versioning.Clock{}, false, s.gen
+	}
+	return e.clock, true, s.gen
 }
 
 // fill caches what a Get read from the engine, unless a write to the shard
@@ -88,17 +98,17 @@ func (c *objectCache) drop(k Key) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	if e, ok := s.m[k]; ok {
+	if e, ok := s.m[k.Hash]; ok && e.is(k) {
 		s.bytes -= e.size
-		delete(s.m, k)
+		delete(s.m, k.Hash)
 	}
 }
 
 func (c *objectCache) setLocked(s *cacheShard, k Key, cl versioning.Clock, size int) {
 	size += len(k.Bucket) + len(k.Key) + 64 // key and bookkeeping
-	if old, ok := s.m[k]; ok {
+	if old, ok := s.m[k.Hash]; ok { // k, or a key colliding with it
 		s.bytes -= old.size
-		delete(s.m, k)
+		delete(s.m, k.Hash)
 	}
 	if size > c.budget {
 		return
@@ -110,6 +120,6 @@ func (c *objectCache) setLocked(s *cacheShard, k Key, cl versioning.Clock, size 
 		s.bytes -= e.size
 		delete(s.m, victim)
 	}
-	s.m[k] = cacheEntry{clock: cl, size: size}
+	s.m[k.Hash] = cacheEntry{bucket: k.Bucket, key: k.Key, clock: cl, size: size}
 	s.bytes += size
 }

@@ -71,3 +71,35 @@ func TestCache_budget(t *testing.T) {
 		t.Fatal("a negative size must disable the cache")
 	}
 }
+
+// TestCache_hashCollision: two keys with one hash never answer for each
+// other; the one written last is cached, the other misses.
+func TestCache_hashCollision(t *testing.T) {
+	c := newObjectCache(1 << 20)
+	a := Key{Hash: 7, Bucket: "b", Key: "a"}
+	b := Key{Hash: 7, Bucket: "b", Key: "b"}
+	other := Key{Hash: 7, Bucket: "c", Key: "a"}
+	c.set(a, clockOf("x"), 10)
+	if _, ok, _ := c.get(b); ok {
+		t.Fatal("a key with the same hash answered from another key's entry")
+	}
+	if _, ok, _ := c.get(other); ok {
+		t.Fatal("a key of another bucket with the same hash and key name answered")
+	}
+	c.set(b, clockOf("y"), 10)
+	if _, ok, _ := c.get(a); ok {
+		t.Fatal("the replaced key still answers")
+	}
+	cl, ok, _ := c.get(b)
+	if !ok || len(versioning.Values(cl)) != 1 || string(versioning.Values(cl)[0].Data) != "y" {
+		t.Fatalf("get(b) = %v, %v; want y", versioning.Values(cl), ok)
+	}
+	c.drop(a) // not cached: must not drop b
+	if _, ok, _ := c.get(b); !ok {
+		t.Fatal("dropping a colliding key that is not cached dropped the cached one")
+	}
+	c.drop(b)
+	if _, ok, _ := c.get(b); ok || c.shards[7].bytes != 0 {
+		t.Fatalf("after drop: cached %v, shard bytes %d", ok, c.shards[7].bytes)
+	}
+}
