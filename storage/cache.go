@@ -106,7 +106,7 @@ func (c *objectCache) drop(k Key) {
 
 func (c *objectCache) setLocked(s *cacheShard, k Key, cl versioning.Clock, size int) {
 	size += len(k.Bucket) + len(k.Key) + 64 // key and bookkeeping
-	if old, ok := s.m[k.Hash]; ok { // k, or a key colliding with it
+	if old, ok := s.m[k.Hash]; ok {         // k, or a key colliding with it
 		s.bytes -= old.size
 		delete(s.m, k.Hash)
 	}
