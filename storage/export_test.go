@@ -10,3 +10,9 @@ func SetReopenDrainTimeout(d time.Duration) (restore func()) {
 	reopenDrainTimeout = d
 	return func() { reopenDrainTimeout = old }
 }
+
+// GroupCommits returns how many batches of unsynced Puts l wrote and how
+// many Puts they held.
+func GroupCommits(l *LevelDB) (groups, puts int64) {
+	return l.group.groups.Load(), l.group.puts.Load()
+}

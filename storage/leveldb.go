@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -216,6 +217,7 @@ type LevelDB struct {
 	done      chan struct{} // closed when Close has finished
 	closeErr  error         // written before done is closed
 	batches   sync.Pool     // *leveldb.Batch, for Write
+	group     groupCommit   // Put's unsynced writes, written together
 
 	// failed is the write failure that makes writes refused, nil while
 	// they are taken. Only a successful reopen clears it.
@@ -662,7 +664,12 @@ func (l *LevelDB) Put(key, value []byte, sync bool) error {
 	if err := l.checkFailed("put", key); err != nil {
 		return err
 	}
-	if err := db.Put(key, value, writeOptions(sync)); err != nil {
+	if sync {
+		err = db.Put(key, value, syncWrite)
+	} else {
+		err = l.group.put(db, key, value)
+	}
+	if err != nil {
 		return l.writeError("put", key, err)
 	}
 	return nil
@@ -764,4 +771,64 @@ func (l *LevelDB) Close() error {
 	}
 	close(l.done)
 	return l.closeErr
+}
+
+// groupCommit writes concurrent unsynced Puts as one goleveldb batch: one
+// journal write system call and one pass through goleveldb's write lock for
+// all of them. The first Put of a group leads: it yields the processor once
+// (as the transport's frame writer does), so the goroutines that are ready
+// to write (replica writes of one burst of frames, handed to their workers
+// together) join its batch, then it writes the batch and wakes them. A
+// lone Put pays one Gosched. goleveldb merges writers that queue on its
+// write lock too, but only those running on another processor while the
+// journal write is in progress; on two cores a burst runs on one processor,
+// one write after another, and each paid its own system call.
+//
+// A batch is atomic: every Put of a group succeeds or fails together, and
+// each returns the batch's error. Two Puts of one key in a group keep
+// their order (the store's key lock makes that case rare: the second
+// waits for the first to return). Synced Puts do not group.
+type groupCommit struct {
+	mu  sync.Mutex
+	cur *commitGroup // the group taking Puts; nil while none is
+
+	groups, puts atomic.Int64 // batches written and the Puts in them
+}
+
+// groupBytesMax is the batch size past which a Put starts a new group
+// instead of joining: a leader holds its followers for as long as the
+// write of the whole batch takes.
+const groupBytesMax = 4 << 20
+
+type commitGroup struct {
+	b    leveldb.Batch
+	done chan struct{} // closed once b is written; err is set then
+	err  error
+}
+
+func (g *groupCommit) put(db *leveldb.DB, key, value []byte) error {
+	g.mu.Lock()
+	cur := g.cur
+	if cur != nil && len(cur.b.Dump())+len(key)+len(value) <= groupBytesMax {
+		cur.b.Put(key, value) // copies both
+		g.mu.Unlock()
+		<-cur.done
+		return cur.err
+	}
+	cur = &commitGroup{done: make(chan struct{})}
+	cur.b.Put(key, value)
+	g.cur = cur
+	g.mu.Unlock()
+
+	runtime.Gosched() // let the Puts that are ready join
+	g.mu.Lock()
+	if g.cur == cur {
+		g.cur = nil // closed: later Puts form the next group
+	}
+	g.mu.Unlock()
+	g.groups.Add(1)
+	g.puts.Add(int64(cur.b.Len()))
+	cur.err = db.Write(&cur.b, asyncWrite)
+	close(cur.done)
+	return cur.err
 }
