@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	nethttp "net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -361,8 +360,7 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 			}
 			elapsed := time.Since(start)
 			method := methodLabel(r.Method)
-			a.m.requests.WithLabelValues(info.route, method, strconv.Itoa(sw.status)).Inc()
-			a.m.duration.WithLabelValues(info.route, method).Observe(elapsed.Seconds())
+			a.m.observe(info.route, method, sw.status, elapsed.Seconds())
 			if a.cfg.Observe != nil {
 				a.cfg.Observe(info.route, method, sw.status, elapsed)
 			}

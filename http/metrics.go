@@ -1,6 +1,9 @@
 package http
 
 import (
+	"strconv"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -15,6 +18,44 @@ type metrics struct {
 	objectSize *prometheus.HistogramVec // op: read, write
 	panics     prometheus.Counter
 	inflight   prometheus.Gauge
+
+	// series caches the request series by their labels: resolving them
+	// per request (WithLabelValues) hashes the labels and allocates.
+	// Labels are bounded, so the map is too.
+	seriesMu sync.RWMutex
+	series   map[seriesKey]requestSeries
+}
+
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// observe counts one answered request and its duration.
+func (m *metrics) observe(route, method string, code int, seconds float64) {
+	k := seriesKey{route, method, code}
+	m.seriesMu.RLock()
+	s, ok := m.series[k]
+	m.seriesMu.RUnlock()
+	if !ok {
+		s = requestSeries{
+			count:    m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+			duration: m.duration.WithLabelValues(route, method),
+		}
+		m.seriesMu.Lock()
+		if m.series == nil {
+			m.series = make(map[seriesKey]requestSeries)
+		}
+		m.series[k] = s
+		m.seriesMu.Unlock()
+	}
+	s.count.Inc()
+	s.duration.Observe(seconds)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

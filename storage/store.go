@@ -57,6 +57,9 @@ type Store struct {
 
 	// locks are the per-key write locks, picked by Key.Hash.
 	locks [lockStripes]sync.Mutex
+	// unlocks[i] is locks[i].Unlock, made once: a method value made per
+	// Lock call would be an allocation per write.
+	unlocks [lockStripes]func()
 	// hintLocks serialize the check-then-write of one hint so the count
 	// stays exact, picked by the hint's engine key.
 	hintLocks [hintLockStripes]sync.Mutex
@@ -132,6 +135,9 @@ func NewStoreOptions(e Engine, o StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{e: e, buckets: make(map[string]struct{}), cache: newObjectCache(o.CacheBytes)}
+	for i := range s.locks {
+		s.unlocks[i] = s.locks[i].Unlock
+	}
 	if o.BlobDir != "" && o.blobFS == nil {
 		if err := os.MkdirAll(o.BlobDir, 0o755); err != nil {
 			return nil, fmt.Errorf("storage: blob directory: %w", err)
@@ -433,9 +439,9 @@ func (s *Store) cacheDrop(k Key) {
 // mutexes by Hash, so two keys may share a lock: never take Lock on a second
 // key while holding one (the quorum layer updates one key at a time).
 func (s *Store) Lock(k Key) (unlock func()) {
-	m := &s.locks[k.Hash%lockStripes]
-	m.Lock()
-	return m.Unlock
+	i := k.Hash % lockStripes
+	s.locks[i].Lock()
+	return s.unlocks[i]
 }
 
 // Scan calls fn for every object with lo <= Hash <= hi, in hash order, over
