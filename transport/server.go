@@ -338,9 +338,9 @@ func (s *serverConn) serve(id uint64, kind uint8, deadline time.Time, body *[]by
 	defer putBuf(body)
 	ctx := s.ctx
 	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+		rc := newReqContext(ctx, deadline)
+		defer rc.release()
+		ctx = rc
 	}
 	resp, err := s.t.serve(ctx, s.peer, kind, id, *body)
 	if ctx.Err() != nil {
