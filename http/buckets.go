@@ -93,7 +93,7 @@ func (a *api) listKeys(w nethttp.ResponseWriter, r *nethttp.Request) {
 		return
 	}
 	// The status is sent: end the stream with the error instead.
-	info := infoFrom(r.Context())
+	info := infoOf(w)
 	status, body := classify(err, info.id)
 	if status == nethttp.StatusInternalServerError {
 		a.log.Error("key listing failed", "err", err, "request_id", info.id)

@@ -54,7 +54,7 @@ func (a *api) preflist(w nethttp.ResponseWriter, r *nethttp.Request) {
 // writeRaw answers 200 with a JSON document built by the backend.
 func (a *api) writeRaw(w nethttp.ResponseWriter, r *nethttp.Request, doc json.RawMessage) {
 	if !json.Valid(doc) {
-		a.writeError(w, r, fmt.Errorf("http: backend returned invalid JSON for %s", infoFrom(r.Context()).route))
+		a.writeError(w, r, fmt.Errorf("http: backend returned invalid JSON for %s", infoOf(w).route))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

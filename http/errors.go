@@ -161,7 +161,7 @@ func classify(err error, requestID string) (int, errorBody) {
 // context of a tombstone) are kept; Content-Type becomes JSON. Internal errors
 // are logged with their full text, others at Debug.
 func (a *api) writeError(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
-	info := infoFrom(r.Context())
+	info := infoOf(w)
 	status, body := classify(err, info.id)
 	if status == nethttp.StatusInternalServerError {
 		a.log.Error("request failed", "err", err, "request_id", info.id, "route", info.route, "method", r.Method)

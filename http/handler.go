@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -286,13 +285,12 @@ type reqInfo struct {
 	held int64
 }
 
-type infoKey struct{}
-
-// infoFrom returns the request's reqInfo, or an empty one outside the
-// middleware.
-func infoFrom(ctx context.Context) *reqInfo {
-	if info, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
-		return info
+// infoOf returns the request's reqInfo, kept in the middleware's
+// ResponseWriter (a context value would cost a copy of the request), or an
+// empty one outside the middleware.
+func infoOf(w nethttp.ResponseWriter) *reqInfo {
+	if sw, ok := w.(*statusWriter); ok {
+		return &sw.info
 	}
 	return &reqInfo{}
 }
@@ -301,7 +299,7 @@ func infoFrom(ctx context.Context) *reqInfo {
 // token for it (auth.go) before the handler runs.
 func (a *api) route(name string, h nethttp.HandlerFunc) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		infoFrom(r.Context()).route = name
+		infoOf(w).route = name
 		if !a.authorize(w, r, name) {
 			return
 		}
@@ -317,9 +315,8 @@ func (a *api) route(name string, h nethttp.HandlerFunc) nethttp.Handler {
 func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		start := time.Now()
-		info := &reqInfo{id: newRequestID(), route: "unmatched"}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, info: reqInfo{id: newRequestID(), route: "unmatched"}}
+		info := &sw.info
 		sw.Header().Set("Dynamod-Request-Id", info.id)
 		// Values are served with the Content-Type their writer chose; a
 		// browser must not sniff one into HTML or script. Every answer
@@ -413,6 +410,7 @@ type statusWriter struct {
 	nethttp.ResponseWriter
 	status      int
 	wroteHeader bool
+	info        reqInfo
 }
 
 func (w *statusWriter) WriteHeader(code int) {

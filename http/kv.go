@@ -141,7 +141,7 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		return
 	}
 	if props.WarnValueBytes > 0 && int64(len(data)) > props.WarnValueBytes {
-		a.log.Debug("large value", "bytes", len(data), "warn_bytes", props.WarnValueBytes, "request_id", infoFrom(r.Context()).id)
+		a.log.Debug("large value", "bytes", len(data), "warn_bytes", props.WarnValueBytes, "request_id", infoOf(w).id)
 	}
 	v := versioning.Value{Data: data, ContentType: ct, LastModified: time.Now().UnixNano(), Meta: meta}
 	v.Expires = props.Expiry(v.LastModified, ttl)
@@ -195,7 +195,7 @@ func (a *api) readBody(w nethttp.ResponseWriter, r *nethttp.Request, limit int64
 	if r.Body == nil { // only requests built by hand; servers always set one
 		return nil, nil
 	}
-	info := infoFrom(r.Context())
+	info := infoOf(w)
 	b, err := readLimited(r.Body, limit, r.ContentLength, func(n int64) bool { return a.hold(info, n) })
 	if err == nil {
 		_ = nethttp.NewResponseController(w).SetReadDeadline(time.Time{})
