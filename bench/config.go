@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,17 +40,25 @@ type Config struct {
 	ReadRatio float64 `json:"read_ratio"`
 	// Bucket holds the benchmark's keys. Default "bench".
 	Bucket string `json:"bucket"`
-	// R and W are the read and write quorums sent with every request (an
-	// integer, one, quorum, all). Empty: the bucket's default.
-	R string `json:"r,omitempty"`
-	W string `json:"w,omitempty"`
+	// R and W are the read and write quorums sent with every request, and
+	// DW the durable writes every PUT waits for (replicas that fsync
+	// before they answer): an integer, one, quorum, all or default. Empty:
+	// the parameter is not sent (the bucket's default).
+	R  string `json:"r,omitempty"`
+	W  string `json:"w,omitempty"`
+	DW string `json:"dw,omitempty"`
 	// Preload writes every key once, before the measured phase and outside
 	// its numbers, so that reads find values.
 	Preload bool `json:"preload"`
+	// PreloadTimeout bounds the preload; the run goes on after it with
+	// the keys written so far (loadgen's --prefill-timeout). Zero: only
+	// MaxDuration bounds it.
+	PreloadTimeout time.Duration `json:"preload_timeout_ns,omitempty"`
 	// Warmup runs the workload for this long after the preload and before
 	// the measured phase, outside its numbers (as ../shared/bench's
 	// loadgen does, 3 s): the nodes' caches fill and the preload's
-	// compactions settle. Zero: none.
+	// compactions settle. The load does not pause between the two: a
+	// request belongs to the phase in which it starts. Zero: none.
 	Warmup time.Duration `json:"warmup_ns"`
 	// Seed seeds each worker's random source (with the worker's number), so
 	// a run's sequence of keys and operations is reproducible.
@@ -134,6 +143,14 @@ func (c Config) Validate() error {
 	if c.Warmup < 0 {
 		errs = append(errs, fmt.Errorf("bench: Warmup must be >= 0, got %v", c.Warmup))
 	}
+	if c.PreloadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("bench: PreloadTimeout must be >= 0, got %v", c.PreloadTimeout))
+	}
+	for _, q := range []struct{ name, v string }{{"R", c.R}, {"W", c.W}, {"DW", c.DW}} {
+		if q.v != "" && !validQuorum(q.v) {
+			errs = append(errs, fmt.Errorf("bench: %s must be an integer, one, quorum, all or default, got %q", q.name, q.v))
+		}
+	}
 	if c.MaxDuration < 0 {
 		errs = append(errs, fmt.Errorf("bench: MaxDuration must be >= 0, got %v", c.MaxDuration))
 	}
@@ -156,4 +173,16 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("bench: ProgressInterval must be > 0, got %v", c.ProgressInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// validQuorum reports whether s is a quorum value the client API accepts
+// (an integer >= 0, one, quorum, all or default); whether it fits the
+// bucket's n_val is the server's to say.
+func validQuorum(s string) bool {
+	switch strings.ToLower(s) {
+	case "one", "quorum", "all", "default":
+		return true
+	}
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 1<<16
 }

@@ -59,9 +59,13 @@ type Result struct {
 
 // PreloadStats report the preload phase.
 type PreloadStats struct {
-	Ops     int64         `json:"ops"`
-	Errors  int64         `json:"errors"`
+	Keys    int64         `json:"keys"`   // keys to write
+	Ops     int64         `json:"ops"`    // writes answered, failed ones included
+	Errors  int64         `json:"errors"` // of them failed
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// Complete says every key was written without error (false when
+	// Config.PreloadTimeout or the run's end cut the preload short).
+	Complete bool `json:"complete"`
 }
 
 // WriteTable writes the result for people: a summary and one row per
@@ -71,8 +75,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "targets    %s\n", strings.Join(r.Config.Targets, " "))
 	fmt.Fprintf(&b, "workload   %d workers, %d keys, %d-byte values, %.0f%% reads, bucket %q\n",
 		r.Config.Concurrency, r.Config.Keys, r.Config.ValueSize, 100*r.Config.ReadRatio, r.Config.Bucket)
+	if q := strings.TrimPrefix(query("r", r.Config.R, "w", r.Config.W, "dw", r.Config.DW), "?"); q != "" {
+		fmt.Fprintf(&b, "quorums    %s\n", strings.ReplaceAll(q, "&", " "))
+	}
 	if p := r.Preload; p != nil {
-		fmt.Fprintf(&b, "preload    %d writes in %v, %d errors\n", p.Ops, p.Elapsed.Round(time.Millisecond), p.Errors)
+		fmt.Fprintf(&b, "preload    %d writes of %d keys in %v, %d errors\n", p.Ops, p.Keys, p.Elapsed.Round(time.Millisecond), p.Errors)
 	}
 	fmt.Fprintf(&b, "run        %d ops in %v (stopped: %s), %.1f ops/s\n",
 		r.Ops, r.Elapsed.Round(time.Millisecond), r.Stopped, r.Throughput)

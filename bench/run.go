@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,10 +61,6 @@ func (c *contexts) set(key int, vctx string) {
 	mu.Unlock()
 }
 
-// jsonAccept asks for siblings as JSON, whose body names the context when
-// the header does not.
-const jsonAccept = "application/json, */*;q=0.1"
-
 // Run runs the benchmark described by cfg and returns its numbers. Failed
 // requests are counted, not fatal; Run fails only on an invalid config. If
 // ctx ends first, Run returns the partial result together with ctx's error.
@@ -85,8 +79,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	workers := make([]*worker, cfg.Concurrency)
 	ctxs := newContexts(cfg.Keys)
+	values := newValues(cfg.ValueSize, cfg.Seed)
 	for i := range workers {
-		w, err := newWorker(i, &cfg, ctxs)
+		w, err := newWorker(i, &cfg, ctxs, values)
 		if err != nil {
 			return nil, err
 		}
@@ -95,40 +90,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{Config: cfg}
 	if cfg.Preload {
-		res.Preload = preload(runCtx, workers, cfg.Keys)
+		res.Preload = preload(runCtx, workers, cfg.Keys, cfg.PreloadTimeout)
 	}
 
-	if cfg.Warmup > 0 && runCtx.Err() == nil {
-		warmCtx, cancel := context.WithTimeout(runCtx, cfg.Warmup)
-		var issued atomic.Int64 // Ops bounds the measured phase only
-		var wg sync.WaitGroup
-		for _, w := range workers {
-			wg.Go(func() { w.run(warmCtx, &issued) })
-		}
-		wg.Wait()
-		cancel()
-		for _, w := range workers {
-			w.reset()
-		}
-	}
-
-	// start is taken before the phase's deadline is set, so a run that
-	// ends at its deadline has lasted at least Duration.
+	// The warm-up and the measured phase are one stretch of load, as in
+	// loadgen: the workers keep their connections and requests in flight
+	// across the boundary, and a request counts when it starts at or after
+	// measureFrom. measureFrom is taken before the phase's deadline is
+	// set, so a run that ends at its deadline has lasted at least Duration.
 	start := time.Now()
+	measureFrom := start.Add(cfg.Warmup)
 	phaseCtx := runCtx
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
-		phaseCtx, cancel = context.WithTimeoutCause(runCtx, cfg.Duration, errDuration)
+		phaseCtx, cancel = context.WithDeadlineCause(runCtx, measureFrom.Add(cfg.Duration), errDuration)
 		defer cancel()
 	}
-	var issued atomic.Int64 // requests started, when Ops bounds the run
+	var issued atomic.Int64 // measured requests started, when Ops bounds the run
 	stopProgress := startProgress(cfg.Progress, cfg.ProgressInterval, start, workers)
 	var wg sync.WaitGroup
 	for _, w := range workers {
-		wg.Go(func() { w.run(phaseCtx, &issued) })
+		wg.Go(func() { w.run(phaseCtx, measureFrom, &issued) })
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
+	res.Elapsed = max(time.Since(measureFrom), 0)
 	if ended(phaseCtx) {
 		// Workers stop when the deadline passes, which can be just
 		// before the context's timer records why: wait for it.
@@ -165,12 +150,11 @@ type worker struct {
 	cfg      *Config
 	conn     *rawConn
 	rng      *rand.Rand
-	base     string // the target's path + "/kv/" + bucket + "/"
-	getQuery string // "" or "?r=..."
-	putQuery string
-	auth     string // "" or the Authorization header line
-	value    []byte
-	seq      uint64    // PUTs so far, stamped into the value
+	base     string    // the target's path + "/kv/" + bucket + "/"
+	getQuery string    // "" or "?r=..."
+	putQuery string    // "" or "?w=...&dw=..."
+	auth     string    // "" or the Authorization header line
+	values   [][]byte  // shared by every worker, read-only
 	ctxs     *contexts // shared by every worker
 	urlBuf   []byte
 	hdrs     []string
@@ -192,7 +176,7 @@ type ctxEntry struct {
 	vctx string
 }
 
-func newWorker(id int, cfg *Config, ctxs *contexts) (*worker, error) {
+func newWorker(id int, cfg *Config, ctxs *contexts, values [][]byte) (*worker, error) {
 	conn, prefix, err := newRawConn(cfg.Targets[id%len(cfg.Targets)], cfg.TLS, cfg.Timeout)
 	if err != nil {
 		return nil, err
@@ -200,32 +184,53 @@ func newWorker(id int, cfg *Config, ctxs *contexts) (*worker, error) {
 	w := &worker{
 		cfg:     cfg,
 		conn:    conn,
-		rng:     rand.New(rand.NewPCG(cfg.Seed, uint64(id))),
+		rng:     workerRand(cfg.Seed, id),
 		base:    prefix + "/kv/" + url.PathEscape(cfg.Bucket) + "/",
-		value:   make([]byte, cfg.ValueSize),
+		values:  values,
 		ctxs:    ctxs,
 		classes: make(map[string]int64),
 	}
 	if cfg.Token != "" {
 		w.auth = "Authorization: Bearer " + cfg.Token + "\r\n"
 	}
-	if cfg.R != "" {
-		w.getQuery = "?r=" + url.QueryEscape(cfg.R)
-	}
-	if cfg.W != "" {
-		w.putQuery = "?w=" + url.QueryEscape(cfg.W)
-	}
-	for i := range w.value {
-		w.value[i] = byte('a' + w.rng.IntN(26))
-	}
+	w.getQuery = query("r", cfg.R)
+	w.putQuery = query("w", cfg.W, "dw", cfg.DW)
 	return w, nil
 }
 
-// run issues requests until ctx ends or, with Ops, the run's count is used
-// up.
-func (w *worker) run(ctx context.Context, issued *atomic.Int64) {
+// query returns "?name=value&..." for the pairs whose value is set, or "".
+func query(pairs ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(pairs[i] + "=" + url.QueryEscape(pairs[i+1]))
+	}
+	return b.String()
+}
+
+// transportPause is how long a worker waits after a transport error before
+// it dials again (loadgen's 10 ms), so that a dead node is not spun on.
+const transportPause = 10 * time.Millisecond
+
+// run issues requests until ctx ends or, with Ops, the run's count of
+// measured requests is used up. Requests that start before measureFrom are
+// the warm-up: sent, their contexts kept, their numbers not recorded.
+//
+// Per request it draws the key, then the operation, then (for a PUT) the
+// value, in loadgen's order, and measures from before the draws to the end
+// of the answer, as loadgen does.
+func (w *worker) run(ctx context.Context, measureFrom time.Time, issued *atomic.Int64) {
 	for !ended(ctx) {
-		if w.cfg.Ops > 0 && issued.Add(1) > w.cfg.Ops {
+		start := time.Now()
+		measured := !start.Before(measureFrom)
+		if measured && w.cfg.Ops > 0 && issued.Add(1) > w.cfg.Ops {
 			return
 		}
 		key := w.rng.IntN(w.cfg.Keys)
@@ -233,24 +238,31 @@ func (w *worker) run(ctx context.Context, issued *atomic.Int64) {
 		if w.rng.Float64() < w.cfg.ReadRatio {
 			op = opGet
 		}
-		start := time.Now()
 		var o outcome
 		if op == opGet {
 			o = w.get(ctx, key)
 		} else {
-			o = w.put(ctx, key, false)
+			o = w.put(ctx, key, w.values[w.rng.IntN(len(w.values))])
 		}
 		lat := time.Since(start)
 		if o.class != "" && ended(ctx) {
 			return // cut short by the end of the run: not an answer
 		}
-		w.hist[op].Record(lat)
 		w.done.Add(1)
+		if o.class != "" {
+			w.failed.Add(1)
+			if o.class == "conn" || o.class == "timeout" {
+				pause(ctx, transportPause)
+			}
+		}
+		if !measured {
+			continue
+		}
+		w.hist[op].Record(lat)
 		switch {
 		case o.class != "":
 			w.errs[op]++
 			w.classes[o.class]++
-			w.failed.Add(1)
 		case o.status == http.StatusNotFound:
 			w.notFound++
 		case o.status == http.StatusMultipleChoices:
@@ -259,15 +271,14 @@ func (w *worker) run(ctx context.Context, issued *atomic.Int64) {
 	}
 }
 
-// reset forgets the numbers of the requests made so far (the warm-up's).
-// The contexts learnt are kept.
-func (w *worker) reset() {
-	w.hist = [numOps]Histogram{}
-	w.errs = [numOps]int64{}
-	w.notFound, w.siblings = 0, 0
-	clear(w.classes)
-	w.done.Store(0)
-	w.failed.Store(0)
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // outcome is the result of one request: the status, and the error class
@@ -279,16 +290,18 @@ type outcome struct {
 
 func (w *worker) url(key int, query string) string {
 	b := append(w.urlBuf[:0], w.base...)
-	b = append(b, 'k')
-	b = strconv.AppendInt(b, int64(key), 10)
+	b = appendKey(b, key)
 	b = append(b, query...)
 	w.urlBuf = b
 	return string(b)
 }
 
-// get reads a key and keeps the context it answers with.
+// get reads a key and keeps the context it answers with. Like loadgen it
+// sends no Accept header, so siblings come in the server's default form;
+// the context is in the header of every answer of dynamod's, and only a
+// server that names it in a JSON body alone needs the fallback below.
 func (w *worker) get(ctx context.Context, key int) outcome {
-	w.hdrs = append(w.hdrs[:0], "Accept: "+jsonAccept+"\r\n")
+	w.hdrs = w.hdrs[:0]
 	if w.auth != "" {
 		w.hdrs = append(w.hdrs, w.auth)
 	}
@@ -304,7 +317,7 @@ func (w *worker) get(ctx context.Context, key int) outcome {
 			var doc struct {
 				Context string `json:"context"`
 			}
-			if json.Unmarshal(resp.body, &doc) == nil {
+			if len(resp.body) > 0 && resp.body[0] == '{' && json.Unmarshal(resp.body, &doc) == nil {
 				vctx = doc.Context
 			}
 		}
@@ -317,23 +330,11 @@ func (w *worker) get(ctx context.Context, key int) outcome {
 	return o
 }
 
-// put writes a key with the context of the run's last read of it, if there
-// was one, so the write supersedes what that read saw.
-//
-// With returnBody (the preload) it asks for the stored object, whose context
-// covers exactly what the answer shows, and keeps that context.
-func (w *worker) put(ctx context.Context, key int, returnBody bool) outcome {
-	w.seq++
-	if len(w.value) >= 8 {
-		binary.LittleEndian.PutUint64(w.value, w.seq)
-	}
-	query := w.putQuery
-	if returnBody {
-		query = "?returnbody=true"
-		if w.putQuery != "" {
-			query = w.putQuery + "&returnbody=true"
-		}
-	}
+// put writes value to a key with the context of the run's last read of it,
+// if there was one, so the write supersedes what that read saw, and keeps
+// the context the answer names (dynamod names it when the write left one
+// value).
+func (w *worker) put(ctx context.Context, key int, value []byte) outcome {
 	w.hdrs = append(w.hdrs[:0], "Content-Type: application/octet-stream\r\n")
 	if w.auth != "" {
 		w.hdrs = append(w.hdrs, w.auth)
@@ -341,12 +342,12 @@ func (w *worker) put(ctx context.Context, key int, returnBody bool) outcome {
 	if vctx := w.ctxs.get(key); vctx != "" {
 		w.hdrs = append(w.hdrs, client.ContextHeader+": "+vctx+"\r\n")
 	}
-	resp, err := w.conn.do(ctx, http.MethodPut, w.url(key, query), w.hdrs, w.value)
+	resp, err := w.conn.do(ctx, http.MethodPut, w.url(key, w.putQuery), w.hdrs, value)
 	if err != nil {
 		return outcome{class: transportClass(err)}
 	}
 	o := outcome{status: resp.status}
-	if resp.status/100 == 2 || (returnBody && resp.status == http.StatusMultipleChoices) {
+	if resp.status/100 == 2 {
 		// A server that names the new context saves the next write from
 		// becoming a sibling of this one.
 		if resp.vctx != "" {
@@ -368,8 +369,16 @@ func transportClass(err error) string {
 	return "conn"
 }
 
-// preload writes every key once, the workers sharing the keys.
-func preload(ctx context.Context, workers []*worker, keys int) *PreloadStats {
+// preload writes every key once, as loadgen's prefill does: a plain PUT
+// of value k mod the pool for key k, every worker taking the next unwritten
+// key, bounded by timeout (0: only by ctx). Failed writes are counted, not
+// retried; the run goes on after a preload cut short.
+func preload(ctx context.Context, workers []*worker, keys int, timeout time.Duration) *PreloadStats {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	var next, ops, errs atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -380,19 +389,24 @@ func preload(ctx context.Context, workers []*worker, keys int) *PreloadStats {
 				if k >= int64(keys) {
 					return
 				}
-				o := w.put(ctx, int(k), true)
+				o := w.put(ctx, int(k), w.values[int(k)%len(w.values)])
 				if o.class != "" && ended(ctx) {
 					return
 				}
 				ops.Add(1)
 				if o.class != "" {
 					errs.Add(1)
+					if o.class == "conn" || o.class == "timeout" {
+						pause(ctx, transportPause)
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return &PreloadStats{Ops: ops.Load(), Errors: errs.Load(), Elapsed: time.Since(start)}
+	p := &PreloadStats{Keys: int64(keys), Ops: ops.Load(), Errors: errs.Load(), Elapsed: time.Since(start)}
+	p.Complete = p.Ops == p.Keys && p.Errors == 0
+	return p
 }
 
 // startProgress writes a progress line to out every interval until the

@@ -402,6 +402,9 @@ func TestConfig_validate(t *testing.T) {
 		{"keys", "Keys", func(c *Config) { c.Keys = -3 }},
 		{"workers", "Concurrency", func(c *Config) { c.Concurrency = -1 }},
 		{"value", "ValueSize", func(c *Config) { c.ValueSize = -1 }},
+		{"dw", "DW", func(c *Config) { c.DW = "x" }},
+		{"r", "R", func(c *Config) { c.R = "-1" }},
+		{"preload timeout", "PreloadTimeout", func(c *Config) { c.PreloadTimeout = -time.Second }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
