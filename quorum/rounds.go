@@ -73,8 +73,8 @@ func (rr *readRound) step(rp getReply) {
 	case rp.err != nil:
 		rr.t.add(rp.t.primary, false, false)
 	case rp.found:
+		rr.merged = mergeFound(rr.merged, rr.found == 0, rp.clock)
 		rr.found++
-		rr.merged = versioning.Sync(rr.merged, rp.clock)
 		rr.t.add(rp.t.primary, true, false)
 	default:
 		rr.notFound++
@@ -125,6 +125,23 @@ func (rr *readRound) result() *Object {
 	return &Object{Clock: rr.merged, Context: versioning.Join(rr.merged), Replicas: replicas}
 }
 
+// mergeFound folds a replica's clock into a read's merge of the clocks
+// found so far (first: none yet). The first is taken as it is, and one
+// equal to the merge changes nothing: Sync, which allocates and copies
+// every value, runs only for replicas that differ. A clock from the store
+// or the wire is canonical, so Sync with nothing, or with itself, would
+// return it unchanged; clocks are shared read-only (like the store's
+// cached ones), so the merge may be the replica's clock itself.
+func mergeFound(merged versioning.Clock, first bool, c versioning.Clock) versioning.Clock {
+	if first {
+		return c
+	}
+	if versioning.Equal(merged, c) {
+		return merged
+	}
+	return versioning.Sync(merged, c)
+}
+
 // repairPlan returns the merge of every found reply of a read (late ones
 // included) and the replies whose replica is behind it: a different state
 // or not found. Replies with errors are left alone, and with nothing found
@@ -134,7 +151,7 @@ func repairPlan(got []getReply) (versioning.Clock, []getReply) {
 	any := false
 	for _, rp := range got {
 		if rp.err == nil && rp.found {
-			merged = versioning.Sync(merged, rp.clock)
+			merged = mergeFound(merged, !any, rp.clock)
 			any = true
 		}
 	}

@@ -261,3 +261,49 @@ func TestReadOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeFound: folding replies with mergeFound (the first as it is,
+// equal ones skipped) gives what folding them with Sync from nothing
+// gives, for equal, descending, concurrent and sibling-carrying clocks in
+// every order.
+func TestMergeFound(t *testing.T) {
+	a1 := clockOf('a', 1, "x")
+	a3 := clockOf('a', 3, "y")
+	b2 := clockOf('b', 2, "z")
+	sib := versioning.Sync(a3, b2) // two siblings
+	later := versioning.Update(versioning.New(versioning.Join(sib), versioning.Value{Data: []byte("w")}), sib, 'c')
+	cases := [][]versioning.Clock{
+		{a1}, {a1, a1}, {a1, a3}, {a3, a1}, {a3, b2}, {b2, a3, a3},
+		{sib, a1}, {a1, sib, b2}, {later, sib}, {sib, later, a1, b2}, {sib, sib, sib},
+	}
+	for i, cs := range cases {
+		var want, got versioning.Clock
+		for k, c := range cs {
+			want = versioning.Sync(want, c)
+			got = mergeFound(got, k == 0, c)
+		}
+		if !versioning.Equal(got, want) {
+			t.Errorf("case %d: mergeFound = %+v, Sync = %+v", i, got, want)
+		}
+		rr := newReadRound(targetsOf(strings.Repeat("p", len(cs))), len(cs), 0, true)
+		for _, c := range cs {
+			rr.step(found(true, c))
+		}
+		if !versioning.Equal(rr.result().Clock, want) {
+			t.Errorf("case %d: read round merged %+v, want %+v", i, rr.result().Clock, want)
+		}
+		replies := make([]getReply, len(cs))
+		for k, c := range cs {
+			replies[k] = found(true, c)
+		}
+		merged, behind := repairPlan(replies)
+		if !versioning.Equal(merged, want) {
+			t.Errorf("case %d: repairPlan merged %+v, want %+v", i, merged, want)
+		}
+		for _, rp := range behind {
+			if versioning.Equal(rp.clock, want) {
+				t.Errorf("case %d: a replica equal to the merge is listed behind", i)
+			}
+		}
+	}
+}
