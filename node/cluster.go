@@ -103,9 +103,12 @@ func (n *Node) transfers(ctx context.Context, v *ownership.View) []transfer.Prog
 		}
 		asked[t.To] = true
 		if t.To == n.cfg.Name {
-			for _, p := range n.xfer.Progress() {
+			local := n.xfer.Progress()
+			mu.Lock() // receivers asked earlier in this loop write too
+			for _, p := range local {
 				progress[[2]any{t.To, p.Partition}] = p
 			}
+			mu.Unlock()
 			continue
 		}
 		if !(*nodeMembers)(n).Alive(t.To) {

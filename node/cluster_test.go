@@ -176,3 +176,39 @@ func sum(xs []uint64) uint64 {
 	}
 	return s
 }
+
+// TestCluster_transfersToSelfAndPeers: with two nodes joining at once, a
+// joiner's /cluster lists transfers to itself (its own progress) and to
+// the other joiner (asked over the network, concurrently): the two kinds
+// fill one map, which must not race (a node once died of "concurrent map
+// writes" here; -race reports it in this test).
+func TestCluster_transfersToSelfAndPeers(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3})
+	c.Net.Hook(func(m *transport.Msg) bool { return m.Kind != transfer.KindPage })
+	j1, j2 := c.Join(), c.Join()
+	deadline := time.Now().Add(20 * time.Second)
+	seen := 0 // views listing transfers to both joiners
+	for seen < 20 {
+		for _, name := range []string{j1, j2} {
+			to := map[string]bool{}
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			raw, err := c.Node(name).Cluster(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: Cluster: %v", name, err)
+			}
+			var st client.ClusterStatus
+			strictRoundTrip(t, name+"'s /cluster", raw, &st)
+			for _, tr := range st.PendingTransfers {
+				to[tr.To] = true
+			}
+			if to[j1] && to[j2] {
+				seen++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the joiners' /cluster listed transfers to both of them %d times in 20 s, want 20", seen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
