@@ -114,10 +114,7 @@ func (n *Node) estimatePBS(bucket string, now time.Time, rng *rand.Rand) client.
 		WindowSeconds: int(samples.Config().Window / time.Second),
 		Curves:        []client.PBSCurve{},
 	}
-	spec := n.cfg.Quorum.SpeculativeRead
-	if spec <= 0 {
-		spec = quorum.DefaultSpeculativeRead
-	}
+	spec := n.coord.SpeculativeDelay()
 	chance := 0.0
 	if props.ReadRepairChance != nil {
 		chance = *props.ReadRepairChance

@@ -69,7 +69,9 @@ type Config struct {
 	HintedHandoff bool
 	// SpeculativeRead is how long a read waits for the R replicas it
 	// asked before it asks the other targets too (Cassandra's
-	// speculative retry). 0: DefaultSpeculativeRead.
+	// speculative retry). 0: adaptive, the SpeculativeQuantile of recent
+	// replica reads between MinSpeculativeRead and
+	// DefaultSpeculativeRead (speculate.go).
 	SpeculativeRead time.Duration
 	// Now gives wall-clock time for last-modified stamps. Default time.Now.
 	Now func() time.Time
@@ -89,9 +91,9 @@ type Config struct {
 	Registry prometheus.Registerer // nil: metrics kept but not registered
 }
 
-// DefaultSpeculativeRead is Config.SpeculativeRead's default: well above
-// a replica read's p99 on a busy node (a few ms), well below a client's
-// patience.
+// DefaultSpeculativeRead is the adaptive speculation delay's ceiling and
+// its value until enough replica reads are measured: well above a replica
+// read's p99 on a busy node (a few ms), well below a client's patience.
 const DefaultSpeculativeRead = 50 * time.Millisecond
 
 // DefaultConfig returns the production defaults; Self must still be set.
@@ -141,6 +143,9 @@ type Coordinator struct {
 	// are the peers that stamp their replies.
 	pbs      *pbs.Samples
 	stampers stampPeers
+	// spec keeps replica read round trips for the adaptive speculation
+	// delay (speculate.go).
+	spec speculation
 }
 
 // New builds a coordinator. It loads (or creates) the node's actor lease

@@ -13,6 +13,6 @@ import (
 // a store or an engine: the node hands it one.
 func TestDeps(t *testing.T) {
 	depstest.Dynamod(t, depstest.Imports(t),
-		"versioning", "ring", "storage", "resolve", "pbs", "crdt", "internal/wire", "internal/jitter", "internal/lifetime")
+		"versioning", "ring", "storage", "resolve", "pbs", "crdt", "internal/wire", "internal/jitter", "internal/lifetime", "internal/rates")
 	depstest.NotCalled(t, "quorum is handed its store by the node", "storage.NewMemory", "storage.OpenLevelDB", "storage.NewStore")
 }

@@ -86,6 +86,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 					return
 				}
 				got := time.Now()
+				c.spec.observe(got.Sub(sent))
 				cl, found, at, err := decodeGetReply(b)
 				if stamp && errors.Is(err, ErrBadRequest) {
 					c.stampers.set(tg.node, false) // an earlier version again
@@ -245,5 +246,5 @@ func (c *Coordinator) speculativeRead() time.Duration {
 	if c.cfg.SpeculativeRead > 0 {
 		return c.cfg.SpeculativeRead
 	}
-	return DefaultSpeculativeRead
+	return c.spec.current() // speculate.go
 }

@@ -53,8 +53,15 @@ type Options struct {
 	NoHandoff bool
 	// ReplicaTimeout of every node. Default 500ms.
 	ReplicaTimeout time.Duration
-	// SpeculativeRead of every node (quorum.Config). Default: quorum's.
+	// SpeculativeRead of every node (quorum.Config). Default: a fixed
+	// quorum.DefaultSpeculativeRead, not the adaptive delay nodes run
+	// with, so that the replica reads a scenario sends do not depend on
+	// how fast the machine runs it; AdaptiveSpeculation asks for the
+	// adaptive one.
 	SpeculativeRead time.Duration
+	// AdaptiveSpeculation runs the nodes with the adaptive speculation
+	// delay (SpeculativeRead must be zero).
+	AdaptiveSpeculation bool
 	// Defaults override the default bucket properties if NVal is set.
 	Defaults quorum.Props
 	// AntiEntropy runs Merkle-tree exchanges every AEInterval (default
@@ -282,6 +289,9 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	cfg.Quorum.HintedHandoff = !c.opts.NoHandoff
 	cfg.Quorum.ReplicaTimeout = c.opts.ReplicaTimeout
 	cfg.Quorum.SpeculativeRead = c.opts.SpeculativeRead
+	if cfg.Quorum.SpeculativeRead == 0 && !c.opts.AdaptiveSpeculation {
+		cfg.Quorum.SpeculativeRead = quorum.DefaultSpeculativeRead
+	}
 	cfg.RequestTimeout = 2 * time.Second
 	cfg.AntiEntropyOff = !c.opts.AntiEntropy
 	// Every node's timers draw from the cluster's seed too, so -seed
