@@ -166,11 +166,18 @@ func New(cfg Config, store *storage.Store, members Members, tr Transport, bucket
 		return nil, err
 	}
 	life, stop := context.WithCancel(context.Background())
-	return &Coordinator{
+	c := &Coordinator{
 		cfg: cfg, store: store, members: members, tr: tr, buckets: buckets, actors: actors,
 		log: log.With("component", "quorum", "node", cfg.Self), m: newMetrics(cfg.Registry),
 		life: life, stop: stop, pbs: pbs.NewSamples(cfg.PBS),
-	}, nil
+	}
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "dynamod_quorum_speculative_read_delay_seconds",
+			Help: "How long a read waits for the replicas it asked before it asks the others (adaptive unless fixed).",
+		}, func() float64 { return c.SpeculativeDelay().Seconds() }))
+	}
+	return c, nil
 }
 
 // Close stops background work and waits for it. Idempotent.

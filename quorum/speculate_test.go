@@ -3,6 +3,11 @@ package quorum
 import (
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dynamod/dynamod/ring"
+	"github.com/dynamod/dynamod/storage"
 )
 
 // lookups calls current n times and returns the last answer.
@@ -52,5 +57,46 @@ func TestSpeculation_adapts(t *testing.T) {
 	}
 	if got := lookups(&s, speculateEvery); got != DefaultSpeculativeRead {
 		t.Fatalf("delay over 1 s round trips = %v, want the ceiling %v", got, DefaultSpeculativeRead)
+	}
+}
+
+// TestSpeculation_gauge: the coordinator exports its current delay, the
+// fixed one when configured.
+func TestSpeculation_gauge(t *testing.T) {
+	r, err := ring.New(ring.Config{Partitions: 16, Tokens: 8}, []string{"self"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fixed := range []time.Duration{0, 7 * time.Millisecond} {
+		st, err := storage.NewStore(storage.NewMemory())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		cfg := DefaultConfig()
+		cfg.Self, cfg.Registry, cfg.SpeculativeRead = "self", reg, fixed
+		c, err := New(cfg, st, testMembers{r, newTestNet()}, noPeers{}, fixedBuckets(DefaultProps()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := DefaultSpeculativeRead // adaptive, nothing measured yet
+		if fixed > 0 {
+			want = fixed
+		}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got float64 = -1
+		for _, mf := range mfs {
+			if mf.GetName() == "dynamod_quorum_speculative_read_delay_seconds" {
+				got = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		if got != want.Seconds() {
+			t.Errorf("fixed %v: gauge %v, want %v", fixed, got, want.Seconds())
+		}
+		c.Close()
+		st.Close()
 	}
 }
