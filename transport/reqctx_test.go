@@ -91,13 +91,13 @@ func TestReqContext_likeWithDeadline(t *testing.T) {
 			p, cancel := context.WithCancel(parent)
 			c = newReqContext(p, time.Now().Add(time.Hour))
 			if askDone {
-				done = c.Done()
+				c.Done()
 			}
 			cancel()
 			if err := c.Err(); !errors.Is(err, context.Canceled) {
 				t.Fatalf("askDone=%v: Err after the parent's cancel = %v", askDone, err)
 			}
-			<-c.Done()
+			<-c.Done() // closed by the parent's end
 			c.release()
 		}
 
