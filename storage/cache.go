@@ -113,12 +113,14 @@ func (c *objectCache) setLocked(s *cacheShard, k Key, cl versioning.Clock, size 
 	if size > c.budget {
 		return
 	}
-	for victim, e := range s.m {
-		if s.bytes+size <= c.budget {
-			break
+	if s.bytes+size > c.budget { // ranging over a map costs even when it stops at once
+		for victim, e := range s.m {
+			if s.bytes+size <= c.budget {
+				break
+			}
+			s.bytes -= e.size
+			delete(s.m, victim)
 		}
-		s.bytes -= e.size
-		delete(s.m, victim)
 	}
 	s.m[k.Hash] = cacheEntry{bucket: k.Bucket, key: k.Key, clock: cl, size: size}
 	s.bytes += size

@@ -128,8 +128,10 @@ func valueSize(v *versioning.Value) int {
 	if v.Expires != 0 {
 		n += 8
 	}
-	for name, val := range v.Meta {
-		n += lenSize(len(name)) + lenSize(len(val))
+	if len(v.Meta) > 0 { // ranging over even an empty map costs an iterator
+		for name, val := range v.Meta {
+			n += lenSize(len(name)) + lenSize(len(val))
+		}
 	}
 	return n
 }
