@@ -361,8 +361,10 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 			if a.cfg.Observe != nil {
 				a.cfg.Observe(info.route, method, sw.status, elapsed)
 			}
-			a.log.Debug("request", "method", r.Method, "route", info.route, "path", r.URL.EscapedPath(),
-				"status", sw.status, "elapsed", elapsed, "request_id", info.id)
+			if a.log.Enabled(r.Context(), slog.LevelDebug) { // its arguments cost allocations
+				a.log.Debug("request", "method", r.Method, "route", info.route, "path", r.URL.EscapedPath(),
+					"status", sw.status, "elapsed", elapsed, "request_id", info.id)
+			}
 			if abort {
 				panic(nethttp.ErrAbortHandler) // net/http closes the connection quietly
 			}
