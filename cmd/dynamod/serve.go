@@ -181,8 +181,12 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	handler := transport.HandlerFunc(func(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
 		select {
 		case <-ready:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		default: // still starting: wait (asking for Done makes the request's timer)
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		return n.Serve(ctx, from, kind, body)
 	})
