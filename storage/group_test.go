@@ -68,15 +68,23 @@ func TestLevelDB_groupCommit(t *testing.T) {
 		}
 	}
 	check(l)
+	l = restart(t, l, mem)
+	defer l.Close()
+	check(l)
+}
+
+// restart closes l and opens its storage again, as a restart does: what
+// is there after was made durable by the journal.
+func restart(t *testing.T, l *storage.LevelDB, mem lvstorage.Storage) *storage.LevelDB {
+	t.Helper()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l, err = storage.OpenLevelDBStorage(mem, fastReopen)
+	l, err := storage.OpenLevelDBStorage(mem, fastReopen)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	check(l)
+	return l
 }
 
 // TestLevelDB_groupCommitFails: when the batch's write fails, every Put in

@@ -130,13 +130,7 @@ func TestLevelDB_reopensAfterWriteError(t *testing.T) {
 			t.Fatalf("Get(%s) = %q, %v", k, got, err)
 		}
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	l, err = storage.OpenLevelDBStorage(mem, fastReopen)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = restart(t, l, mem)
 	defer l.Close()
 	for k, v := range acked {
 		if got, err := l.Get([]byte(k)); err != nil || string(got) != v {

@@ -82,16 +82,7 @@ func TestCluster_readAsksR(t *testing.T) {
 	}
 
 	s := clustertest.Start(t, clustertest.Options{Nodes: 3, SpeculativeRead: 20 * time.Millisecond})
-	if _, err := put(t, s, "n1", "k", "v", nil, quorum.WriteOptions{W: quorum.All}); err != nil {
-		t.Fatal(err)
-	}
-	r := s.Ring()
-	var slow string
-	for _, m := range r.Preflist(r.Partition(ring.Hash("b", "k")), 3) {
-		if m != "n1" && slow == "" {
-			slow = m // the replica n1 asks first
-		}
-	}
+	slow := firstAsked(t, s)
 	s.Net.Hook(func(m *transport.Msg) bool {
 		return !(m.Response && m.From == slow && m.Kind == quorum.KindGet)
 	})
@@ -105,6 +96,23 @@ func TestCluster_readAsksR(t *testing.T) {
 	if got := s.Net.Stats()[gets] - before; got != 2 {
 		t.Errorf("read with %s silent sent %d remote reads, want 2 (the silent one, then the other)", slow, got)
 	}
+}
+
+// firstAsked writes "k" = "v" to every replica and returns the replica
+// that n1's reads of "k" ask first (n1 reads itself, then this one).
+func firstAsked(t *testing.T, c *clustertest.Cluster) string {
+	t.Helper()
+	if _, err := put(t, c, "n1", "k", "v", nil, quorum.WriteOptions{W: quorum.All}); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Ring()
+	for _, m := range r.Preflist(r.Partition(ring.Hash("b", "k")), 3) {
+		if m != "n1" {
+			return m
+		}
+	}
+	t.Fatal("n1 is the only replica of k")
+	return ""
 }
 
 func deadline(t *testing.T, d time.Duration) context.Context {

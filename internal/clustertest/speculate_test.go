@@ -8,7 +8,6 @@ import (
 
 	"github.com/dynamod/dynamod/internal/clustertest"
 	"github.com/dynamod/dynamod/quorum"
-	"github.com/dynamod/dynamod/ring"
 	"github.com/dynamod/dynamod/transport"
 )
 
@@ -21,16 +20,7 @@ import (
 // read that speculates asks one more.
 func TestCluster_adaptiveSpeculation(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3, AdaptiveSpeculation: true})
-	if _, err := put(t, c, "n1", "k", "v", nil, quorum.WriteOptions{W: quorum.All}); err != nil {
-		t.Fatal(err)
-	}
-	r := c.Ring()
-	var slow string
-	for _, m := range r.Preflist(r.Partition(ring.Hash("b", "k")), 3) {
-		if m != "n1" && slow == "" {
-			slow = m // the replica n1 asks first
-		}
-	}
+	slow := firstAsked(t, c)
 	c.Net.SetLinkOneWay(slow, "n1", transport.Link{Delay: 10 * time.Millisecond, Jitter: 20 * time.Millisecond})
 	gets := fmt.Sprintf("request.%d", quorum.KindGet)
 	reads := func(n int) int {
