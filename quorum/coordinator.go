@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -146,6 +147,10 @@ type Coordinator struct {
 	// spec keeps replica read round trips for the adaptive speculation
 	// delay (speculate.go).
 	spec speculation
+	// bgShared is the background context operations share (bgContext);
+	// bgMu serializes replacing it.
+	bgShared atomic.Pointer[sharedBG]
+	bgMu     sync.Mutex
 }
 
 // New builds a coordinator. It loads (or creates) the node's actor lease
@@ -268,7 +273,40 @@ func ctxErrReason(err error) string {
 }
 
 // bgContext is the context for work that outlives a request: bounded by
-// ReplicaTimeout and ended by Close.
+// ReplicaTimeout (less at most bgShare) and ended by Close. Operations
+// started within bgShare of each other share one: a context with its own
+// timer per operation, registered with and removed from the coordinator's
+// life, was measurable per request, and the work it bounds (the replies
+// and acks after the answer, a read repair) only needs a bound, not its
+// own. The cancel function releases nothing early (the shared context ends
+// at its deadline or at Close); every caller waits for what it started
+// before calling it anyway.
 func (c *Coordinator) bgContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.life, c.cfg.ReplicaTimeout)
+	now := time.Now()
+	if b := c.bgShared.Load(); b != nil && now.Before(b.until) {
+		return b.ctx, noCancel
+	}
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if b := c.bgShared.Load(); b != nil && now.Before(b.until) {
+		return b.ctx, noCancel
+	}
+	b := &sharedBG{until: now.Add(bgShare)}
+	b.ctx, b.cancel = context.WithTimeout(c.life, c.cfg.ReplicaTimeout)
+	c.bgShared.Store(b)
+	return b.ctx, noCancel
 }
+
+// bgShare is how long operations keep sharing one background context.
+const bgShare = 100 * time.Millisecond
+
+// sharedBG is a background context shared by the operations of one
+// bgShare interval. cancel runs at its deadline (its timer) or at Close
+// (through the coordinator's life); it is kept so nothing leaks it.
+type sharedBG struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	until  time.Time
+}
+
+func noCancel() {}

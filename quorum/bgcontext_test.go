@@ -1,0 +1,63 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/dynamod/dynamod/ring"
+	"github.com/dynamod/dynamod/storage"
+)
+
+// TestBGContext_shared: operations started within bgShare of each other
+// share one background context, bounded by ReplicaTimeout; a later one
+// gets a new one; Close ends them all.
+func TestBGContext_shared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := ring.New(ring.Config{Partitions: 16, Tokens: 8}, []string{"self"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := storage.NewStore(storage.NewMemory())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		cfg := DefaultConfig()
+		cfg.Self = "self"
+		c, err := New(cfg, st, testMembers{r, newTestNet()}, noPeers{}, fixedBuckets(DefaultProps()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		a, cancelA := c.bgContext()
+		cancelA() // releases nothing early: the context is shared
+		time.Sleep(bgShare / 2)
+		b, _ := c.bgContext()
+		if a != b {
+			t.Fatal("two operations within bgShare got different background contexts")
+		}
+		if a.Err() != nil {
+			t.Fatalf("shared context ended by one operation's cancel: %v", a.Err())
+		}
+		if d, ok := a.Deadline(); !ok || !d.Equal(start.Add(cfg.ReplicaTimeout)) {
+			t.Fatalf("deadline %v, %v; want ReplicaTimeout after the first", d, ok)
+		}
+		time.Sleep(bgShare)
+		later, _ := c.bgContext()
+		if later == a {
+			t.Fatal("an operation after bgShare got the old context")
+		}
+		time.Sleep(cfg.ReplicaTimeout)
+		if !errors.Is(a.Err(), context.DeadlineExceeded) {
+			t.Fatalf("first context after ReplicaTimeout: %v", a.Err())
+		}
+		fresh, _ := c.bgContext()
+		c.Close()
+		if !errors.Is(fresh.Err(), context.Canceled) {
+			t.Fatalf("background context after Close: %v", fresh.Err())
+		}
+	})
+}
