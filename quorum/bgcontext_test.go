@@ -6,9 +6,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/dynamod/dynamod/ring"
-	"github.com/dynamod/dynamod/storage"
 )
 
 // TestBGContext_shared: operations started within bgShare of each other
@@ -16,21 +13,8 @@ import (
 // gets a new one; Close ends them all.
 func TestBGContext_shared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r, err := ring.New(ring.Config{Partitions: 16, Tokens: 8}, []string{"self"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := storage.NewStore(storage.NewMemory())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		cfg := DefaultConfig()
-		cfg.Self = "self"
-		c, err := New(cfg, st, testMembers{r, newTestNet()}, noPeers{}, fixedBuckets(DefaultProps()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := newSoloCoordinator(t)
+		cfg := c.cfg
 		start := time.Now()
 		a, cancelA := c.bgContext()
 		cancelA() // releases nothing early: the context is shared

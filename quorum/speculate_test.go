@@ -5,9 +5,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/dynamod/dynamod/ring"
-	"github.com/dynamod/dynamod/storage"
 )
 
 // lookups calls current n times and returns the last answer.
@@ -63,22 +60,9 @@ func TestSpeculation_adapts(t *testing.T) {
 // TestSpeculation_gauge: the coordinator exports its current delay, the
 // fixed one when configured.
 func TestSpeculation_gauge(t *testing.T) {
-	r, err := ring.New(ring.Config{Partitions: 16, Tokens: 8}, []string{"self"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, fixed := range []time.Duration{0, 7 * time.Millisecond} {
-		st, err := storage.NewStore(storage.NewMemory())
-		if err != nil {
-			t.Fatal(err)
-		}
 		reg := prometheus.NewRegistry()
-		cfg := DefaultConfig()
-		cfg.Self, cfg.Registry, cfg.SpeculativeRead = "self", reg, fixed
-		c, err := New(cfg, st, testMembers{r, newTestNet()}, noPeers{}, fixedBuckets(DefaultProps()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := newSoloCoordinatorWith(t, func(cfg *Config) { cfg.Registry, cfg.SpeculativeRead = reg, fixed })
 		want := DefaultSpeculativeRead // adaptive, nothing measured yet
 		if fixed > 0 {
 			want = fixed
@@ -97,6 +81,5 @@ func TestSpeculation_gauge(t *testing.T) {
 			t.Errorf("fixed %v: gauge %v, want %v", fixed, got, want.Seconds())
 		}
 		c.Close()
-		st.Close()
 	}
 }

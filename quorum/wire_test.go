@@ -31,6 +31,13 @@ func (noPeers) Call(context.Context, string, uint8, []byte) ([]byte, error) {
 
 func newSoloCoordinator(t testing.TB) *Coordinator {
 	t.Helper()
+	return newSoloCoordinatorWith(t, nil)
+}
+
+// newSoloCoordinatorWith is newSoloCoordinator with mod applied to its
+// config (nil: none).
+func newSoloCoordinatorWith(t testing.TB, mod func(*Config)) *Coordinator {
+	t.Helper()
 	r, err := ring.New(ring.Config{Partitions: 16, Tokens: 8}, []string{"self"})
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +48,9 @@ func newSoloCoordinator(t testing.TB) *Coordinator {
 	}
 	cfg := DefaultConfig()
 	cfg.Self = "self"
+	if mod != nil {
+		mod(&cfg)
+	}
 	c, err := New(cfg, st, fixedMembers{r}, noPeers{}, defaultBuckets{})
 	if err != nil {
 		t.Fatal(err)
