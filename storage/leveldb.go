@@ -47,7 +47,7 @@ type LevelDBOptions struct {
 	// means the default; must not be negative.
 	LevelSize int
 	// Compression is how table blocks are compressed. Default
-	// [CompressSnappy]; zero means the default.
+	// [CompressNone]; zero means the default.
 	Compression Compression
 	// SeekCompaction lets reads trigger compactions: goleveldb compacts a
 	// table after enough reads had to look at it in vain. Default off.
@@ -216,7 +216,7 @@ type LevelDB struct {
 	paused    chan struct{} // (buffered) signalled when the count reaches zero while paused
 	done      chan struct{} // closed when Close has finished
 	closeErr  error         // written before done is closed
-	batches   sync.Pool     // *leveldb.Batch, for Write
+	batches   sync.Pool     // *leveldb.Batch, for Write and group commits
 	group     groupCommit   // Put's unsynced writes, written together
 
 	// failed is the write failure that makes writes refused, nil while
@@ -667,7 +667,7 @@ func (l *LevelDB) Put(key, value []byte, sync bool) error {
 	if sync {
 		err = db.Put(key, value, syncWrite)
 	} else {
-		err = l.group.put(db, key, value)
+		err = l.group.put(db, &l.batches, key, value)
 	}
 	if err != nil {
 		return l.writeError("put", key, err)
@@ -801,18 +801,17 @@ type groupCommit struct {
 const groupBytesMax = 4 << 20
 
 type commitGroup struct {
-	b    *leveldb.Batch // from batchPool; back there once written
+	b    *leveldb.Batch // from the engine's pool; back there once written
 	done chan struct{}  // closed once b is written; err is set then
 	err  error
 }
 
-// batchPool keeps the batches of written groups: a new batch per group
-// grew its buffer from nothing, which was a fifth of a node's allocated
-// bytes under load. Followers never touch a group's batch after joining,
-// so the leader may recycle it as soon as it is written.
-var batchPool = sync.Pool{New: func() any { return new(leveldb.Batch) }}
-
-func (g *groupCommit) put(db *leveldb.DB, key, value []byte) error {
+// put writes key and value in the current group, or leads a new one. A
+// group's batch comes from pool (the engine's batches) and goes back once
+// written: a new batch per group grew its buffer from nothing, which was a
+// fifth of a node's allocated bytes under load. Followers never touch a
+// group's batch after joining, so the leader may recycle it at once.
+func (g *groupCommit) put(db *leveldb.DB, pool *sync.Pool, key, value []byte) error {
 	g.mu.Lock()
 	cur := g.cur
 	if cur != nil && len(cur.b.Dump())+len(key)+len(value) <= groupBytesMax {
@@ -821,7 +820,7 @@ func (g *groupCommit) put(db *leveldb.DB, key, value []byte) error {
 		<-cur.done
 		return cur.err
 	}
-	cur = &commitGroup{b: batchPool.Get().(*leveldb.Batch), done: make(chan struct{})}
+	cur = &commitGroup{b: pool.Get().(*leveldb.Batch), done: make(chan struct{})}
 	cur.b.Put(key, value)
 	g.cur = cur
 	g.mu.Unlock()
@@ -837,7 +836,7 @@ func (g *groupCommit) put(db *leveldb.DB, key, value []byte) error {
 	err := db.Write(cur.b, asyncWrite)
 	if cap(cur.b.Dump()) <= groupBytesMax {
 		cur.b.Reset()
-		batchPool.Put(cur.b)
+		pool.Put(cur.b)
 	}
 	cur.b = nil
 	cur.err = err
