@@ -278,23 +278,22 @@ func ctxErrReason(err error) string {
 // timer per operation, registered with and removed from the coordinator's
 // life, was measurable per request, and the work it bounds (the replies
 // and acks after the answer, a read repair) only needs a bound, not its
-// own. The cancel function releases nothing early (the shared context ends
-// at its deadline or at Close); every caller waits for what it started
-// before calling it anyway.
-func (c *Coordinator) bgContext() (context.Context, context.CancelFunc) {
+// own. It has no cancel of its own: it ends at its deadline or at Close,
+// and every user waits for what it started anyway.
+func (c *Coordinator) bgContext() context.Context {
 	now := time.Now()
 	if b := c.bgShared.Load(); b != nil && now.Before(b.until) {
-		return b.ctx, noCancel
+		return b.ctx
 	}
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
 	if b := c.bgShared.Load(); b != nil && now.Before(b.until) {
-		return b.ctx, noCancel
+		return b.ctx
 	}
 	b := &sharedBG{until: now.Add(bgShare)}
 	b.ctx, b.cancel = context.WithTimeout(c.life, c.cfg.ReplicaTimeout)
 	c.bgShared.Store(b)
-	return b.ctx, noCancel
+	return b.ctx
 }
 
 // bgShare is how long operations keep sharing one background context.
@@ -308,5 +307,3 @@ type sharedBG struct {
 	cancel context.CancelFunc
 	until  time.Time
 }
-
-func noCancel() {}

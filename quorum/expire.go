@@ -75,8 +75,7 @@ func (c *Coordinator) expireRead(p placement, props Props, obj *Object) (_ *Obje
 	if versioning.IsTombstone(clock) {
 		tomb := versioning.New(obj.Context, versioning.Value{Deleted: true, LastModified: now})
 		c.bg.Go(func() {
-			ctx, cancel := c.bgContext()
-			defer cancel()
+			ctx := c.bgContext()
 			if _, err := c.write(ctx, "expire", p, tomb, WriteOptions{}, props); err != nil {
 				c.log.Debug("expiry tombstone not written", "bucket", p.key.Bucket, "err", err)
 			}

@@ -58,7 +58,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 
 	replies := make(chan getReply, len(p.targets))
 	// Remote reads may outlive the request: their answers feed read repair.
-	bctx, cancel := c.bgContext()
+	bctx := c.bgContext()
 	// stamped asks the replica for its clock (getStamp, see pbs.go); req
 	// is the same request without: one buffer for both.
 	stamped := append(encodeKey(p.key), getStamp)
@@ -135,11 +135,11 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 			c.m.speculativeReads.Inc()
 			ask(len(order))
 		case <-ctx.Done():
-			c.finishRead(p, got, asked, replies, cancel)
+			c.finishRead(p, got, asked, replies)
 			return nil, unavailable("get", &rr.t, ctxErrReason(ctx.Err()))
 		}
 	}
-	c.finishRead(p, got, asked, replies, cancel)
+	c.finishRead(p, got, asked, replies)
 
 	switch rr.state() {
 	case readNotFound:
@@ -163,17 +163,15 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 // finishRead collects the replies still due from the asked replicas in the
 // background, then repairs every one whose state is behind the merge of
 // their replies.
-func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies <-chan getReply, cancel context.CancelFunc) {
-	started := c.bg.GoPooled(func() {
-		defer cancel()
+// Closing, it starts nothing: the reply goroutines end with the background
+// context, which Close ends.
+func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies <-chan getReply) {
+	c.bg.GoPooled(func() {
 		for len(got) < asked {
 			got = append(got, <-replies) // every caller sends exactly once
 		}
 		c.readRepair(p, got)
 	})
-	if !started {
-		cancel() // closing: no repair; the reply goroutines end with bctx
-	}
 }
 
 // readRepair sends the merge of all found replies to every replica that
@@ -181,8 +179,7 @@ func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies
 func (c *Coordinator) readRepair(p placement, got []getReply) {
 	merged, behind := repairPlan(got)
 	var obj []byte
-	ctx, cancel := c.bgContext()
-	defer cancel()
+	ctx := c.bgContext()
 	for _, rp := range behind {
 		c.m.readRepairs.Inc()
 		if rp.t.node == c.cfg.Self {
@@ -243,8 +240,8 @@ func (c *Coordinator) fullRead(chance float64) bool {
 // speculativeRead is how long a read waits for the replicas it asked
 // before it asks the rest.
 func (c *Coordinator) speculativeRead() time.Duration {
-	if c.cfg.SpeculativeRead > 0 {
-		return c.cfg.SpeculativeRead
+	if c.cfg.SpeculativeRead == 0 {
+		c.spec.tick() // speculate.go
 	}
-	return c.spec.current() // speculate.go
+	return c.SpeculativeDelay()
 }

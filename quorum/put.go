@@ -265,7 +265,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 	wr.local(self, p.isTarget(c.cfg.Self), syncLocal)
 
 	acks := make(chan putAck, len(p.targets)+len(p.pending))
-	bctx, cancel := c.bgContext()
+	bctx := c.bgContext()
 	sent := 0
 	for _, tg := range slices.Concat(p.targets, p.pending) {
 		if tg.node == c.cfg.Self {
@@ -316,15 +316,13 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 			result = voteLost
 		}
 	}
-	// The tail of the fan-out finishes in the background.
-	if !c.bg.GoPooled(func() {
-		defer cancel()
+	// The tail of the fan-out finishes in the background (closing: the
+	// calls end with bctx, which Close ends).
+	c.bg.GoPooled(func() {
 		for ; received < sent; received++ {
 			c.noteAck(p, <-acks)
 		}
-	}) {
-		cancel()
-	}
+	})
 	if result != voteWon {
 		reason := "insufficient replicas"
 		if waitErr != nil {

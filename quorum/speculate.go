@@ -44,9 +44,10 @@ type speculation struct {
 // observe records one replica read's round trip.
 func (s *speculation) observe(d time.Duration) { s.rtt.Observe(d) }
 
-// current returns the adaptive delay, updating it from the round trips
-// recorded since the last update every speculateEvery calls.
-func (s *speculation) current() time.Duration {
+// tick counts one read that may speculate and, every speculateEvery of
+// them, updates the adaptive delay from the round trips recorded since the
+// last update.
+func (s *speculation) tick() {
 	if s.calls.Add(1)%speculateEvery == 0 && s.mu.TryLock() {
 		var now rates.Counts
 		s.rtt.Load(&now)
@@ -58,6 +59,11 @@ func (s *speculation) current() time.Duration {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// current returns the adaptive delay: DefaultSpeculativeRead until the
+// first update.
+func (s *speculation) current() time.Duration {
 	if d := s.delay.Load(); d > 0 {
 		return time.Duration(d)
 	}
@@ -71,8 +77,5 @@ func (c *Coordinator) SpeculativeDelay() time.Duration {
 	if c.cfg.SpeculativeRead > 0 {
 		return c.cfg.SpeculativeRead
 	}
-	if d := c.spec.delay.Load(); d > 0 {
-		return time.Duration(d)
-	}
-	return DefaultSpeculativeRead
+	return c.spec.current()
 }

@@ -7,13 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// lookups calls current n times and returns the last answer.
+// lookups counts n reads that may speculate and returns the delay then.
 func lookups(s *speculation, n int) time.Duration {
-	var d time.Duration
 	for range n {
-		d = s.current()
+		s.tick()
 	}
-	return d
+	return s.current()
 }
 
 // TestSpeculation_adapts: the delay is the ceiling until enough round
