@@ -309,6 +309,7 @@ func RecoverLevelDB(dir string, o LevelDBOptions) (*LevelDB, error) {
 }
 
 func openLevelDB(stor lvstorage.Storage, name string, o LevelDBOptions, recover bool) (*LevelDB, error) {
+	stor = tableBuffered{stor} // see tablebuf.go
 	var (
 		db  *leveldb.DB
 		err error

@@ -1,0 +1,159 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	lvstorage "github.com/syndtr/goleveldb/leveldb/storage"
+	"github.com/syndtr/goleveldb/leveldb/util"
+)
+
+// TestTableBuffered_tablesOnly: table files go through the buffer and end
+// up byte for byte as written once closed; other files are the storage's
+// own writers.
+func TestTableBuffered_tablesOnly(t *testing.T) {
+	mem := lvstorage.NewMemStorage()
+	s := tableBuffered{mem}
+
+	table := lvstorage.FileDesc{Type: lvstorage.TypeTable, Num: 7}
+	w, err := s.Create(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.(*bufferedTable); !ok {
+		t.Fatalf("table writer is %T, want *bufferedTable", w)
+	}
+	var want bytes.Buffer
+	for i := range 300 { // 300 blocks of 4 KiB: several buffer loads
+		block := bytes.Repeat([]byte{byte(i)}, 4096)
+		want.Write(block)
+		if _, err := w.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("late")); !errors.Is(err, lvstorage.ErrClosed) {
+		t.Errorf("Write after Close: %v, want ErrClosed", err)
+	}
+	if got := readAll(t, mem, table); !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("table holds %d bytes, want the %d written", len(got), want.Len())
+	}
+
+	for _, typ := range []lvstorage.FileType{lvstorage.TypeJournal, lvstorage.TypeManifest, lvstorage.TypeTemp} {
+		w, err := s.Create(lvstorage.FileDesc{Type: typ, Num: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w.(*bufferedTable); ok {
+			t.Errorf("%v file is buffered; only tables are", typ)
+		}
+		w.Close()
+	}
+}
+
+func readAll(t *testing.T, s lvstorage.Storage, fd lvstorage.FileDesc) []byte {
+	t.Helper()
+	r, err := s.Open(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// failingWriter fails every Write.
+type failingWriter struct{ closed bool }
+
+var errDisk = errors.New("disk full")
+
+func (f *failingWriter) Write([]byte) (int, error) { return 0, errDisk }
+func (f *failingWriter) Sync() error               { return nil }
+func (f *failingWriter) Close() error              { f.closed = true; return nil }
+
+// TestBufferedTable_errorSurfaces: a write the file refuses is reported by
+// Sync and by Close, which goleveldb both checks before it uses a table,
+// and Close still closes the file.
+func TestBufferedTable_errorSurfaces(t *testing.T) {
+	for _, end := range []string{"sync", "close"} {
+		t.Run(end, func(t *testing.T) {
+			f := &failingWriter{}
+			w := newBufferedTable(f)
+			if _, err := w.Write(make([]byte, 4096)); err != nil {
+				t.Fatalf("buffered Write: %v", err) // not written yet
+			}
+			var err error
+			if end == "sync" {
+				err = w.Sync()
+			} else {
+				err = w.Close()
+			}
+			if !errors.Is(err, errDisk) {
+				t.Errorf("%s: %v, want the file's write error", end, err)
+			}
+			if err := w.Close(); end == "sync" && !errors.Is(err, errDisk) {
+				t.Errorf("close after failed sync: %v, want the write error again", err)
+			}
+			if !f.closed {
+				t.Error("file not closed")
+			}
+		})
+	}
+}
+
+// TestLevelDB_tablesReadBack: a database whose memtable is flushed and
+// compacted many times (tables written through the buffer) reads every
+// key back, before and after a restart.
+func TestLevelDB_tablesReadBack(t *testing.T) {
+	mem := lvstorage.NewMemStorage()
+	o := LevelDBOptions{WriteBufferSize: 64 << 10, TableSize: 32 << 10}
+	l, err := OpenLevelDBStorage(mem, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprint(i%10)), 700) }
+	const n = 2000 // 1.4 MB: about twenty flushes, then compactions
+	for i := range n {
+		if err := l.Put([]byte(fmt.Sprintf("k%05d", i)), val(i), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(l *LevelDB) {
+		t.Helper()
+		for i := range n {
+			got, err := l.Get([]byte(fmt.Sprintf("k%05d", i)))
+			if err != nil || !bytes.Equal(got, val(i)) {
+				t.Fatalf("key %d: %d bytes, %v", i, len(got), err)
+			}
+		}
+	}
+	check(l)
+	if err := l.db.Load().CompactRange(util.Range{}); err != nil {
+		t.Fatal(err)
+	}
+	check(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fds, err := mem.List(lvstorage.TypeTable)
+	if err != nil || len(fds) < 2 {
+		t.Fatalf("%d table files (%v): the test wrote too little to flush", len(fds), err)
+	}
+	l, err = OpenLevelDBStorage(mem, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	check(l)
+}
