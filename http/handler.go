@@ -317,11 +317,15 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, info: reqInfo{id: newRequestID(), route: "unmatched"}}
 		info := &sw.info
-		sw.Header().Set("Dynamod-Request-Id", info.id)
+		// Set by hand: the canonical names are written out, and the
+		// values need no allocation of their own (see statusWriter.idHdr).
+		h := w.Header()
+		sw.idHdr[0] = info.id
+		h["Dynamod-Request-Id"] = sw.idHdr[:]
 		// Values are served with the Content-Type their writer chose; a
 		// browser must not sniff one into HTML or script. Every answer
 		// carries it, values and JSON alike.
-		sw.Header().Set("X-Content-Type-Options", "nosniff")
+		h["X-Content-Type-Options"] = nosniff
 		// Until a handler knows its own deadline (a.withTimeout), the
 		// answer must be taken within the default request timeout plus
 		// WriteTimeout. A body must arrive within BodyTimeout; the
@@ -407,12 +411,17 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// nosniff is the value of every answer's X-Content-Type-Options header,
+// shared by all of them: header values are never changed in place.
+var nosniff = []string{"nosniff"}
+
 // statusWriter records the status written through it.
 type statusWriter struct {
 	nethttp.ResponseWriter
 	status      int
 	wroteHeader bool
 	info        reqInfo
+	idHdr       [1]string // the Dynamod-Request-Id header's value slice
 }
 
 func (w *statusWriter) WriteHeader(code int) {

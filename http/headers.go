@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"mime"
 	nethttp "net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,10 +218,34 @@ func headerSafe(s string) string {
 	return string(b)
 }
 
+// headerVals hands out the one-element value slices of the headers an
+// answer sets, cut from one allocation instead of one each. Each slice's
+// capacity is its length, so an Add to such a header copies rather than
+// writing into its neighbour.
+type headerVals struct{ buf []string }
+
+func newHeaderVals(n int) headerVals { return headerVals{buf: make([]string, 0, n)} }
+
+// set sets header k (a canonical name) to the single value v.
+func (hv *headerVals) set(h map[string][]string, k, v string) {
+	if len(hv.buf) == cap(hv.buf) {
+		h[k] = []string{v}
+		return
+	}
+	hv.buf = append(hv.buf, v)
+	n := len(hv.buf)
+	h[k] = hv.buf[n-1 : n : n]
+}
+
+// varyAccept is the Vary header of answers whose form depends on Accept,
+// shared by all of them: header values are never changed in place.
+var varyAccept = []string{"Accept"}
+
 // parseTTL reads a write's time to live from the ttl query parameter or
 // the Dynamod-TTL header (one of them, not both); 0 when neither is given.
-func parseTTL(r *nethttp.Request) (time.Duration, error) {
-	q, hasQ := r.URL.Query()["ttl"]
+// query is r's query, parsed once by the caller.
+func parseTTL(r *nethttp.Request, query url.Values) (time.Duration, error) {
+	q, hasQ := query["ttl"]
 	h := r.Header.Values(hdrTTL)
 	hasH := len(h) > 0
 	switch {

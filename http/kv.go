@@ -67,10 +67,10 @@ func (a *api) postObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 	a.write(w, r, bucket, rand.Text(), true)
 }
 
-// parseWrite parses what every write takes: the query's options and the
-// causal context header.
-func parseWrite(r *nethttp.Request, props quorum.Props) (quorum.WriteOptions, bool, versioning.Context, error) {
-	o, returnBody, err := parseWriteOptions(r.URL.Query(), props)
+// parseWrite parses what every write takes: the query's options (q is
+// r's query, parsed once by the caller) and the causal context header.
+func parseWrite(r *nethttp.Request, q url.Values, props quorum.Props) (quorum.WriteOptions, bool, versioning.Context, error) {
+	o, returnBody, err := parseWriteOptions(q, props)
 	if err != nil {
 		return o, false, nil, err
 	}
@@ -91,7 +91,7 @@ func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	o, _, vctx, err := parseWrite(r, props)
+	o, _, vctx, err := parseWrite(r, r.URL.Query(), props)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -115,7 +115,8 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.writeError(w, r, err)
 		return
 	}
-	o, returnBody, vctx, err := parseWrite(r, props)
+	q := r.URL.Query()
+	o, returnBody, vctx, err := parseWrite(r, q, props)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -130,7 +131,7 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.writeError(w, r, err)
 		return
 	}
-	ttl, err := parseTTL(r)
+	ttl, err := parseTTL(r, q)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

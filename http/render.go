@@ -27,10 +27,17 @@ func (a *api) writeObject(w nethttp.ResponseWriter, r *nethttp.Request, obj *quo
 	}
 	encoded := vctx.Encode()
 	h := w.Header()
+	// One allocation for the values of the headers an answer sets; see
+	// headerVals.
+	hv := newHeaderVals(6)
 	if encoded != "" {
-		h.Set(hdrContext, encoded)
+		hv.set(h, hdrContext, encoded)
 	}
-	h.Add("Vary", "Accept")
+	if h["Vary"] == nil {
+		h["Vary"] = varyAccept
+	} else {
+		h.Add("Vary", "Accept")
+	}
 	if obj.Warning != "" {
 		h.Set(hdrWarning, headerSafe(obj.Warning))
 	}
@@ -40,7 +47,7 @@ func (a *api) writeObject(w nethttp.ResponseWriter, r *nethttp.Request, obj *quo
 	if sibling != "" {
 		for _, s := range sibs {
 			if s.ID == sibling {
-				a.writeValue(w, s, nethttp.StatusOK)
+				a.writeValue(w, &hv, s, nethttp.StatusOK)
 				return
 			}
 		}
@@ -54,7 +61,7 @@ func (a *api) writeObject(w nethttp.ResponseWriter, r *nethttp.Request, obj *quo
 	case len(sibs) == 0: // history without values
 		a.writeError(w, r, quorum.ErrNotFound)
 	case len(sibs) == 1:
-		a.writeValue(w, sibs[0], okStatus)
+		a.writeValue(w, &hv, sibs[0], okStatus)
 	case wantsJSON(r.Header):
 		a.writeSiblingsJSON(w, encoded, sibs)
 	default:
@@ -62,31 +69,32 @@ func (a *api) writeObject(w nethttp.ResponseWriter, r *nethttp.Request, obj *quo
 	}
 }
 
-// valueHeaders sets the headers describing one sibling.
-func valueHeaders(h map[string][]string, s versioning.Sibling) {
+// valueHeaders sets the headers describing one sibling, their values cut
+// from hv.
+func valueHeaders(h map[string][]string, hv *headerVals, s versioning.Sibling) {
 	ct := s.Value.ContentType
 	if ct == "" || !validHeaderValue(ct) {
 		ct = defaultContentType
 	}
-	h["Content-Type"] = []string{ct}
+	hv.set(h, "Content-Type", ct)
 	if s.Value.LastModified != 0 {
-		h["Last-Modified"] = []string{time.Unix(0, s.Value.LastModified).UTC().Format(nethttp.TimeFormat)}
+		hv.set(h, "Last-Modified", time.Unix(0, s.Value.LastModified).UTC().Format(nethttp.TimeFormat))
 	}
-	h["Etag"] = []string{strconv.Quote(s.ID)}
+	hv.set(h, "Etag", strconv.Quote(s.ID))
 	if s.Value.Expires != 0 {
-		h[hdrExpires] = []string{time.Unix(0, s.Value.Expires).UTC().Format(time.RFC3339Nano)}
+		hv.set(h, hdrExpires, time.Unix(0, s.Value.Expires).UTC().Format(time.RFC3339Nano))
 	}
 	if s.Value.Deleted {
-		h[hdrDeleted] = []string{"true"}
+		hv.set(h, hdrDeleted, "true")
 	}
 	setMeta(h, s.Value.Meta)
 }
 
 // writeValue answers with one sibling's bytes.
-func (a *api) writeValue(w nethttp.ResponseWriter, s versioning.Sibling, status int) {
+func (a *api) writeValue(w nethttp.ResponseWriter, hv *headerVals, s versioning.Sibling, status int) {
 	h := w.Header()
-	valueHeaders(h, s)
-	h.Set("Content-Length", strconv.Itoa(len(s.Value.Data)))
+	valueHeaders(h, hv, s)
+	hv.set(h, "Content-Length", strconv.Itoa(len(s.Value.Data)))
 	w.WriteHeader(status)
 	a.m.objectSize.WithLabelValues("read").Observe(float64(len(s.Value.Data)))
 	_, _ = w.Write(s.Value.Data) // a failed write means the client is gone
@@ -100,7 +108,8 @@ func (a *api) writeSiblingsMultipart(w nethttp.ResponseWriter, sibs []versioning
 	w.WriteHeader(nethttp.StatusMultipleChoices)
 	for _, s := range sibs {
 		ph := make(textproto.MIMEHeader)
-		valueHeaders(ph, s)
+		hv := newHeaderVals(5)
+		valueHeaders(ph, &hv, s)
 		part, err := mw.CreatePart(ph)
 		if err != nil {
 			return // client gone
