@@ -37,6 +37,9 @@ type Parts struct {
 	// file each, out of the Engine (storage.StoreOptions.BlobDir); ""
 	// keeps every object in the Engine.
 	BlobDir string
+	// ObjectCacheBytes bounds the store's cache of decoded objects
+	// (storage.StoreOptions.CacheBytes); 0 is the storage default.
+	ObjectCacheBytes int
 	// Members is the cluster layer. The node does not close it; Closer, if
 	// set, is called at the right point of shutdown.
 	Members Membership
@@ -221,6 +224,9 @@ func New(cfg Config, parts Parts) (*Node, error) {
 	}
 	so := storage.DefaultStoreOptions()
 	so.BlobDir = parts.BlobDir
+	if parts.ObjectCacheBytes != 0 {
+		so.CacheBytes = parts.ObjectCacheBytes
+	}
 	store, err := storage.NewStoreOptions(parts.Engine, so)
 	if err != nil {
 		return fail(err)

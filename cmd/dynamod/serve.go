@@ -232,7 +232,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	}
 	cfg.Registry = reg
 	n, err = node.New(cfg, node.Parts{
-		Engine: eng, BlobDir: filepath.Join(f.data, "blobs"), Members: node.GossipMembership(g), Transport: tr,
+		Engine: eng, BlobDir: filepath.Join(f.data, "blobs"), ObjectCacheBytes: f.storage.objectCacheBytes(), Members: node.GossipMembership(g), Transport: tr,
 		Closers: []func() error{func() error {
 			// A leave that times out (peers down) is not a failed shutdown.
 			if err := g.Leave(2 * time.Second); err != nil {

@@ -9,12 +9,13 @@ import (
 // storageFlags size goleveldb (docs/benchmarks.md, "300 000 keys: storage
 // tuning", says why the defaults are what they are).
 type storageFlags struct {
-	blockCache, writeBuffer int
-	compression             string
+	blockCache, writeBuffer, objectCache int
+	compression                          string
 }
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.blockCache, "block-cache", 0, "goleveldb block cache in bytes (0: 1/32 of physical memory or of the container's memory limit, between 32 MiB and 2 GiB)")
+	fs.IntVar(&s.objectCache, "object-cache", 0, "cache of decoded objects in bytes, by their stored size: a hit spares a write's read-before-write and a read the engine (0: 1/32 of physical memory or of the container's memory limit, between 64 MiB and 2 GiB)")
 	fs.StringVar(&s.compression, "compression", "none", "goleveldb table compression: none, or snappy (1 KiB JSON documents took 2.3 times less disk in BenchmarkReplicaWorkload, for a few per cent of CPU; random bytes gain nothing)")
 	fs.IntVar(&s.writeBuffer, "write-buffer", storage.DefaultLevelDBOptions().WriteBufferSize, "goleveldb write buffer (memtable and journal) in bytes; up to two are held in memory, and a restart replays one")
 }
@@ -22,6 +23,9 @@ func (s *storageFlags) register(fs *flag.FlagSet) {
 func (s *storageFlags) check() error {
 	if s.blockCache < 0 {
 		return usagef("--block-cache must not be negative, got %d", s.blockCache)
+	}
+	if s.objectCache < 0 {
+		return usagef("--object-cache must not be negative, got %d", s.objectCache)
 	}
 	if s.writeBuffer < 1<<20 {
 		return usagef("--write-buffer must be at least 1 MiB, got %d", s.writeBuffer)
@@ -48,14 +52,29 @@ func (s *storageFlags) options() storage.LevelDBOptions {
 	return o
 }
 
+// objectCacheBytes is the store's object cache: --object-cache, or sized
+// for the machine like the block cache, between 64 MiB and 2 GiB.
+func (s *storageFlags) objectCacheBytes() int {
+	if s.objectCache > 0 {
+		return s.objectCache
+	}
+	return autoCache(physicalMemory(), 64<<20, storage.DefaultStoreOptions().CacheBytes)
+}
+
 // autoBlockCache is the block cache for a machine of mem bytes of RAM (0:
 // unknown): a thirty-second of it, so that three nodes on one machine and
 // Go's heap growth (up to twice the live heap) stay well inside it, between
 // 32 MiB and 2 GiB.
 func autoBlockCache(mem uint64) int {
-	const lo, hi = 32 << 20, 2 << 30
+	return autoCache(mem, 32<<20, storage.DefaultLevelDBOptions().BlockCacheSize)
+}
+
+// autoCache is a thirty-second of mem bytes of RAM, at least lo and at most
+// 2 GiB; unknown when mem is 0, then def.
+func autoCache(mem uint64, lo, def int) int {
+	const hi = 2 << 30
 	if mem == 0 {
-		return storage.DefaultLevelDBOptions().BlockCacheSize
+		return def
 	}
-	return int(min(max(mem/32, lo), hi))
+	return int(min(max(mem/32, uint64(lo)), hi))
 }
