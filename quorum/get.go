@@ -56,7 +56,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 		return nil, unavailable("get", &rr.t, "insufficient replicas")
 	}
 
-	replies := make(chan getReply, len(p.targets))
+	replies := newTail[getReply](len(p.targets))
 	// Remote reads may outlive the request: their answers feed read repair.
 	bctx := c.bgContext()
 	// stamped asks the replica for its clock (getStamp, see pbs.go); req
@@ -71,7 +71,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 			asked++
 			if tg.node == c.cfg.Self {
 				cl, found, err := c.readLocal(p.key)
-				replies <- getReply{t: tg, clock: cl, found: found, err: err}
+				replies.send(getReply{t: tg, clock: cl, found: found, err: err})
 				continue
 			}
 			started := c.bg.GoPooled(func() {
@@ -82,7 +82,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				sent := time.Now()
 				b, err := c.tr.Call(bctx, tg.node, KindGet, body)
 				if err != nil {
-					replies <- getReply{t: tg, err: err}
+					replies.send(getReply{t: tg, err: err})
 					return
 				}
 				got := time.Now()
@@ -94,10 +94,10 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				if err == nil {
 					c.observe(pbs.ReadRequest, pbs.ReadResponse, sent, got, at)
 				}
-				replies <- getReply{t: tg, clock: cl, found: found, err: err}
+				replies.send(getReply{t: tg, clock: cl, found: found, err: err})
 			})
 			if !started {
-				replies <- getReply{t: tg, err: errClosed}
+				replies.send(getReply{t: tg, err: errClosed})
 			}
 		}
 	}
@@ -123,7 +123,7 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 			ask(len(order))
 		}
 		select {
-		case rp := <-replies:
+		case rp := <-replies.ch:
 			got = append(got, rp)
 			rr.step(rp)
 			if rp.err != nil || (!rp.found && !notFoundOK) {
@@ -160,24 +160,29 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 	return obj, nil
 }
 
-// finishRead collects the replies still due from the asked replicas in the
-// background, then repairs every one whose state is behind the merge of
-// their replies.
-// Closing, it starts nothing: the reply goroutines end with the background
-// context, which Close ends.
-func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies <-chan getReply) {
-	c.bg.GoPooled(func() {
-		for len(got) < asked {
-			got = append(got, <-replies) // every caller sends exactly once
+// finishRead repairs every asked replica whose state is behind the merge
+// of all their replies, once all are in: the goroutine of the last reply
+// does, or, when every reply is in already, a goroutine started for it
+// (only if there is anything to repair: most reads find nothing and start
+// none). Closing, it starts nothing: the reply goroutines end with the
+// background context, which Close ends.
+func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies *tail[getReply]) {
+	all, done := replies.finish(got, asked-len(got), nil, func(all []getReply) {
+		if merged, behind := repairPlan(all); len(behind) > 0 {
+			c.readRepair(p, merged, behind)
 		}
-		c.readRepair(p, got)
 	})
+	if !done {
+		return
+	}
+	if merged, behind := repairPlan(all); len(behind) > 0 {
+		c.bg.GoPooled(func() { c.readRepair(p, merged, behind) })
+	}
 }
 
-// readRepair sends the merge of all found replies to every replica that
-// answered with a different state (not found included).
-func (c *Coordinator) readRepair(p placement, got []getReply) {
-	merged, behind := repairPlan(got)
+// readRepair sends merged, the merge of all found replies of a read, to
+// every replica behind it (a different state, or not found).
+func (c *Coordinator) readRepair(p placement, merged versioning.Clock, behind []getReply) {
 	var obj []byte
 	ctx := c.bgContext()
 	for _, rp := range behind {

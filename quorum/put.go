@@ -264,7 +264,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 	}
 	wr.local(self, p.isTarget(c.cfg.Self), syncLocal)
 
-	acks := make(chan putAck, len(p.targets)+len(p.pending))
+	acks := newTail[putAck](len(p.targets) + len(p.pending))
 	bctx := c.bgContext()
 	sent := 0
 	for _, tg := range slices.Concat(p.targets, p.pending) {
@@ -286,10 +286,10 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 					c.stampers.set(tg.node, at != 0)
 				}
 			}
-			acks <- putAck{t: tg, durable: durable, err: err}
+			acks.send(putAck{t: tg, durable: durable, err: err})
 		})
 		if !started {
-			acks <- putAck{t: tg, err: errClosed}
+			acks.send(putAck{t: tg, err: errClosed})
 		}
 	}
 	// Down primaries with no fallback: the coordinator keeps their hints.
@@ -306,7 +306,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 	var waitErr error
 	for result == votePending && received < sent {
 		select {
-		case a := <-acks:
+		case a := <-acks.ch:
 			received++
 			c.noteAck(p, a)
 			wr.step(a)
@@ -316,13 +316,9 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 			result = voteLost
 		}
 	}
-	// The tail of the fan-out finishes in the background (closing: the
-	// calls end with bctx, which Close ends).
-	c.bg.GoPooled(func() {
-		for ; received < sent; received++ {
-			c.noteAck(p, <-acks)
-		}
-	})
+	// The acks still due keep their hints in the goroutines of their
+	// calls (closing: the calls end with bctx, which Close ends).
+	acks.finish(nil, sent-received, func(a putAck) { c.noteAck(p, a) }, nil)
 	if result != voteWon {
 		reason := "insufficient replicas"
 		if waitErr != nil {
