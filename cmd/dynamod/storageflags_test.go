@@ -6,38 +6,28 @@ import (
 	"github.com/dynamod/dynamod/storage"
 )
 
-func TestAutoBlockCache(t *testing.T) {
+// TestAutoCaches: both caches are a thirty-second of the machine's memory
+// between a floor and 2 GiB, and the storage defaults when it is unknown;
+// a size given by flag wins.
+func TestAutoCaches(t *testing.T) {
 	for _, tc := range []struct {
-		mem  uint64
-		want int
+		mem           uint64
+		block, object int
 	}{
-		{0, storage.DefaultLevelDBOptions().BlockCacheSize}, // unknown: the storage default
-		{512 << 20, 32 << 20},                               // small machines get the floor
-		{24 << 30, 768 << 20},                               // a thirty-second
-		{256 << 30, 2 << 30},                                // large machines stop at the ceiling
+		{0, storage.DefaultLevelDBOptions().BlockCacheSize, storage.DefaultStoreOptions().CacheBytes}, // unknown
+		{512 << 20, 32 << 20, 64 << 20}, // small machines get the floors
+		{24 << 30, 768 << 20, 768 << 20},
+		{256 << 30, 2 << 30, 2 << 30}, // large machines stop at the ceiling
 	} {
-		if got := autoBlockCache(tc.mem); got != tc.want {
-			t.Errorf("autoBlockCache(%d) = %d, want %d", tc.mem, got, tc.want)
+		if got := autoBlockCache(tc.mem); got != tc.block {
+			t.Errorf("autoBlockCache(%d) = %d, want %d", tc.mem, got, tc.block)
+		}
+		if got := autoCache(tc.mem, 64<<20, storage.DefaultStoreOptions().CacheBytes); got != tc.object {
+			t.Errorf("object cache for %d bytes of RAM = %d, want %d", tc.mem, got, tc.object)
 		}
 	}
-}
-
-func TestObjectCacheBytes(t *testing.T) {
 	if got := (&storageFlags{objectCache: 5 << 20}).objectCacheBytes(); got != 5<<20 {
 		t.Errorf("--object-cache 5 MiB: %d", got)
-	}
-	for _, tc := range []struct {
-		mem  uint64
-		want int
-	}{
-		{0, storage.DefaultStoreOptions().CacheBytes}, // unknown: the storage default
-		{512 << 20, 64 << 20},                         // small machines get the floor
-		{24 << 30, 768 << 20},                         // a thirty-second
-		{256 << 30, 2 << 30},                          // large machines stop at the ceiling
-	} {
-		if got := autoCache(tc.mem, 64<<20, storage.DefaultStoreOptions().CacheBytes); got != tc.want {
-			t.Errorf("object cache for %d bytes of RAM = %d, want %d", tc.mem, got, tc.want)
-		}
 	}
 }
 
