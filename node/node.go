@@ -38,7 +38,8 @@ type Parts struct {
 	// keeps every object in the Engine.
 	BlobDir string
 	// ObjectCacheBytes bounds the store's cache of decoded objects
-	// (storage.StoreOptions.CacheBytes); 0 is the storage default.
+	// (storage.StoreOptions.CacheBytes); 0 is the storage default, a
+	// negative value disables the cache.
 	ObjectCacheBytes int
 	// Members is the cluster layer. The node does not close it; Closer, if
 	// set, is called at the right point of shutdown.

@@ -70,7 +70,10 @@ func (t *bufferedTable) Sync() error {
 
 func (t *bufferedTable) Close() error {
 	if t.b == nil {
-		return t.w.Close() // the file's own answer to a second Close
+		// Closed already. goleveldb closes again after a failed Close
+		// (a flush that failed, say on a full disk) before it removes
+		// the file, and gives up on the removal if this Close fails.
+		return nil
 	}
 	err := t.b.Flush()
 	t.b.Reset(nil)

@@ -15,7 +15,7 @@ type storageFlags struct {
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.blockCache, "block-cache", 0, "goleveldb block cache in bytes (0: 1/32 of physical memory or of the container's memory limit, between 32 MiB and 2 GiB)")
-	fs.IntVar(&s.objectCache, "object-cache", 0, "cache of decoded objects in bytes, by their stored size: a hit spares a write's read-before-write and a read the engine (0: 1/32 of physical memory or of the container's memory limit, between 64 MiB and 2 GiB)")
+	fs.IntVar(&s.objectCache, "object-cache", 0, "cache of decoded objects in bytes, counted by their stored size (decoded they take somewhat more heap): a hit spares a write's read-before-write and a read the engine (0: 1/32 of physical memory or of the container's memory limit, between 256 MiB and 2 GiB; -1: no cache)")
 	fs.StringVar(&s.compression, "compression", "none", "goleveldb table compression: none, or snappy (1 KiB JSON documents took 2.3 times less disk in BenchmarkReplicaWorkload, for a few per cent of CPU; random bytes gain nothing)")
 	fs.IntVar(&s.writeBuffer, "write-buffer", storage.DefaultLevelDBOptions().WriteBufferSize, "goleveldb write buffer (memtable and journal) in bytes; up to two are held in memory, and a restart replays one")
 }
@@ -24,8 +24,8 @@ func (s *storageFlags) check() error {
 	if s.blockCache < 0 {
 		return usagef("--block-cache must not be negative, got %d", s.blockCache)
 	}
-	if s.objectCache < 0 {
-		return usagef("--object-cache must not be negative, got %d", s.objectCache)
+	if s.objectCache < -1 {
+		return usagef("--object-cache must be a size, 0 (automatic) or -1 (none), got %d", s.objectCache)
 	}
 	if s.writeBuffer < 1<<20 {
 		return usagef("--write-buffer must be at least 1 MiB, got %d", s.writeBuffer)
@@ -52,13 +52,16 @@ func (s *storageFlags) options() storage.LevelDBOptions {
 	return o
 }
 
-// objectCacheBytes is the store's object cache: --object-cache, or sized
-// for the machine like the block cache, between 64 MiB and 2 GiB.
+// objectCacheBytes is the store's object cache: --object-cache (-1: none,
+// which node.Parts passes on as a disabled cache), or sized for the
+// machine like the block cache, from the library's default (so a small
+// machine keeps what it had) up to 2 GiB.
 func (s *storageFlags) objectCacheBytes() int {
-	if s.objectCache > 0 {
+	if s.objectCache != 0 {
 		return s.objectCache
 	}
-	return autoCache(physicalMemory(), 64<<20, storage.DefaultStoreOptions().CacheBytes)
+	def := storage.DefaultStoreOptions().CacheBytes
+	return autoCache(physicalMemory(), def, def)
 }
 
 // autoBlockCache is the block cache for a machine of mem bytes of RAM (0:

@@ -15,19 +15,24 @@ func TestAutoCaches(t *testing.T) {
 		block, object int
 	}{
 		{0, storage.DefaultLevelDBOptions().BlockCacheSize, storage.DefaultStoreOptions().CacheBytes}, // unknown
-		{512 << 20, 32 << 20, 64 << 20}, // small machines get the floors
+		{512 << 20, 32 << 20, 256 << 20}, // small machines get the floors
 		{24 << 30, 768 << 20, 768 << 20},
 		{256 << 30, 2 << 30, 2 << 30}, // large machines stop at the ceiling
 	} {
 		if got := autoBlockCache(tc.mem); got != tc.block {
 			t.Errorf("autoBlockCache(%d) = %d, want %d", tc.mem, got, tc.block)
 		}
-		if got := autoCache(tc.mem, 64<<20, storage.DefaultStoreOptions().CacheBytes); got != tc.object {
+		if got := autoCache(tc.mem, 256<<20, storage.DefaultStoreOptions().CacheBytes); got != tc.object {
 			t.Errorf("object cache for %d bytes of RAM = %d, want %d", tc.mem, got, tc.object)
 		}
 	}
-	if got := (&storageFlags{objectCache: 5 << 20}).objectCacheBytes(); got != 5<<20 {
-		t.Errorf("--object-cache 5 MiB: %d", got)
+	for _, given := range []int{5 << 20, -1} {
+		if got := (&storageFlags{objectCache: given}).objectCacheBytes(); got != given {
+			t.Errorf("--object-cache %d: %d", given, got)
+		}
+	}
+	if got := (&storageFlags{}).objectCacheBytes(); got < storage.DefaultStoreOptions().CacheBytes || got > 2<<30 {
+		t.Errorf("automatic object cache %d, want between the library default and 2 GiB", got)
 	}
 }
 
@@ -39,7 +44,8 @@ func TestStorageFlags_check(t *testing.T) {
 		{storageFlags{blockCache: 0, writeBuffer: 64 << 20, compression: "none"}, true},
 		{storageFlags{blockCache: 1 << 30, writeBuffer: 1 << 20, compression: "snappy"}, true},
 		{storageFlags{blockCache: -1, writeBuffer: 64 << 20, compression: "none"}, false},
-		{storageFlags{objectCache: -1, writeBuffer: 64 << 20, compression: "none"}, false},
+		{storageFlags{objectCache: -2, writeBuffer: 64 << 20, compression: "none"}, false},
+		{storageFlags{objectCache: -1, writeBuffer: 64 << 20, compression: "none"}, true},
 		{storageFlags{objectCache: 1 << 30, writeBuffer: 64 << 20, compression: "none"}, true},
 		{storageFlags{blockCache: 0, writeBuffer: 1000, compression: "none"}, false},
 		{storageFlags{blockCache: 0, writeBuffer: 64 << 20, compression: "zstd"}, false},
