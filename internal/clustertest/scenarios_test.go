@@ -241,6 +241,18 @@ func TestCluster_coordinatorKeepsHint(t *testing.T) {
 // default read asks R of them, see TestCluster_readAsksR).
 func TestCluster_readRepair(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true})
+	missOnN3(t, c)
+	if _, err := get(t, c, "n2", "k", quorum.ReadOptions{R: quorum.All}); err != nil {
+		t.Fatal(err)
+	}
+	c.RequireConverged(deadline(t, 5*time.Second), "b", []string{"k"})
+}
+
+// missOnN3 writes "k" = "v" through n1 while n3's replica writes are
+// vetoed, checks that n3 missed it, and lifts the veto: n3 is stale for
+// a read to repair (the cluster must not hand off hints).
+func missOnN3(t *testing.T, c *clustertest.Cluster) {
+	t.Helper()
 	var veto atomic.Bool
 	veto.Store(true)
 	c.Net.Hook(func(m *transport.Msg) bool {
@@ -253,10 +265,6 @@ func TestCluster_readRepair(t *testing.T) {
 		t.Fatal("n3 got the write despite the veto")
 	}
 	veto.Store(false)
-	if _, err := get(t, c, "n2", "k", quorum.ReadOptions{R: quorum.All}); err != nil {
-		t.Fatal(err)
-	}
-	c.RequireConverged(deadline(t, 5*time.Second), "b", []string{"k"})
 }
 
 // TestCluster_concurrentWritesBecomeSiblings: writes with the same context at

@@ -2,7 +2,6 @@ package clustertest_test
 
 import (
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,18 +42,7 @@ func TestCluster_lateAckKeepsHint(t *testing.T) {
 // the others and read-repairs it, in the goroutine of that reply.
 func TestCluster_lateReplyRepairs(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true, SpeculativeRead: time.Minute})
-	var veto atomic.Bool
-	veto.Store(true)
-	c.Net.Hook(func(m *transport.Msg) bool {
-		return !(veto.Load() && m.To == "n3" && m.Kind == quorum.KindReplicate)
-	})
-	if _, err := put(t, c, "n1", "k", "v", nil, quorum.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.LocalState("n3", "b", "k"); ok {
-		t.Fatal("n3 got the write despite the veto")
-	}
-	veto.Store(false)
+	missOnN3(t, c)
 	every := 1.0
 	if err := c.Node("n1").SetBucketProps("b", quorum.Props{ReadRepairChance: &every}); err != nil {
 		t.Fatal(err)
