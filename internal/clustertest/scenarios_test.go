@@ -258,9 +258,19 @@ func missOnN3(t *testing.T, c *clustertest.Cluster) {
 	c.Net.Hook(func(m *transport.Msg) bool {
 		return !(veto.Load() && m.To == "n3" && m.Kind == quorum.KindReplicate)
 	})
+	vetoed := fmt.Sprintf("request.%d.vetoed", quorum.KindReplicate)
+	before := c.Net.Stats()[vetoed]
 	if _, err := put(t, c, "n1", "k", "v", nil, quorum.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The write answers at W=2; the call to n3 may not have been made
+	// yet. Lift the veto only once it has met it.
+	waitFor(t, 5*time.Second, func() string {
+		if c.Net.Stats()[vetoed] == before {
+			return "the write to n3 was not sent"
+		}
+		return ""
+	})
 	if _, ok := c.LocalState("n3", "b", "k"); ok {
 		t.Fatal("n3 got the write despite the veto")
 	}

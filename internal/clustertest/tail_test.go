@@ -41,7 +41,8 @@ func TestCluster_lateAckKeepsHint(t *testing.T) {
 // R replies; the reply of a stale replica that comes later is merged with
 // the others and read-repairs it, in the goroutine of that reply.
 func TestCluster_lateReplyRepairs(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true, SpeculativeRead: time.Minute})
+	// A reply is awaited for ReplicaTimeout: n3's comes late, not never.
+	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true, SpeculativeRead: time.Minute, ReplicaTimeout: 5 * time.Second})
 	missOnN3(t, c)
 	every := 1.0
 	if err := c.Node("n1").SetBucketProps("b", quorum.Props{ReadRepairChance: &every}); err != nil {
@@ -54,7 +55,8 @@ func TestCluster_lateReplyRepairs(t *testing.T) {
 		return ""
 	})
 	// n3's answers reach n1 late: the read has answered by then.
-	c.Net.SetLinkOneWay("n3", "n1", transport.Link{Delay: 200 * time.Millisecond})
+	const late = time.Second // far beyond the read's own time, also under -race
+	c.Net.SetLinkOneWay("n3", "n1", transport.Link{Delay: late})
 	repairs := fmt.Sprintf("request.%d", quorum.KindRepair)
 	before := c.Net.Stats()[repairs]
 	start := time.Now()
@@ -62,7 +64,7 @@ func TestCluster_lateReplyRepairs(t *testing.T) {
 	if err != nil || !values(obj.Clock)["v"] {
 		t.Fatalf("get: %v %v", obj, err)
 	}
-	if d := time.Since(start); d >= 200*time.Millisecond {
+	if d := time.Since(start); d >= late {
 		t.Fatalf("the read took %v: it waited for n3's late reply", d)
 	}
 	c.RequireConverged(deadline(t, 5*time.Second), "b", []string{"k"})
