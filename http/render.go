@@ -27,9 +27,9 @@ func (a *api) writeObject(w nethttp.ResponseWriter, r *nethttp.Request, obj *quo
 	}
 	encoded := vctx.Encode()
 	h := w.Header()
-	// One allocation for the values of the headers an answer sets; see
-	// headerVals.
-	hv := newHeaderVals(6)
+	// One allocation for the values of the headers an answer sets (the
+	// context, then at most six of writeValue's); see headerVals.
+	hv := newHeaderVals(7)
 	if encoded != "" {
 		hv.set(h, hdrContext, encoded)
 	}

@@ -54,14 +54,20 @@ func (s *storageFlags) options() storage.LevelDBOptions {
 
 // objectCacheBytes is the store's object cache: --object-cache (-1: none,
 // which node.Parts passes on as a disabled cache), or sized for the
-// machine like the block cache, from the library's default (so a small
-// machine keeps what it had) up to 2 GiB.
+// machine (autoObjectCache).
 func (s *storageFlags) objectCacheBytes() int {
 	if s.objectCache != 0 {
 		return s.objectCache
 	}
+	return autoObjectCache(physicalMemory())
+}
+
+// autoObjectCache is the object cache for a machine of mem bytes of RAM
+// (0: unknown): a thirty-second of it like the block cache, from the
+// library's default (so a small machine keeps what it had) up to 2 GiB.
+func autoObjectCache(mem uint64) int {
 	def := storage.DefaultStoreOptions().CacheBytes
-	return autoCache(physicalMemory(), def, def)
+	return autoCache(mem, def, def)
 }
 
 // autoBlockCache is the block cache for a machine of mem bytes of RAM (0:

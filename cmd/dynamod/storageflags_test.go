@@ -22,8 +22,8 @@ func TestAutoCaches(t *testing.T) {
 		if got := autoBlockCache(tc.mem); got != tc.block {
 			t.Errorf("autoBlockCache(%d) = %d, want %d", tc.mem, got, tc.block)
 		}
-		if got := autoCache(tc.mem, 256<<20, storage.DefaultStoreOptions().CacheBytes); got != tc.object {
-			t.Errorf("object cache for %d bytes of RAM = %d, want %d", tc.mem, got, tc.object)
+		if got := autoObjectCache(tc.mem); got != tc.object {
+			t.Errorf("autoObjectCache(%d) = %d, want %d", tc.mem, got, tc.object)
 		}
 	}
 	for _, given := range []int{5 << 20, -1} {
