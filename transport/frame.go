@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -185,6 +186,16 @@ func (r *connReader) Read(p []byte) (int, error) {
 			}
 			r.armed = true
 		}
+	}
+	if r.idle && r.timeout > 0 {
+		// Waiting for a new frame with nothing buffered: let the
+		// goroutines that are ready run first (their calls' frames, and
+		// those of the other connections, are being written meanwhile),
+		// so that one read takes what arrived in the meantime instead of
+		// finding the socket empty (EAGAIN, a park in the poller and a
+		// second read). The read side of frameWriter's yield: about 3 %
+		// less CPU per cluster operation (docs/benchmarks.md).
+		runtime.Gosched()
 	}
 	n, err := r.nc.Read(p)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
