@@ -172,6 +172,8 @@ type api struct {
 	m   *metrics
 	// inflight counts the request body bytes held (Config.MaxInflightBytes).
 	inflight atomic.Int64
+	// deadlines shares the requests' deadline contexts (deadline.go).
+	deadlines deadlines
 }
 
 // NewHandler returns the client API over b. The handler is safe for
@@ -315,7 +317,7 @@ func (a *api) route(name string, h nethttp.HandlerFunc) nethttp.Handler {
 func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, info: reqInfo{id: newRequestID(), route: "unmatched"}}
+		sw := &statusWriter{ResponseWriter: w, info: reqInfo{id: newRequestID(), route: "unmatched"}, start: start}
 		info := &sw.info
 		// Set by hand: the canonical names are written out, and the
 		// values need no allocation of their own (see statusWriter.idHdr).
@@ -422,6 +424,8 @@ type statusWriter struct {
 	wroteHeader bool
 	info        reqInfo
 	idHdr       [1]string // the Dynamod-Request-Id header's value slice
+	start       time.Time // when the middleware took the request
+	ctx         reqContext
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -168,7 +168,10 @@ func parseWriteOptions(q url.Values, p quorum.Props) (o quorum.WriteOptions, ret
 // withTimeout bounds r's work by the request's timeout, or by def when
 // the request gave none, and gives the client Config.WriteTimeout past
 // that deadline to take the answer (the connection's write deadline).
-// Deadlines are set here, never in quorum.
+// Deadlines are set here, never in quorum. A bounded request is not
+// cancelled when its client goes away, and from minShared on it shares
+// its deadline context with the requests that started about when it did
+// (deadline.go); a request without any deadline ends with its client.
 func (a *api) withTimeout(w nethttp.ResponseWriter, r *nethttp.Request, d, def time.Duration) (context.Context, context.CancelFunc) {
 	if d <= 0 {
 		d = def
@@ -177,8 +180,20 @@ func (a *api) withTimeout(w nethttp.ResponseWriter, r *nethttp.Request, d, def t
 		_ = nethttp.NewResponseController(w).SetWriteDeadline(time.Time{})
 		return context.WithCancel(r.Context())
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), d)
-	dl, _ := ctx.Deadline()
-	_ = nethttp.NewResponseController(w).SetWriteDeadline(dl.Add(a.cfg.WriteTimeout))
-	return ctx, cancel
+	sw, inMiddleware := w.(*statusWriter)
+	if !inMiddleware || d < minShared {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), d)
+		dl, _ := ctx.Deadline()
+		_ = nethttp.NewResponseController(w).SetWriteDeadline(dl.Add(a.cfg.WriteTimeout))
+		return ctx, cancel
+	}
+	ctx, cancel := a.deadlines.get(sw.start, d)
+	if d != a.b.DefaultTimeout() {
+		// The middleware gave the answer DefaultTimeout plus
+		// WriteTimeout from the start: this one has its own timeout.
+		dl, _ := ctx.Deadline()
+		_ = nethttp.NewResponseController(w).SetWriteDeadline(dl.Add(a.cfg.WriteTimeout))
+	}
+	sw.ctx = reqContext{Context: ctx, vals: r.Context()}
+	return &sw.ctx, cancel
 }
