@@ -44,6 +44,16 @@ type Transport interface {
 	Call(ctx context.Context, to string, kind uint8, body []byte) ([]byte, error)
 }
 
+// AsyncTransport is a Transport that can also send without waiting:
+// Go calls done with the reply, or the error, exactly once, possibly on a
+// goroutine that receives the replies of many calls (transport.TCP's
+// connection read loop), so done must not block; body must not change
+// until done runs. The coordinator fans requests out with it when its
+// transport has it (see Coordinator.send).
+type AsyncTransport interface {
+	Go(ctx context.Context, to string, kind uint8, body []byte, done func([]byte, error))
+}
+
 // Buckets gives bucket properties, defaults applied. It must not block.
 type Buckets interface {
 	Props(bucket string) Props
@@ -191,6 +201,30 @@ func (c *Coordinator) Close() error {
 	c.stop()
 	c.bg.Close()
 	return nil
+}
+
+// send sends a request to the node named to and gives its reply, or the
+// error, to done, exactly once, without waiting for it: over an
+// AsyncTransport done runs on whichever goroutine receives the reply and
+// must not block (a fan-out then costs no goroutine per call); over any
+// other Transport a pooled goroutine waits for the reply. Close waits
+// for every done either way.
+func (c *Coordinator) send(ctx context.Context, to string, kind uint8, body []byte, done func([]byte, error)) {
+	at, async := c.tr.(AsyncTransport)
+	if !async {
+		if !c.bg.GoPooled(func() { done(c.tr.Call(ctx, to, kind, body)) }) {
+			done(nil, errClosed)
+		}
+		return
+	}
+	if !c.bg.Hold() {
+		done(nil, errClosed)
+		return
+	}
+	at.Go(ctx, to, kind, body, func(b []byte, err error) {
+		defer c.bg.Release()
+		done(b, err)
+	})
 }
 
 // errClosed is what work refused after Close reports.

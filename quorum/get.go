@@ -74,13 +74,12 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				replies.send(getReply{t: tg, clock: cl, found: found, err: err})
 				continue
 			}
-			started := c.bg.GoPooled(func() {
-				body, stamp := req, c.stampers.has(tg.node)
-				if stamp {
-					body = stamped
-				}
-				sent := time.Now()
-				b, err := c.tr.Call(bctx, tg.node, KindGet, body)
+			body, stamp := req, c.stampers.has(tg.node)
+			if stamp {
+				body = stamped
+			}
+			sent := time.Now()
+			c.send(bctx, tg.node, KindGet, body, func(b []byte, err error) {
 				if err != nil {
 					replies.send(getReply{t: tg, err: err})
 					return
@@ -96,9 +95,6 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				}
 				replies.send(getReply{t: tg, clock: cl, found: found, err: err})
 			})
-			if !started {
-				replies.send(getReply{t: tg, err: errClosed})
-			}
 		}
 	}
 	// R replicas (PR primaries among them: readOrder puts primaries
@@ -168,8 +164,10 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 // background context, which Close ends.
 func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies *tail[getReply]) {
 	all, done := replies.finish(got, asked-len(got), nil, func(all []getReply) {
+		// On the goroutine that received the last reply, which must not
+		// block: the plan is in memory, the repair's calls are not.
 		if merged, behind := repairPlan(all); len(behind) > 0 {
-			c.readRepair(p, merged, behind)
+			c.bg.GoPooled(func() { c.readRepair(p, merged, behind) })
 		}
 	})
 	if !done {

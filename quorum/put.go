@@ -273,24 +273,20 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 		}
 		sent++
 		msg := body.to(p.key, dw > 0, tg.hintFor)
-		started := c.bg.GoPooled(func() {
-			sent := time.Now()
-			b, err := c.tr.Call(bctx, tg.node, KindReplicate, msg)
+		sentAt := time.Now()
+		c.send(bctx, tg.node, KindReplicate, msg, func(b []byte, err error) {
 			var durable bool
 			if err == nil {
 				got := time.Now()
 				var at int64
 				durable, at, err = decodePutReply(b)
 				if err == nil {
-					c.observe(pbs.WriteRequest, pbs.WriteAck, sent, got, at)
+					c.observe(pbs.WriteRequest, pbs.WriteAck, sentAt, got, at)
 					c.stampers.set(tg.node, at != 0)
 				}
 			}
 			acks.send(putAck{t: tg, durable: durable, err: err})
 		})
-		if !started {
-			acks.send(putAck{t: tg, err: errClosed})
-		}
 	}
 	// Down primaries with no fallback: the coordinator keeps their hints.
 	for _, down := range p.unhinted {
@@ -316,9 +312,15 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, p placement, cl
 			result = voteLost
 		}
 	}
-	// The acks still due keep their hints in the goroutines of their
-	// calls (closing: the calls end with bctx, which Close ends).
-	acks.finish(nil, sent-received, func(a putAck) { c.noteAck(p, a) }, nil)
+	// The acks still due keep their hints (closing: the calls end with
+	// bctx, which Close ends). A late ack arrives on the goroutine that
+	// received it, which must not block: a hint, a write, is kept on a
+	// goroutine of its own.
+	acks.finish(nil, sent-received, func(a putAck) {
+		if _, owed := hintOwed(a); owed {
+			c.bg.GoPooled(func() { c.noteAck(p, a) })
+		}
+	}, nil)
 	if result != voteWon {
 		reason := "insufficient replicas"
 		if waitErr != nil {

@@ -6,9 +6,11 @@ import "sync"
 // replies of a read) to the coordinator while it waits for its quorum,
 // and past that to whoever finishes the operation: once the coordinator
 // has answered, each late answer is handled by the goroutine that
-// produced it (the fan-out call's own), so no goroutine is started to wait
-// for the tail. A write's late ack keeps its hint; a read's last reply
-// starts the read repair. Every answer is handled exactly once: either it
+// delivered it (a transport connection's read loop, see
+// Coordinator.send), so no goroutine is started to wait for the tail.
+// That goroutine must not block: a write's late ack that owes a hint, and
+// a read's last reply that finds replicas to repair, hand that work to a
+// pooled goroutine. Every answer is handled exactly once: either it
 // was sent while the coordinator waited (then the coordinator received or
 // drains it) or it arrives after (then its sender handles it).
 type tail[T any] struct {

@@ -18,6 +18,25 @@ var errSendQueueFull = errors.New("send queue full: the peer is not reading")
 // it out of pending sends exactly one result.
 type call struct {
 	ch chan callResult // capacity 1
+	// done, when set, takes the result instead of ch: a call of
+	// [TCP.Go], whose stop then ends the watch on its context.
+	done func([]byte, error)
+	stop func() bool
+}
+
+// deliver hands the call its result. Only whoever took the call out of
+// pending may deliver, exactly once. An asynchronous call goes back to
+// the pool here; one with a waiter goes back when the waiter received.
+func (cl *call) deliver(r callResult) {
+	if cl.done == nil {
+		cl.ch <- r
+		return
+	}
+	done := cl.done
+	cl.stop()
+	cl.done, cl.stop = nil, nil
+	callPool.Put(cl)
+	done(r.body, r.err)
 }
 
 type callResult struct {
@@ -82,6 +101,65 @@ func (c *clientConn) call(ctx context.Context, kind uint8, body []byte) ([]byte,
 		return r.body, r.err
 	case <-ctx.Done():
 		return c.abandon(id, cl, ctxError(c.peer, ctx.Err()))
+	}
+}
+
+// goCall is call without the wait: done receives the result, exactly
+// once, on this goroutine if the call fails before it is sent, else on
+// the connection's read loop, or on a goroutine of its own when ctx
+// (which must have a deadline) ends first. done must not block: the read
+// loop serves every call of the connection.
+func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, done func([]byte, error)) {
+	if requestHeaderLen-lenSize+len(body) > c.maxSend {
+		done(nil, tooLarge("request", len(body), c.maxSend))
+		return
+	}
+	deadline, _ := ctx.Deadline()
+	left := time.Until(deadline)
+	if left <= 0 {
+		done(nil, ctxError(c.peer, context.DeadlineExceeded))
+		return
+	}
+	ms := min((left+time.Millisecond-1)/time.Millisecond, math.MaxUint32)
+
+	cl := callPool.Get().(*call)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		callPool.Put(cl)
+		done(nil, err)
+		return
+	}
+	c.nextID++
+	id := c.nextID
+	cl.done = done
+	// Set before the call is pending, so that whoever takes it finds
+	// stop; a stop that fires early finds nothing pending yet and is
+	// made good below.
+	cl.stop = context.AfterFunc(ctx, func() { c.expire(id, ctxError(c.peer, ctx.Err())) })
+	c.pending[id] = cl
+	c.mu.Unlock()
+	if ctx.Err() != nil {
+		c.expire(id, ctxError(c.peer, ctx.Err()))
+		return
+	}
+	hdr := requestHeader(id, kind, uint32(ms), len(body))
+	if err := c.w.send(hdr[:], body); err != nil {
+		c.expire(id, c.t.connErr(c.peer, err))
+	}
+}
+
+// expire ends an asynchronous call early with err, if it is still
+// pending (ids are never reused, so a late expire of a finished call
+// finds nothing).
+func (c *clientConn) expire(id uint64, err error) {
+	c.mu.Lock()
+	cl, mine := c.pending[id]
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if mine {
+		cl.deliver(callResult{err: err})
 	}
 }
 
@@ -160,11 +238,11 @@ func (c *clientConn) readResponses() error {
 		}
 		switch h.status {
 		case statusOK:
-			cl.ch <- callResult{body: body}
+			cl.deliver(callResult{body: body})
 		case statusError:
-			cl.ch <- callResult{err: &RemoteError{Msg: string(body)}}
+			cl.deliver(callResult{err: &RemoteError{Msg: string(body)}})
 		default: // statusTooLarge; readHeader admits no other
-			cl.ch <- callResult{err: fmt.Errorf("%w: %s: %s", ErrTooLarge, c.peer, body)}
+			cl.deliver(callResult{err: fmt.Errorf("%w: %s: %s", ErrTooLarge, c.peer, body)})
 		}
 	}
 }
@@ -188,7 +266,7 @@ func (c *clientConn) fail(cause error) {
 	c.pending = nil
 	c.mu.Unlock()
 	for _, cl := range pending {
-		cl.ch <- callResult{err: err}
+		cl.deliver(callResult{err: err})
 	}
 	c.t.untrack(c.nc)
 	c.t.m.connsOut.Dec()

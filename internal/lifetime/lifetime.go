@@ -124,6 +124,25 @@ func (g *Group) Stop() (first bool) {
 	return first
 }
 
+// Hold counts one piece of work that runs on no goroutine of the group
+// (a callback that another component calls later) so that [Group.Close]
+// waits for it too, and reports true; once the group is stopped it holds
+// nothing and reports false. Each Hold that reported true needs exactly
+// one [Group.Release].
+func (g *Group) Hold() bool {
+	g.init()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.stopped.Load() {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+// Release ends the work of one [Group.Hold] that reported true.
+func (g *Group) Release() { g.wg.Done() }
+
 // Stopped reports whether [Group.Stop] or [Group.Close] has been called.
 // It takes no lock, so it suits fast paths that fail early once closing
 // has begun; the authoritative check is Go's result.

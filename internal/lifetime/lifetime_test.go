@@ -171,3 +171,29 @@ func TestGroup_goPooledIdleBound(t *testing.T) {
 		}
 	})
 }
+
+func TestGroup_holdKeepsCloseWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group
+		if !g.Hold() {
+			t.Fatal("Hold refused before Stop")
+		}
+		var closed atomic.Bool
+		go func() {
+			g.Close()
+			closed.Store(true)
+		}()
+		synctest.Wait() // Close is blocked, or returned
+		if closed.Load() {
+			t.Fatal("Close returned while a Hold was not released")
+		}
+		if g.Hold() {
+			t.Error("Hold accepted after Stop")
+		}
+		g.Release()
+		synctest.Wait()
+		if !closed.Load() {
+			t.Fatal("Close still waits after Release")
+		}
+	})
+}
