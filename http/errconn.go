@@ -82,14 +82,24 @@ func (c *errConn) Write(p []byte) (int, error) {
 // net/http answers it in text when it sees the *tls.Conn itself.
 func (c *errConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if err != nil && c.tls != nil {
+		c.answerPlainHTTP(err)
+	}
+	return n, err
+}
+
+// answerPlainHTTP answers the plain HTTP request behind err, if it is
+// one. Apart from Read, so that the error it looks for is allocated only
+// when a read fails (errors.As takes its address: declared in Read, it
+// cost an allocation per read).
+func (c *errConn) answerPlainHTTP(err error) {
 	var re tls.RecordHeaderError
-	if err != nil && c.tls != nil && errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) &&
+	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) &&
 		c.done.CompareAndSwap(false, true) {
 		_, _ = re.Conn.Write(answer("HTTP/1.0", nethttp.StatusBadRequest, errorBody{Error: "bad request",
 			Detail: "plain HTTP sent to an HTTPS port"}))
 		_ = re.Conn.Close()
 	}
-	return n, err
 }
 
 // CloseWrite half-closes the connection when the inner one can, as
