@@ -21,25 +21,33 @@ import (
 // Call and gives done its result.
 func (t *TCP) Go(ctx context.Context, to string, kind uint8, body []byte, done func([]byte, error)) {
 	start := time.Now()
-	finish := func(b []byte, err error) {
-		t.m.observeCall(kind, start, err)
-		done(b, err)
-	}
-	_, bounded := ctx.Deadline()
-	c := t.readyConn(to)
-	if c == nil || !bounded {
-		t.goCall(ctx, to, kind, body, finish)
-		return
-	}
-	c.goCall(ctx, kind, body, func(b []byte, err error) {
-		if errors.Is(err, errGoAway) && ctx.Err() == nil {
-			// The peer closed the connection for idleness without
-			// reading the request: Call sends it again, on a new one.
-			t.goCall(ctx, to, kind, body, finish)
+	if _, bounded := ctx.Deadline(); bounded {
+		if c := t.readyConn(to); c != nil {
+			c.goCall(ctx, kind, body, start, done)
 			return
 		}
-		finish(b, err)
+	}
+	t.goCall(ctx, to, kind, body, func(b []byte, err error) {
+		t.m.observeCall(kind, start, err)
+		done(b, err)
 	})
+}
+
+// finishAsync gives an asynchronous call's result to its done, after a
+// retry when the result is a goaway: the peer closed the connection for
+// idleness without reading the request, so Call sends it again, on a new
+// connection.
+func (t *TCP) finishAsync(a *asyncCall, r callResult) {
+	if errors.Is(r.err, errGoAway) && a.ctx.Err() == nil {
+		done, kind, start := a.done, a.kind, a.start
+		t.goCall(a.ctx, a.c.peer, a.kind, a.body, func(b []byte, err error) {
+			t.m.observeCall(kind, start, err)
+			done(b, err)
+		})
+		return
+	}
+	t.m.observeCall(a.kind, a.start, r.err)
+	a.done(r.body, r.err)
 }
 
 // goCall makes a call on a pooled goroutine and gives its result to done.

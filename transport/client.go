@@ -18,33 +18,59 @@ var errSendQueueFull = errors.New("send queue full: the peer is not reading")
 // it out of pending sends exactly one result.
 type call struct {
 	ch chan callResult // capacity 1
-	// done, when set, takes the result instead of ch: a call of
-	// [TCP.Go], whose stop then ends the watch on its context.
-	done func([]byte, error)
-	stop func() bool
+	// async is set for a call of [TCP.Go]: its result goes to async.done
+	// instead of ch.
+	async asyncCall
+	// expireFn is expireCtx bound once, at the call's first asynchronous
+	// use, for context.AfterFunc (a closure per call was an allocation
+	// per call).
+	expireFn func()
+}
+
+// asyncCall is what a call of [TCP.Go] needs once its result is in.
+type asyncCall struct {
+	done  func([]byte, error)
+	stop  func() bool // ends the watch on ctx (context.AfterFunc)
+	c     *clientConn
+	id    uint64
+	ctx   context.Context
+	kind  uint8
+	body  []byte // kept for a goaway's retry
+	start time.Time
+}
+
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan callResult, 1)} }}
+
+// expireCtx ends an asynchronous call whose context ended first. It runs
+// on a goroutine of its own (context.AfterFunc), reading async while the
+// call's result may be delivered: deliver reuses a call only when stop
+// reports that expireCtx never runs, so async does not change under it.
+func (cl *call) expireCtx() {
+	a := &cl.async
+	a.c.expire(a.id, ctxError(a.c.peer, a.ctx.Err()))
 }
 
 // deliver hands the call its result. Only whoever took the call out of
 // pending may deliver, exactly once. An asynchronous call goes back to
-// the pool here; one with a waiter goes back when the waiter received.
+// the pool here (unless its expireCtx runs); one with a waiter goes back
+// when the waiter received.
 func (cl *call) deliver(r callResult) {
-	if cl.done == nil {
+	if cl.async.done == nil {
 		cl.ch <- r
 		return
 	}
-	done := cl.done
-	cl.stop()
-	cl.done, cl.stop = nil, nil
-	callPool.Put(cl)
-	done(r.body, r.err)
+	a := cl.async
+	if a.stop() {
+		cl.async = asyncCall{}
+		callPool.Put(cl)
+	}
+	a.c.t.finishAsync(&a, r)
 }
 
 type callResult struct {
 	body []byte
 	err  error
 }
-
-var callPool = sync.Pool{New: func() any { return &call{ch: make(chan callResult, 1)} }}
 
 // clientConn is a dialed connection: it sends requests and routes responses
 // to their calls by id.
@@ -108,16 +134,21 @@ func (c *clientConn) call(ctx context.Context, kind uint8, body []byte) ([]byte,
 // once, on this goroutine if the call fails before it is sent, else on
 // the connection's read loop, or on a goroutine of its own when ctx
 // (which must have a deadline) ends first. done must not block: the read
-// loop serves every call of the connection.
-func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, done func([]byte, error)) {
+// loop serves every call of the connection. start is when [TCP.Go] was
+// called, for the call's metrics.
+func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, start time.Time, done func([]byte, error)) {
+	fail := func(err error) {
+		c.t.m.observeCall(kind, start, err)
+		done(nil, err)
+	}
 	if requestHeaderLen-lenSize+len(body) > c.maxSend {
-		done(nil, tooLarge("request", len(body), c.maxSend))
+		fail(tooLarge("request", len(body), c.maxSend))
 		return
 	}
 	deadline, _ := ctx.Deadline()
 	left := time.Until(deadline)
 	if left <= 0 {
-		done(nil, ctxError(c.peer, context.DeadlineExceeded))
+		fail(ctxError(c.peer, context.DeadlineExceeded))
 		return
 	}
 	ms := min((left+time.Millisecond-1)/time.Millisecond, math.MaxUint32)
@@ -128,16 +159,19 @@ func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, done f
 		err := c.err
 		c.mu.Unlock()
 		callPool.Put(cl)
-		done(nil, err)
+		fail(err)
 		return
 	}
 	c.nextID++
 	id := c.nextID
-	cl.done = done
+	cl.async = asyncCall{done: done, c: c, id: id, ctx: ctx, kind: kind, body: body, start: start}
 	// Set before the call is pending, so that whoever takes it finds
 	// stop; a stop that fires early finds nothing pending yet and is
 	// made good below.
-	cl.stop = context.AfterFunc(ctx, func() { c.expire(id, ctxError(c.peer, ctx.Err())) })
+	if cl.expireFn == nil {
+		cl.expireFn = cl.expireCtx
+	}
+	cl.async.stop = context.AfterFunc(ctx, cl.expireFn)
 	c.pending[id] = cl
 	c.mu.Unlock()
 	if ctx.Err() != nil {
