@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gorilla/mux"
 
 	"github.com/dynamod/dynamod/auth"
 )
@@ -94,7 +93,7 @@ var openRoutes = map[string]bool{"ping": true, "ready": true, "ui": true}
 // listed here, needs cluster admin (default deny).
 func need(route string, r *nethttp.Request) auth.Grant {
 	bucket := func() string {
-		raw := mux.Vars(r)["bucket"]
+		raw := rawPathVar(r, "bucket")
 		if s, err := url.PathUnescape(raw); err == nil && s != "" {
 			return s
 		}

@@ -24,10 +24,20 @@ const (
 // nameLimits bounds the route variables that are names.
 var nameLimits = map[string]int{"bucket": maxBucketBytes, "key": maxKeyBytes}
 
+// rawPathVar returns the route variable name as the client escaped it:
+// from the request's path values where withKVFastPath routed it, else
+// from the router's.
+func rawPathVar(r *nethttp.Request, name string) string {
+	if v := r.PathValue(name); v != "" {
+		return v
+	}
+	return mux.Vars(r)[name]
+}
+
 // pathVar returns the route variable name, percent-decoded. An empty value
 // is a 400, and so is a bucket or key longer than its limit.
 func pathVar(r *nethttp.Request, name string) (string, error) {
-	raw := mux.Vars(r)[name]
+	raw := rawPathVar(r, name)
 	limit, bounded := nameLimits[name]
 	if bounded && len(raw) > 3*limit { // longer than any encoding of limit bytes
 		return "", nameTooLong(name, limit)
