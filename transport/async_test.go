@@ -91,6 +91,18 @@ func TestTCPGo_deadline(t *testing.T) {
 	if el := time.Since(start); el < 90*time.Millisecond {
 		t.Errorf("timed out after %v, before the deadline", el)
 	}
+	// A context that cannot be a map key gets a watch of its own.
+	uctx, ucancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer ucancel()
+	res = recv(t, goCall(t, a.TCP, uncomparableCtx{Context: uctx}, "b", 4, []byte("slow")), 5*time.Second, "timeout")
+	if !errors.Is(res.err, context.DeadlineExceeded) {
+		t.Fatalf("uncomparable context: err = %v, want DeadlineExceeded", res.err)
+	}
+	lctx, lcancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer lcancel()
+	if res := recv(t, goCall(t, a.TCP, uncomparableCtx{Context: lctx}, "b", 4, []byte("quick")), 5*time.Second, "reply"); res.err != nil {
+		t.Fatalf("uncomparable context: %v", res.err)
+	}
 	close(release) // a late reply, if any, goes nowhere
 
 	// A canceled context ends the call at once.
@@ -192,4 +204,10 @@ func TestTCPGo_closed(t *testing.T) {
 		t.Errorf("after Close: err = %v, want ErrClosed", res.err)
 	}
 	recv(t, bl.exited, 5*time.Second, "handler end")
+}
+
+// uncomparableCtx is a context whose dynamic type is not comparable.
+type uncomparableCtx struct {
+	context.Context
+	_ []int
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,16 +22,15 @@ type call struct {
 	// async is set for a call of [TCP.Go]: its result goes to async.done
 	// instead of ch.
 	async asyncCall
-	// expireFn is expireCtx bound once, at the call's first asynchronous
-	// use, for context.AfterFunc (a closure per call was an allocation
-	// per call).
+	// expireFn is expireCall bound once, at the call's first use with a
+	// context of its own watch (see goCall), for context.AfterFunc.
 	expireFn func()
 }
 
 // asyncCall is what a call of [TCP.Go] needs once its result is in.
 type asyncCall struct {
 	done  func([]byte, error)
-	stop  func() bool // ends the watch on ctx (context.AfterFunc)
+	stop  func() bool // ends the call's own watch on ctx; nil when its connection watches ctx
 	c     *clientConn
 	id    uint64
 	ctx   context.Context
@@ -41,18 +41,19 @@ type asyncCall struct {
 
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan callResult, 1)} }}
 
-// expireCtx ends an asynchronous call whose context ended first. It runs
-// on a goroutine of its own (context.AfterFunc), reading async while the
-// call's result may be delivered: deliver reuses a call only when stop
-// reports that expireCtx never runs, so async does not change under it.
-func (cl *call) expireCtx() {
+// expireCall ends an asynchronous call with a watch of its own whose
+// context ended first. It runs on a goroutine of its own
+// (context.AfterFunc), reading async while the call's result may be
+// delivered: deliver reuses a call only when stop reports that
+// expireCall never runs, so async does not change under it.
+func (cl *call) expireCall() {
 	a := &cl.async
 	a.c.expire(a.id, ctxError(a.c.peer, a.ctx.Err()))
 }
 
 // deliver hands the call its result. Only whoever took the call out of
 // pending may deliver, exactly once. An asynchronous call goes back to
-// the pool here (unless its expireCtx runs); one with a waiter goes back
+// the pool here (unless its expireCall runs); one with a waiter goes back
 // when the waiter received.
 func (cl *call) deliver(r callResult) {
 	if cl.async.done == nil {
@@ -60,7 +61,7 @@ func (cl *call) deliver(r callResult) {
 		return
 	}
 	a := cl.async
-	if a.stop() {
+	if a.stop == nil || a.stop() {
 		cl.async = asyncCall{}
 		callPool.Put(cl)
 	}
@@ -89,6 +90,11 @@ type clientConn struct {
 	nextID  uint64
 	pending map[uint64]*call // calls in flight by request id; nil once failed
 	err     error            // why the connection failed
+	// watched holds, for each context of asynchronous calls that may
+	// still be pending, the stop of its watch (expireCtx): one
+	// context.AfterFunc per context and connection, not per call (the
+	// coordinator's calls share a context per 100 ms).
+	watched map[context.Context]func() bool
 }
 
 // call sends one request and waits for its response or the end of ctx,
@@ -165,13 +171,22 @@ func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, start 
 	c.nextID++
 	id := c.nextID
 	cl.async = asyncCall{done: done, c: c, id: id, ctx: ctx, kind: kind, body: body, start: start}
-	// Set before the call is pending, so that whoever takes it finds
-	// stop; a stop that fires early finds nothing pending yet and is
-	// made good below.
-	if cl.expireFn == nil {
-		cl.expireFn = cl.expireCtx
+	if reflect.TypeOf(ctx).Comparable() {
+		if _, ok := c.watched[ctx]; !ok {
+			if c.watched == nil {
+				c.watched = make(map[context.Context]func() bool)
+			}
+			c.watched[ctx] = context.AfterFunc(ctx, func() { c.expireCtx(ctx) })
+		}
+	} else {
+		// A context that cannot be a map key: a watch of its own. Set
+		// before the call is pending, so that whoever takes it finds
+		// stop.
+		if cl.expireFn == nil {
+			cl.expireFn = cl.expireCall
+		}
+		cl.async.stop = context.AfterFunc(ctx, cl.expireFn)
 	}
-	cl.async.stop = context.AfterFunc(ctx, cl.expireFn)
 	c.pending[id] = cl
 	c.mu.Unlock()
 	if ctx.Err() != nil {
@@ -181,6 +196,27 @@ func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, start 
 	hdr := requestHeader(id, kind, uint32(ms), len(body))
 	if err := c.w.send(hdr[:], body); err != nil {
 		c.expire(id, c.t.connErr(c.peer, err))
+	}
+}
+
+// expireCtx ends the asynchronous calls of ctx still pending, now that
+// ctx has ended.
+func (c *clientConn) expireCtx(ctx context.Context) {
+	err := ctxError(c.peer, ctx.Err())
+	var ended []*call
+	c.mu.Lock()
+	delete(c.watched, ctx)
+	for id, cl := range c.pending {
+		// Different dynamic types compare unequal without panicking,
+		// and ctx's type is comparable.
+		if cl.async.done != nil && cl.async.ctx == ctx {
+			delete(c.pending, id)
+			ended = append(ended, cl)
+		}
+	}
+	c.mu.Unlock()
+	for _, cl := range ended {
+		cl.deliver(callResult{err: err})
 	}
 }
 
@@ -298,6 +334,10 @@ func (c *clientConn) fail(cause error) {
 	c.err = err
 	pending := c.pending
 	c.pending = nil
+	for _, stop := range c.watched {
+		stop()
+	}
+	c.watched = nil
 	c.mu.Unlock()
 	for _, cl := range pending {
 		cl.deliver(callResult{err: err})
