@@ -97,33 +97,50 @@ type clientConn struct {
 	watched map[context.Context]func() bool
 }
 
-// call sends one request and waits for its response or the end of ctx,
-// which must have a deadline.
-func (c *clientConn) call(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
+// admit checks a request before it is sent: its size against the frame
+// limit, and ctx's deadline, which must exist. It returns the time left,
+// in milliseconds rounded up, for the request's header.
+func (c *clientConn) admit(ctx context.Context, body []byte) (uint32, error) {
 	if requestHeaderLen-lenSize+len(body) > c.maxSend {
-		return nil, tooLarge("request", len(body), c.maxSend)
+		return 0, tooLarge("request", len(body), c.maxSend)
 	}
 	deadline, _ := ctx.Deadline()
 	left := time.Until(deadline)
 	if left <= 0 {
-		return nil, ctxError(c.peer, context.DeadlineExceeded)
+		return 0, ctxError(c.peer, context.DeadlineExceeded)
 	}
-	ms := min((left+time.Millisecond-1)/time.Millisecond, math.MaxUint32)
+	return uint32(min((left+time.Millisecond-1)/time.Millisecond, math.MaxUint32)), nil
+}
 
-	cl := callPool.Get().(*call)
+// lockLive locks c.mu and returns nil, or returns why the connection
+// failed, with c.mu unlocked.
+func (c *clientConn) lockLive() error {
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		callPool.Put(cl)
+		return err
+	}
+	return nil
+}
+
+// call sends one request and waits for its response or the end of ctx,
+// which must have a deadline.
+func (c *clientConn) call(ctx context.Context, kind uint8, body []byte) ([]byte, error) {
+	ms, err := c.admit(ctx, body)
+	if err != nil {
 		return nil, err
 	}
+	if err := c.lockLive(); err != nil {
+		return nil, err
+	}
+	cl := callPool.Get().(*call)
 	c.nextID++
 	id := c.nextID
 	c.pending[id] = cl
 	c.mu.Unlock()
 
-	hdr := requestHeader(id, kind, uint32(ms), len(body))
+	hdr := requestHeader(id, kind, ms, len(body))
 	if err := c.w.send(hdr[:], body); err != nil {
 		return c.abandon(id, cl, c.t.connErr(c.peer, err))
 	}
@@ -147,27 +164,16 @@ func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, start 
 		c.t.m.observeCall(kind, start, err)
 		done(nil, err)
 	}
-	if requestHeaderLen-lenSize+len(body) > c.maxSend {
-		fail(tooLarge("request", len(body), c.maxSend))
-		return
-	}
-	deadline, _ := ctx.Deadline()
-	left := time.Until(deadline)
-	if left <= 0 {
-		fail(ctxError(c.peer, context.DeadlineExceeded))
-		return
-	}
-	ms := min((left+time.Millisecond-1)/time.Millisecond, math.MaxUint32)
-
-	cl := callPool.Get().(*call)
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		callPool.Put(cl)
+	ms, err := c.admit(ctx, body)
+	if err != nil {
 		fail(err)
 		return
 	}
+	if err := c.lockLive(); err != nil {
+		fail(err)
+		return
+	}
+	cl := callPool.Get().(*call)
 	c.nextID++
 	id := c.nextID
 	cl.async = asyncCall{done: done, c: c, id: id, ctx: ctx, kind: kind, body: body, start: start}
@@ -193,7 +199,7 @@ func (c *clientConn) goCall(ctx context.Context, kind uint8, body []byte, start 
 		c.expire(id, ctxError(c.peer, ctx.Err()))
 		return
 	}
-	hdr := requestHeader(id, kind, uint32(ms), len(body))
+	hdr := requestHeader(id, kind, ms, len(body))
 	if err := c.w.send(hdr[:], body); err != nil {
 		c.expire(id, c.t.connErr(c.peer, err))
 	}
