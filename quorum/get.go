@@ -157,24 +157,20 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 }
 
 // finishRead repairs every asked replica whose state is behind the merge
-// of all their replies, once all are in: the goroutine of the last reply
-// does, or, when every reply is in already, a goroutine started for it
-// (only if there is anything to repair: most reads find nothing and start
-// none). Closing, it starts nothing: the reply goroutines end with the
-// background context, which Close ends.
+// of all their replies, once all are in: on the goroutine that receives
+// the last one (a transport's read loop, see Coordinator.send), or here
+// when every reply is in already. Either way the plan is made in memory
+// and a pooled goroutine sends the repair, only if there is anything to
+// repair (most reads find nothing). Closing, it starts nothing: the calls
+// end with the background context, which Close ends.
 func (c *Coordinator) finishRead(p placement, got []getReply, asked int, replies *tail[getReply]) {
-	all, done := replies.finish(got, asked-len(got), nil, func(all []getReply) {
-		// On the goroutine that received the last reply, which must not
-		// block: the plan is in memory, the repair's calls are not.
+	repair := func(all []getReply) {
 		if merged, behind := repairPlan(all); len(behind) > 0 {
 			c.bg.GoPooled(func() { c.readRepair(p, merged, behind) })
 		}
-	})
-	if !done {
-		return
 	}
-	if merged, behind := repairPlan(all); len(behind) > 0 {
-		c.bg.GoPooled(func() { c.readRepair(p, merged, behind) })
+	if all, done := replies.finish(got, asked-len(got), nil, repair); done {
+		repair(all)
 	}
 }
 

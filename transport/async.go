@@ -63,10 +63,5 @@ func (t *TCP) readyConn(to string) *clientConn {
 	if to == t.cfg.Name || t.bg.Stopped() {
 		return nil
 	}
-	p := t.peer(to)
-	s := &p.slots[(p.next.Add(1)-1)%uint32(len(p.slots))]
-	if c := s.conn.Load(); c != nil && !c.dead.Load() {
-		return c
-	}
-	return nil
+	return t.peer(to).nextSlot().live()
 }

@@ -344,6 +344,19 @@ type slot struct {
 	failErr   error     // that dial's error
 }
 
+// nextSlot returns the slot the next call to p takes (round robin).
+func (p *peer) nextSlot() *slot {
+	return &p.slots[(p.next.Add(1)-1)%uint32(len(p.slots))]
+}
+
+// live returns the slot's connection, nil if it has none or it failed.
+func (s *slot) live() *clientConn {
+	if c := s.conn.Load(); c != nil && !c.dead.Load() {
+		return c
+	}
+	return nil
+}
+
 // dial is one dial attempt that several calls may wait on.
 type dial struct {
 	done chan struct{} // closed when conn or err is set
@@ -355,12 +368,12 @@ type dial struct {
 // in its own goroutine so every waiting call, the first included, can give
 // up when its ctx ends.
 func (t *TCP) conn(ctx context.Context, p *peer) (*clientConn, error) {
-	s := &p.slots[(p.next.Add(1)-1)%uint32(len(p.slots))]
-	if c := s.conn.Load(); c != nil && !c.dead.Load() {
+	s := p.nextSlot()
+	if c := s.live(); c != nil {
 		return c, nil
 	}
 	s.mu.Lock()
-	if c := s.conn.Load(); c != nil && !c.dead.Load() {
+	if c := s.live(); c != nil {
 		s.mu.Unlock()
 		return c, nil
 	}

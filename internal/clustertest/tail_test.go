@@ -12,8 +12,8 @@ import (
 
 // TestCluster_lateAckKeepsHint: a replica whose write fails after the
 // coordinator has answered (its message is lost; the call fails at the
-// replica timeout) still gets a hint from the coordinator, kept by the
-// goroutine of that call.
+// replica timeout) still gets a hint from the coordinator, kept after the
+// answer by whoever receives that late failure.
 func TestCluster_lateAckKeepsHint(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true})
 	c.Net.Hook(func(m *transport.Msg) bool {
@@ -39,7 +39,7 @@ func TestCluster_lateAckKeepsHint(t *testing.T) {
 
 // TestCluster_lateReplyRepairs: a read that asks every replica answers at
 // R replies; the reply of a stale replica that comes later is merged with
-// the others and read-repairs it, in the goroutine of that reply.
+// the others and read-repairs it, after the answer.
 func TestCluster_lateReplyRepairs(t *testing.T) {
 	// A reply is awaited for ReplicaTimeout: n3's comes late, not never.
 	c := clustertest.Start(t, clustertest.Options{Nodes: 3, NoHandoff: true, SpeculativeRead: time.Minute, ReplicaTimeout: 5 * time.Second})
