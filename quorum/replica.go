@@ -15,20 +15,35 @@ import (
 // as missing, so that read repair and anti-entropy overwrite it.
 func (c *Coordinator) readLocal(k storage.Key) (versioning.Clock, bool, error) {
 	cl, err := c.store.Get(k)
+	found, err := c.localFound(k, err)
+	return cl, found, err
+}
+
+// readLocalEncoded is readLocal of k's encoding (read only: it may be the
+// store's cached copy).
+func (c *Coordinator) readLocalEncoded(k storage.Key) ([]byte, bool, error) {
+	obj, err := c.store.GetEncoded(k)
+	found, err := c.localFound(k, err)
+	return obj, found, err
+}
+
+// localFound classifies the error of a local read of k: none (found),
+// not found, corrupt (reported, then read as not found), or another.
+func (c *Coordinator) localFound(k storage.Key, err error) (bool, error) {
 	switch {
 	case err == nil:
-		return cl, true, nil
+		return true, nil
 	case errors.Is(err, storage.ErrNotFound):
-		return versioning.Clock{}, false, nil
+		return false, nil
 	case errors.Is(err, storage.ErrCorrupt):
 		// The copy is lost: whatever replaces it may lack dots this
 		// process minted.
 		c.actors.dropped(k.Hash)
 		c.m.corrupt.Inc()
 		c.log.Error("corrupt object, will be repaired", "bucket", k.Bucket, "err", err)
-		return versioning.Clock{}, false, nil
+		return false, nil
 	}
-	return versioning.Clock{}, false, err
+	return false, err
 }
 
 // mergeLocal syncs in into the local state of k under the key's lock and
@@ -123,21 +138,21 @@ func (c *Coordinator) serveGet(body []byte) []byte {
 	if err := d.End(); err != nil {
 		return encodeErr(err)
 	}
-	cl, found, err := c.readLocal(k)
+	obj, found, err := c.readLocalEncoded(k)
 	if err != nil {
 		return encodeErr(err)
 	}
 	var b []byte
 	if flags&getStamp != 0 {
-		b = appendStamp(make([]byte, 0, stampLen+1+storage.ObjectSize(cl)), time.Now())
+		b = appendStamp(make([]byte, 0, stampLen+1+len(obj)), time.Now())
 	}
 	if !found {
 		return append(b, stNotFound)
 	}
 	if b == nil {
-		b = make([]byte, 0, 1+storage.ObjectSize(cl))
+		b = make([]byte, 0, 1+len(obj))
 	}
-	return storage.AppendObject(append(b, stOK), cl)
+	return append(append(b, stOK), obj...)
 }
 
 func (c *Coordinator) servePut(body []byte) []byte {

@@ -1,27 +1,33 @@
 package storage
 
-import (
-	"sync"
-
-	"github.com/dynamod/dynamod/versioning"
-)
+import "sync"
 
 // cacheShards spreads the object cache over independent locks.
 const cacheShards = 64
 
-// objectCache keeps recently read and written objects decoded, so the
-// read-modify-write of a replica write and the local read of a GET skip the
-// engine and the decoder for hot keys. It is bounded by the encoded size of
-// what it holds and evicts at random when full (Go's map order), which is
-// cheap and good enough for skewed and uniform loads alike.
+// objectCache keeps recently read and written objects in their encoding
+// ([AppendObject]), so the read-modify-write of a replica write, the local
+// read of a GET and a peer's replica read skip the engine for hot keys. It
+// is bounded by the encoded size of what it holds and evicts at random when
+// full (Go's map order), which is cheap and good enough for skewed and
+// uniform loads alike.
+//
+// Entries hold no pointers but one to a byte slice (the key and the
+// object, one allocation): the garbage collector marks one object per
+// cached key and scans none of them. Cached decoded clocks (four or five
+// objects each, with pointers) made a full cache of 300 000 keys cost a
+// quarter of a second of marking per GC cycle on every node
+// (docs/benchmarks.md, "A cache the collector does not scan"). A hit
+// decodes the object again, without a copy of its data and without the
+// checksum the engine's bytes were checked with when they came in.
 //
 // Coherence: every Put and Delete replaces or drops the entry and bumps the
 // shard's generation; a Get that missed fills the cache only if the
 // generation did not move while it read the engine, so a slow reader never
 // installs a value older than a concurrent write.
 //
-// Cached clocks are shared between readers: like every clock the versioning
-// package returns, they must be treated as immutable.
+// The bytes a hit returns are shared with the cache and with every clock
+// decoded from them: they must never be modified.
 type objectCache struct {
 	budget int // bytes per shard
 	shards [cacheShards]cacheShard
@@ -39,13 +45,24 @@ type cacheShard struct {
 	m map[uint64]cacheEntry
 }
 
+// cacheEntry is one cached object: blob holds the bucket's name, the key
+// and the object's encoding, in that order.
 type cacheEntry struct {
-	bucket, key string
-	clock       versioning.Clock
-	size        int
+	blob            []byte
+	bucketLen, kLen int
 }
 
-func (e *cacheEntry) is(k Key) bool { return e.key == k.Key && e.bucket == k.Bucket }
+// cacheOverhead is what an entry costs beyond its blob, for the budget.
+const cacheOverhead = 64
+
+func (e *cacheEntry) is(k Key) bool {
+	return e.bucketLen == len(k.Bucket) && e.kLen == len(k.Key) &&
+		string(e.blob[:e.bucketLen]) == k.Bucket && string(e.blob[e.bucketLen:e.bucketLen+e.kLen]) == k.Key
+}
+
+func (e *cacheEntry) obj() []byte { return e.blob[e.bucketLen+e.kLen:] }
+
+func (e *cacheEntry) size() int { return len(e.blob) + cacheOverhead }
 
 func newObjectCache(bytes int) *objectCache {
 	if bytes <= 0 {
@@ -60,36 +77,58 @@ func newObjectCache(bytes int) *objectCache {
 
 func (c *objectCache) shard(k Key) *cacheShard { return &c.shards[k.Hash%cacheShards] }
 
-// get returns the cached clock, or the shard generation to pass to fill.
-func (c *objectCache) get(k Key) (versioning.Clock, bool, uint64) {
+// get returns k's cached encoding (shared: never modify it), or the shard
+// generation to pass to fill.
+func (c *objectCache) get(k Key) ([]byte, bool, uint64) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[k.Hash]
 	if !ok || !e.is(k) {
-		return versioning.Clock{}, false, s.gen
+		return nil, false, s.gen
 	}
-	return e.clock, true, s.gen
+	return e.obj(), true, s.gen
 }
 
-// fill caches what a Get read from the engine, unless a write to the shard
-// happened since gen.
-func (c *objectCache) fill(k Key, cl versioning.Clock, size int, gen uint64) {
+// fill caches a copy of obj, which a Get read from the engine and checked,
+// unless a write to the shard happened since gen.
+func (c *objectCache) fill(k Key, obj []byte, gen uint64) {
+	e, ok := c.entry(k, obj)
+	if !ok {
+		return
+	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen == gen {
-		c.setLocked(s, k, cl, size)
+		c.setLocked(s, k, e)
 	}
 }
 
-// set caches the state a Put just wrote.
-func (c *objectCache) set(k Key, cl versioning.Clock, size int) {
+// set caches a copy of obj, the encoding a Put just wrote.
+func (c *objectCache) set(k Key, obj []byte) {
+	e, ok := c.entry(k, obj)
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	c.setLocked(s, k, cl, size)
+	if ok {
+		c.setLocked(s, k, e)
+	} else {
+		c.dropLocked(s, k.Hash) // k or a colliding key: neither is current
+	}
+}
+
+// entry copies k and obj into a new entry, outside any lock; false if it
+// would not fit in a shard.
+func (c *objectCache) entry(k Key, obj []byte) (cacheEntry, bool) {
+	n := len(k.Bucket) + len(k.Key) + len(obj)
+	if n+cacheOverhead > c.budget {
+		return cacheEntry{}, false
+	}
+	blob := make([]byte, 0, n)
+	blob = append(append(append(blob, k.Bucket...), k.Key...), obj...)
+	return cacheEntry{blob: blob, bucketLen: len(k.Bucket), kLen: len(k.Key)}, true
 }
 
 // drop forgets k (Delete, or a Put whose outcome is unknown).
@@ -99,29 +138,29 @@ func (c *objectCache) drop(k Key) {
 	defer s.mu.Unlock()
 	s.gen++
 	if e, ok := s.m[k.Hash]; ok && e.is(k) {
-		s.bytes -= e.size
-		delete(s.m, k.Hash)
+		c.dropLocked(s, k.Hash)
 	}
 }
 
-func (c *objectCache) setLocked(s *cacheShard, k Key, cl versioning.Clock, size int) {
-	size += len(k.Bucket) + len(k.Key) + 64 // key and bookkeeping
-	if old, ok := s.m[k.Hash]; ok {         // k, or a key colliding with it
-		s.bytes -= old.size
-		delete(s.m, k.Hash)
+func (c *objectCache) dropLocked(s *cacheShard, h uint64) {
+	if old, ok := s.m[h]; ok {
+		s.bytes -= old.size()
+		delete(s.m, h)
 	}
-	if size > c.budget {
-		return
-	}
+}
+
+func (c *objectCache) setLocked(s *cacheShard, k Key, e cacheEntry) {
+	c.dropLocked(s, k.Hash) // k, or a key colliding with it
+	size := e.size()
 	if s.bytes+size > c.budget { // ranging over a map costs even when it stops at once
-		for victim, e := range s.m {
+		for victim, v := range s.m {
 			if s.bytes+size <= c.budget {
 				break
 			}
-			s.bytes -= e.size
+			s.bytes -= v.size()
 			delete(s.m, victim)
 		}
 	}
-	s.m[k.Hash] = cacheEntry{bucket: k.Bucket, key: k.Key, clock: cl, size: size}
+	s.m[k.Hash] = e
 	s.bytes += size
 }

@@ -177,6 +177,32 @@ func decodeObject(b []byte, alias bool) (versioning.Clock, error) {
 	if want, got := binary.BigEndian.Uint32(b[len(body):]), crc32.Checksum(body, castagnoli); want != got {
 		return versioning.Clock{}, corruptf(len(body), "checksum %#08x, want %#08x", got, want)
 	}
+	c, err := decodeBody(body, alias)
+	if err != nil {
+		return versioning.Clock{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return versioning.Clock{}, fmt.Errorf("storage: decode object: %w: %w", ErrCorrupt, err)
+	}
+	return c, nil
+}
+
+// decodeCached decodes an object of the Store's cache: bytes this process
+// encoded from a valid clock, or checked by decodeObject when they came
+// from the engine, and never modified since. It skips the checksum and the
+// clock's validation, and its data alias b; the decoder's bounds checks
+// still hold, so it cannot read past b.
+func decodeCached(b []byte) (versioning.Clock, error) {
+	if len(b) < 1+1+1+crcSize || b[0] != objectFormatV1 {
+		return versioning.Clock{}, corruptf(0, "not a cached object")
+	}
+	return decodeBody(b[:len(b)-crcSize], true)
+}
+
+// decodeBody decodes the body of an object (after the format byte, before
+// the checksum): the entries and anonymous values, each entry checked as it
+// decodes.
+func decodeBody(body []byte, alias bool) (versioning.Clock, error) {
 	d := decoder{src: body, off: 1, alias: alias}
 	var c versioning.Clock
 	if n := d.count(minEntrySize); n > 0 {
@@ -208,9 +234,6 @@ func decodeObject(b []byte, alias bool) (versioning.Clock, error) {
 	}
 	if d.off != len(body) {
 		return versioning.Clock{}, corruptf(d.off, "%d trailing bytes", len(body)-d.off)
-	}
-	if err := c.Validate(); err != nil {
-		return versioning.Clock{}, fmt.Errorf("storage: decode object: %w: %w", ErrCorrupt, err)
 	}
 	return c, nil
 }

@@ -74,7 +74,7 @@ type Store struct {
 	// bufs recycles key and value encoding buffers (*[]byte).
 	bufs sync.Pool
 
-	// cache holds recently used objects decoded; nil when disabled.
+	// cache holds recently used objects, encoded; nil when disabled.
 	cache *objectCache
 	// blobs keeps large objects in files; nil without a blob directory.
 	blobs *blobStore
@@ -91,7 +91,7 @@ type Store struct {
 // read; damage done to the files underneath is detected when an object is
 // read from the engine again (after eviction or a restart).
 type StoreOptions struct {
-	// CacheBytes bounds the cache of decoded objects, by encoded size.
+	// CacheBytes bounds the object cache (objects kept encoded), in bytes.
 	// Default 256 MiB (the cache fills as objects are read and written);
 	// negative disables it.
 	CacheBytes int
@@ -198,14 +198,38 @@ func (s *Store) putBuf(b *[]byte) {
 // Get returns the clock stored for k, an error wrapping [ErrNotFound], or a
 // [*CorruptError] if the stored bytes do not decode.
 func (s *Store) Get(k Key) (versioning.Clock, error) {
+	obj, c, decoded, err := s.get(k)
+	if err != nil || decoded {
+		return c, err
+	}
+	// obj is the cache's: shared, never modified, so data may alias it.
+	c, err = decodeCached(obj)
+	if err != nil { // the cache holds only what was encoded here or checked
+		return versioning.Clock{}, &CorruptError{Op: "get", Key: k, RawKey: appendObjectKey(nil, k), Err: err}
+	}
+	return c, nil
+}
+
+// GetEncoded returns k's object as [AppendObject] encoded it, checked, with
+// the errors of [Store.Get]. The bytes may be shared with the Store's
+// cache: the caller must not modify them.
+func (s *Store) GetEncoded(k Key) ([]byte, error) {
+	obj, _, _, err := s.get(k)
+	return obj, err
+}
+
+// get reads k's encoding from the cache or from the engine. It decodes what
+// the engine gave, to check it before it caches it, and then returns the
+// clock too (decoded).
+func (s *Store) get(k Key) (obj []byte, c versioning.Clock, decoded bool, err error) {
 	var gen uint64
 	if s.cache != nil {
-		c, ok, g := s.cache.get(k)
+		obj, ok, g := s.cache.get(k)
 		if ok {
 			if s.closed.Load() {
-				return versioning.Clock{}, fmt.Errorf("storage: get %s: %w", k, ErrClosed)
+				return nil, versioning.Clock{}, false, fmt.Errorf("storage: get %s: %w", k, ErrClosed)
 			}
-			return c, nil
+			return obj, versioning.Clock{}, false, nil
 		}
 		gen = g
 	}
@@ -215,24 +239,23 @@ func (s *Store) Get(k Key) (versioning.Clock, error) {
 	raw, err := s.e.Get(*buf)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return versioning.Clock{}, ErrNotFound // as is: see ErrNotFound
+			return nil, versioning.Clock{}, false, ErrNotFound // as is: see ErrNotFound
 		}
-		return versioning.Clock{}, fmt.Errorf("storage: get %s: %w", k, err)
+		return nil, versioning.Clock{}, false, fmt.Errorf("storage: get %s: %w", k, err)
 	}
 	if isBlobPointer(raw) {
 		if raw, err = s.readBlob(k, *buf, raw); err != nil {
-			return versioning.Clock{}, err
+			return nil, versioning.Clock{}, false, err
 		}
 	}
 	// raw is ours: the clock's data may alias it.
-	c, err := decodeObject(raw, true)
-	if err != nil {
-		return versioning.Clock{}, &CorruptError{Op: "get", Key: k, RawKey: slices.Clone(*buf), Err: err}
+	if c, err = decodeObject(raw, true); err != nil {
+		return nil, versioning.Clock{}, false, &CorruptError{Op: "get", Key: k, RawKey: slices.Clone(*buf), Err: err}
 	}
 	if s.cache != nil {
-		s.cache.fill(k, c, len(raw), gen)
+		s.cache.fill(k, raw, gen)
 	}
-	return c, nil
+	return raw, c, true, nil
 }
 
 // Put stores c as k's state, replacing what was there. It registers k's
@@ -305,7 +328,7 @@ func (s *Store) put(k Key, c versioning.Clock, obj []byte, sync bool) error {
 		}
 		return fmt.Errorf("storage: put %s: %w", k, err)
 	}
-	s.cacheSet(k, c, len(obj))
+	s.cacheSet(k, obj)
 	s.blobWritten(k, old, oldPtr, newPtr)
 	return nil
 }
@@ -422,9 +445,9 @@ func (s *Store) Delete(k Key, sync bool) error {
 	return nil
 }
 
-func (s *Store) cacheSet(k Key, c versioning.Clock, size int) {
+func (s *Store) cacheSet(k Key, obj []byte) {
 	if s.cache != nil {
-		s.cache.set(k, c, size)
+		s.cache.set(k, obj)
 	}
 }
 

@@ -15,7 +15,7 @@ type storageFlags struct {
 
 func (s *storageFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.blockCache, "block-cache", 0, "goleveldb block cache in bytes (0: 1/32 of physical memory or of the container's memory limit, between 32 MiB and 2 GiB)")
-	fs.IntVar(&s.objectCache, "object-cache", 0, "cache of decoded objects in bytes, counted by their stored size (decoded they take somewhat more heap): a hit spares a write's read-before-write and a read the engine (0: 1/32 of physical memory or of the container's memory limit, between 256 MiB and 2 GiB; -1: no cache)")
+	fs.IntVar(&s.objectCache, "object-cache", 0, "cache of objects in bytes, kept in their stored encoding: a hit spares a write's read-before-write and a read the engine (0: 1/32 of physical memory or of the container's memory limit, between 256 MiB and 2 GiB; -1: no cache)")
 	fs.StringVar(&s.compression, "compression", "none", "goleveldb table compression: none, or snappy (1 KiB JSON documents took 2.3 times less disk in BenchmarkReplicaWorkload, for a few per cent of CPU; random bytes gain nothing)")
 	fs.IntVar(&s.writeBuffer, "write-buffer", storage.DefaultLevelDBOptions().WriteBufferSize, "goleveldb write buffer (memtable and journal) in bytes; up to two are held in memory, and a restart replays one")
 }
