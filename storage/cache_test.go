@@ -15,12 +15,7 @@ import (
 // after the writers stop, every key must read back its last write, from the
 // cache and from the engine alike.
 func TestCache_neverStale(t *testing.T) {
-	e := NewMemory()
-	s, err := NewStoreOptions(e, StoreOptions{CacheBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, direct := cachedAndDirect(t)
 	keys := make([]Key, 16)
 	for i := range keys {
 		keys[i] = Key{Hash: uint64(i), Bucket: "b", Key: fmt.Sprint(i)}
@@ -42,10 +37,6 @@ func TestCache_neverStale(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	direct, err := NewStoreOptions(e, StoreOptions{CacheBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, k := range keys {
 		a, errA := s.Get(k)
 		b, errB := direct.Get(k)
@@ -121,12 +112,7 @@ func TestCache_hashCollision(t *testing.T) {
 // TestCache_getEncoded: GetEncoded answers the bytes Put wrote, from the
 // cache and from the engine alike, and they decode to what Get returns.
 func TestCache_getEncoded(t *testing.T) {
-	e := NewMemory()
-	s, err := NewStoreOptions(e, StoreOptions{CacheBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, direct := cachedAndDirect(t)
 	k := Key{Hash: 3, Bucket: "b", Key: "k"}
 	if _, err := s.GetEncoded(k); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("GetEncoded of a missing key: %v, want ErrNotFound", err)
@@ -136,10 +122,6 @@ func TestCache_getEncoded(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := AppendObject(nil, c)
-	direct, err := NewStoreOptions(e, StoreOptions{CacheBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, st := range map[string]*Store{"cached": s, "engine": direct} {
 		got, err := st.GetEncoded(k)
 		if err != nil || !bytes.Equal(got, want) {
@@ -157,4 +139,20 @@ func TestCache_getEncoded(t *testing.T) {
 	if _, ok, _ := s.cache.get(k); !ok {
 		t.Fatal("a miss did not fill the cache")
 	}
+}
+
+// cachedAndDirect returns two Stores on one in-memory engine: one with an
+// object cache, and one without, which reads what the engine holds.
+func cachedAndDirect(t *testing.T) (cached, direct *Store) {
+	t.Helper()
+	e := NewMemory()
+	cached, err := NewStoreOptions(e, StoreOptions{CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cached.Close() })
+	if direct, err = NewStoreOptions(e, StoreOptions{CacheBytes: -1}); err != nil {
+		t.Fatal(err)
+	}
+	return cached, direct
 }
