@@ -115,7 +115,7 @@ func (c *objectCache) set(k Key, obj []byte) {
 	if ok {
 		c.setLocked(s, k, e)
 	} else {
-		c.dropLocked(s, k.Hash) // k or a colliding key: neither is current
+		s.dropLocked(k.Hash) // k or a colliding key: neither is current
 	}
 }
 
@@ -138,11 +138,13 @@ func (c *objectCache) drop(k Key) {
 	defer s.mu.Unlock()
 	s.gen++
 	if e, ok := s.m[k.Hash]; ok && e.is(k) {
-		c.dropLocked(s, k.Hash)
+		s.bytes -= e.size()
+		delete(s.m, k.Hash)
 	}
 }
 
-func (c *objectCache) dropLocked(s *cacheShard, h uint64) {
+// dropLocked forgets the entry of hash h, whichever key it is for.
+func (s *cacheShard) dropLocked(h uint64) {
 	if old, ok := s.m[h]; ok {
 		s.bytes -= old.size()
 		delete(s.m, h)
@@ -150,7 +152,7 @@ func (c *objectCache) dropLocked(s *cacheShard, h uint64) {
 }
 
 func (c *objectCache) setLocked(s *cacheShard, k Key, e cacheEntry) {
-	c.dropLocked(s, k.Hash) // k, or a key colliding with it
+	s.dropLocked(k.Hash) // k, or a key colliding with it
 	size := e.size()
 	if s.bytes+size > c.budget { // ranging over a map costs even when it stops at once
 		for victim, v := range s.m {
