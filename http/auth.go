@@ -90,9 +90,9 @@ var openRoutes = map[string]bool{"ping": true, "ready": true, "ui": true}
 // listing routes need a grant on their bucket; bucket properties read:B to
 // read and admin:B to change; every other route, including any route not
 // listed here, needs cluster admin (default deny).
-func need(route string, r *nethttp.Request) auth.Grant {
+func need(route string, w nethttp.ResponseWriter, r *nethttp.Request) auth.Grant {
 	bucket := func() string {
-		raw := rawPathVar(r, "bucket")
+		raw := rawPathVar(w, r, "bucket")
 		if s, err := url.PathUnescape(raw); err == nil && s != "" {
 			return s
 		}
@@ -159,13 +159,13 @@ func (a *api) authorize(w nethttp.ResponseWriter, r *nethttp.Request, route stri
 	}
 	text, err := bearer(r.Header)
 	if err == nil {
-		_, err = set.Check(text, need(route, r))
+		_, err = set.Check(text, need(route, w, r))
 	}
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, auth.ErrForbidden):
-		a.writeError(w, r, &clientError{err: err, detail: "the token lacks the grant " + need(route, r).String()})
+		a.writeError(w, r, &clientError{err: err, detail: "the token lacks the grant " + need(route, w, r).String()})
 	default:
 		challenge := `Bearer realm="dynamod"`
 		detail := "this request needs a token: Authorization: Bearer dmd_..."

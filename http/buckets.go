@@ -34,12 +34,12 @@ type keysDoc struct {
 // (newline-separated, flushed as they fill) and, if the listing fails after
 // the first one was sent, a final {"error":...} object.
 func (a *api) listKeys(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, err := pathVar(r, "bucket")
+	bucket, err := pathVar(w, r, "bucket")
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	mode, _, err := param(q, "keys")
 	if err == nil && mode != "true" && mode != "stream" {
 		err = paramError("keys", "want true or stream")
@@ -165,7 +165,7 @@ func (s *keyStream) flushLocked(final bool) error {
 
 // listBuckets serves GET /buckets.
 func (a *api) listBuckets(w nethttp.ResponseWriter, r *nethttp.Request) {
-	timeout, err := parseTimeout(r.URL.Query())
+	timeout, err := parseTimeout(queryOf(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -190,7 +190,7 @@ func (a *api) listBuckets(w nethttp.ResponseWriter, r *nethttp.Request) {
 // getProps serves GET /buckets/{bucket}/props: the properties with defaults
 // applied.
 func (a *api) getProps(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, err := pathVar(r, "bucket")
+	bucket, err := pathVar(w, r, "bucket")
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -203,7 +203,7 @@ func (a *api) getProps(w nethttp.ResponseWriter, r *nethttp.Request) {
 // problem (unknown name, bad value, a result that fails Props.Validate) is
 // listed in one 400, and then nothing changes.
 func (a *api) putProps(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, err := pathVar(r, "bucket")
+	bucket, err := pathVar(w, r, "bucket")
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -226,7 +226,7 @@ func (a *api) putProps(w nethttp.ResponseWriter, r *nethttp.Request) {
 
 // deleteProps serves DELETE /buckets/{bucket}/props: back to the defaults.
 func (a *api) deleteProps(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, err := pathVar(r, "bucket")
+	bucket, err := pathVar(w, r, "bucket")
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -11,7 +11,7 @@ import (
 
 // cluster serves GET /cluster: the backend's document as is.
 func (a *api) cluster(w nethttp.ResponseWriter, r *nethttp.Request) {
-	timeout, err := parseTimeout(r.URL.Query())
+	timeout, err := parseTimeout(queryOf(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -38,7 +38,7 @@ func (a *api) stats(w nethttp.ResponseWriter, r *nethttp.Request) {
 
 // preflist serves GET /cluster/preflist/{bucket}/{key}.
 func (a *api) preflist(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, err := bucketAndKey(r)
+	bucket, key, err := bucketAndKey(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -85,7 +85,7 @@ func (a *api) ready(w nethttp.ResponseWriter, r *nethttp.Request) {
 // replicas only (ask each node for a cluster-wide view).
 func (a *api) find(w nethttp.ResponseWriter, r *nethttp.Request) {
 	what := mux.Vars(r)["what"]
-	q := r.URL.Query()
+	q := queryOf(r)
 	fq := FindQuery{Partition: -1}
 	ints := []struct {
 		name     string

@@ -66,3 +66,39 @@ func TestKVFastPath_sameAsRouter(t *testing.T) {
 		t.Fatalf("only %d requests checked", checked)
 	}
 }
+
+// TestQuery_sameAsParseQuery: query.values answers as url.ParseQuery's
+// map does (what r.URL.Query() gives), for queries of escapes,
+// separators, semicolons and plus signs, short and over maxQuickPairs.
+func TestQuery_sameAsParseQuery(t *testing.T) {
+	queries := []string{
+		"", "r=2", "w=2&r=1", "r=1&r=2", "r", "r=", "=2", "&&r=2&", "r=2;w=1", "w=1&r=2;x",
+		"%72=3", "r%3D=4", "r=%zz", "r=%zz&r=5", "%zz=1&r=6", "r+=1", "r%20=1", "a+b=c+d",
+		"sibling=%31", "ttl=1s&ttl=2s", "notfound_ok=true&notfound_ok=",
+	}
+	long := []byte("r=7")
+	for range maxQuickPairs + 5 {
+		long = append(long, "&x=1"...)
+	}
+	queries = append(queries, string(long), string(long)+"&r=8")
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "rw=&;%+2Fz1 "
+	for range 5000 {
+		var b []byte
+		for range rng.IntN(14) {
+			b = append(b, alphabet[rng.IntN(len(alphabet))])
+		}
+		queries = append(queries, string(b))
+	}
+	names := []string{"r", "w", "r ", "", "x", "a b", "sibling", "ttl", "notfound_ok", "r=", "2"}
+	for _, raw := range queries {
+		m, _ := url.ParseQuery(raw)
+		for _, name := range names {
+			first, n := query(raw).values(name)
+			want := m[name]
+			if n != len(want) || (n > 0 && first != want[0]) {
+				t.Fatalf("query %q, name %q: values gave %q, %d; ParseQuery %q", raw, name, first, n, want)
+			}
+		}
+	}
+}

@@ -279,8 +279,8 @@ func (a *api) withKVFastPath(router nethttp.Handler) nethttp.Handler {
 		}
 		if h != nil {
 			if bucket, key, ok := kvObjectPath(r.URL.EscapedPath()); ok {
-				r.SetPathValue("bucket", bucket)
-				r.SetPathValue("key", key)
+				info := infoOf(w)
+				info.fast, info.bucket, info.key = true, bucket, key
 				h.ServeHTTP(w, r)
 				return
 			}
@@ -306,8 +306,46 @@ func kvObjectPath(p string) (bucket, key string, ok bool) {
 // noWriteDeadline lifts the write deadline the middleware set.
 func noWriteDeadline(h nethttp.HandlerFunc) nethttp.HandlerFunc {
 	return func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		_ = nethttp.NewResponseController(w).SetWriteDeadline(time.Time{})
+		setWriteDeadline(w, time.Time{})
 		h(w, r)
+	}
+}
+
+// setWriteDeadline and setReadDeadline do what a
+// nethttp.ResponseController's methods of the same names do, without a
+// controller allocated per call. A writer without deadlines is left
+// alone, as the controller's ErrNotSupported is ignored everywhere.
+func setWriteDeadline(w nethttp.ResponseWriter, t time.Time) {
+	if d := deadlinesOf(w); d != nil {
+		_ = d.SetWriteDeadline(t)
+	}
+}
+
+func setReadDeadline(w nethttp.ResponseWriter, t time.Time) {
+	if d := deadlinesOf(w); d != nil {
+		_ = d.SetReadDeadline(t)
+	}
+}
+
+// connDeadlines is what net/http's own ResponseWriter offers to set the
+// connection's deadlines.
+type connDeadlines interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// deadlinesOf unwraps w down to the writer that sets its connection's
+// deadlines, or nil if there is none.
+func deadlinesOf(w nethttp.ResponseWriter) connDeadlines {
+	for {
+		switch x := w.(type) {
+		case connDeadlines:
+			return x
+		case interface{ Unwrap() nethttp.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
 	}
 }
 
@@ -335,6 +373,10 @@ type reqInfo struct {
 	// Config.MaxInflightBytes, given back when it ends. Only the
 	// request's handler goroutine touches it.
 	held int64
+	// fast is set when withKVFastPath routed the request, with the
+	// route variables bucket and key as the client escaped them.
+	fast        bool
+	bucket, key string
 }
 
 // infoOf returns the request's reqInfo, kept in the middleware's
@@ -385,10 +427,9 @@ func (a *api) recoverAndMeasure(next nethttp.Handler) nethttp.Handler {
 		// without one gets no read deadline: net/http's background read
 		// for the next request then runs, and a deadline expiring under it
 		// would cancel the request's context.
-		rc := nethttp.NewResponseController(w)
-		_ = rc.SetWriteDeadline(start.Add(a.b.DefaultTimeout() + a.cfg.WriteTimeout))
+		setWriteDeadline(w, start.Add(a.b.DefaultTimeout()+a.cfg.WriteTimeout))
 		if r.ContentLength != 0 { // NoBody has 0, chunked -1
-			_ = rc.SetReadDeadline(start.Add(a.cfg.BodyTimeout))
+			setReadDeadline(w, start.Add(a.cfg.BodyTimeout))
 		}
 
 		defer func() {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"mime"
 	nethttp "net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,17 +243,18 @@ var varyAccept = []string{"Accept"}
 // parseTTL reads a write's time to live from the ttl query parameter or
 // the Dynamod-TTL header (one of them, not both); 0 when neither is given.
 // query is r's query, parsed once by the caller.
-func parseTTL(r *nethttp.Request, query url.Values) (time.Duration, error) {
-	q, hasQ := query["ttl"]
+func parseTTL(r *nethttp.Request, q query) (time.Duration, error) {
+	qv, nq := q.values("ttl")
+	hasQ := nq > 0
 	h := r.Header.Values(hdrTTL)
 	hasH := len(h) > 0
 	switch {
 	case hasQ && hasH:
 		return 0, badRequest("give the ttl once: in the ttl parameter or the " + hdrTTL + " header")
-	case len(q) > 1 || len(h) > 1:
+	case nq > 1 || len(h) > 1:
 		return 0, badRequest("more than one ttl")
 	case hasQ:
-		return quorum.ParseTTL(q[0])
+		return quorum.ParseTTL(qv)
 	case hasH:
 		return quorum.ParseTTL(h[0])
 	}

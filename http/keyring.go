@@ -43,7 +43,7 @@ func (a *api) keyringRoutes(r *mux.Router) {
 // the backend is called, so a bad one changes nothing on any node.
 func (a *api) gossipKeys(op string) nethttp.HandlerFunc {
 	return func(w nethttp.ResponseWriter, r *nethttp.Request) {
-		timeout, err := parseTimeout(r.URL.Query())
+		timeout, err := parseTimeout(queryOf(r))
 		if err != nil {
 			a.writeError(w, r, err)
 			return

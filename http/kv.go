@@ -15,12 +15,12 @@ import (
 
 // getObject serves GET /kv/{bucket}/{key}.
 func (a *api) getObject(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, err := bucketAndKey(r)
+	bucket, key, err := bucketAndKey(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	o, err := parseReadOptions(q, a.b.BucketProps(bucket))
 	if err != nil {
 		a.writeError(w, r, err)
@@ -46,7 +46,7 @@ func (a *api) getObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 
 // putObject serves PUT /kv/{bucket}/{key}.
 func (a *api) putObject(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, err := bucketAndKey(r)
+	bucket, key, err := bucketAndKey(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -57,7 +57,7 @@ func (a *api) putObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 // postObject serves POST /kv/{bucket}: a PUT to a new random key, answered
 // 201 with its Location.
 func (a *api) postObject(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, err := pathVar(r, "bucket")
+	bucket, err := pathVar(w, r, "bucket")
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -69,7 +69,7 @@ func (a *api) postObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 
 // parseWrite parses what every write takes: the query's options (q is
 // r's query, parsed once by the caller) and the causal context header.
-func parseWrite(r *nethttp.Request, q url.Values, props quorum.Props) (quorum.WriteOptions, bool, versioning.Context, error) {
+func parseWrite(r *nethttp.Request, q query, props quorum.Props) (quorum.WriteOptions, bool, versioning.Context, error) {
 	o, returnBody, err := parseWriteOptions(q, props)
 	if err != nil {
 		return o, false, nil, err
@@ -81,7 +81,7 @@ func parseWrite(r *nethttp.Request, q url.Values, props quorum.Props) (quorum.Wr
 // deleteObject serves DELETE /kv/{bucket}/{key}: it writes a tombstone that
 // descends the request's context.
 func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, err := bucketAndKey(r)
+	bucket, key, err := bucketAndKey(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -91,7 +91,7 @@ func (a *api) deleteObject(w nethttp.ResponseWriter, r *nethttp.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	o, _, vctx, err := parseWrite(r, r.URL.Query(), props)
+	o, _, vctx, err := parseWrite(r, queryOf(r), props)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -115,7 +115,7 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.writeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	o, returnBody, vctx, err := parseWrite(r, q, props)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -157,7 +157,7 @@ func (a *api) write(w nethttp.ResponseWriter, r *nethttp.Request, bucket, key st
 		a.writeError(w, r, err)
 		return
 	}
-	a.m.objectSize.WithLabelValues("write").Observe(float64(len(data)))
+	a.m.sizeWrite.Observe(float64(len(data)))
 
 	status := nethttp.StatusNoContent
 	if created {
@@ -199,7 +199,7 @@ func (a *api) readBody(w nethttp.ResponseWriter, r *nethttp.Request, limit int64
 	info := infoOf(w)
 	b, err := readLimited(r.Body, limit, r.ContentLength, func(n int64) bool { return a.hold(info, n) })
 	if err == nil {
-		_ = nethttp.NewResponseController(w).SetReadDeadline(time.Time{})
+		setReadDeadline(w, time.Time{})
 	}
 	return b, err
 }
@@ -269,11 +269,11 @@ func readLimited(body io.Reader, limit, declared int64, hold func(n int64) bool)
 }
 
 // bucketAndKey returns the decoded {bucket} and {key} of r.
-func bucketAndKey(r *nethttp.Request) (bucket, key string, err error) {
-	if bucket, err = pathVar(r, "bucket"); err != nil {
+func bucketAndKey(w nethttp.ResponseWriter, r *nethttp.Request) (bucket, key string, err error) {
+	if bucket, err = pathVar(w, r, "bucket"); err != nil {
 		return "", "", err
 	}
-	if key, err = pathVar(r, "key"); err != nil {
+	if key, err = pathVar(w, r, "key"); err != nil {
 		return "", "", err
 	}
 	return bucket, key, nil

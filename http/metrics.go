@@ -16,6 +16,8 @@ type metrics struct {
 	duration   *prometheus.HistogramVec // route, method
 	siblings   prometheus.Histogram     // values per successful read
 	objectSize *prometheus.HistogramVec // op: read, write
+	sizeRead   prometheus.Observer      // objectSize's two series, resolved once
+	sizeWrite  prometheus.Observer
 	panics     prometheus.Counter
 	inflight   prometheus.Gauge
 
@@ -59,6 +61,13 @@ func (m *metrics) observe(route, method string, code int, seconds float64) {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
+	m := newVecs(reg)
+	m.sizeRead = m.objectSize.WithLabelValues("read")
+	m.sizeWrite = m.objectSize.WithLabelValues("write")
+	return m
+}
+
+func newVecs(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{

@@ -25,19 +25,24 @@ const (
 var nameLimits = map[string]int{"bucket": maxBucketBytes, "key": maxKeyBytes}
 
 // rawPathVar returns the route variable name as the client escaped it:
-// from the request's path values where withKVFastPath routed it, else
-// from the router's.
-func rawPathVar(r *nethttp.Request, name string) string {
-	if v := r.PathValue(name); v != "" {
-		return v
+// from the request's reqInfo where withKVFastPath routed it, else from the
+// router's.
+func rawPathVar(w nethttp.ResponseWriter, r *nethttp.Request, name string) string {
+	if info := infoOf(w); info.fast {
+		switch name {
+		case "bucket":
+			return info.bucket
+		case "key":
+			return info.key
+		}
 	}
 	return mux.Vars(r)[name]
 }
 
 // pathVar returns the route variable name, percent-decoded. An empty value
 // is a 400, and so is a bucket or key longer than its limit.
-func pathVar(r *nethttp.Request, name string) (string, error) {
-	raw := rawPathVar(r, name)
+func pathVar(w nethttp.ResponseWriter, r *nethttp.Request, name string) (string, error) {
+	raw := rawPathVar(w, r, name)
 	limit, bounded := nameLimits[name]
 	if bounded && len(raw) > 3*limit { // longer than any encoding of limit bytes
 		return "", nameTooLong(name, limit)
@@ -60,24 +65,76 @@ func nameTooLong(name string, limit int) error {
 	return badRequest(name + " is longer than " + strconv.Itoa(limit) + " bytes")
 }
 
+// query is a request's raw query string, read as r.URL.Query() reads it
+// (url.ParseQuery: pairs split at "&", a pair whose key holds ";" or that
+// does not unescape is left out) without building its map: a request
+// asks it for a few names, and the map, its slices and its strings were
+// 6 % of a node's allocated objects under load.
+// TestQuery_sameAsParseQuery holds the two to the same answers.
+type query string
+
+// queryOf returns r's query.
+func queryOf(r *nethttp.Request) query { return query(r.URL.RawQuery) }
+
+// values returns the first value of name and how many values it has.
+func (q query) values(name string) (first string, n int) {
+	if strings.Count(string(q), "&") >= maxQuickPairs {
+		// url.ParseQuery has a limit on pairs (GODEBUG urlmaxqueryparams)
+		// past which it keeps none: let it decide.
+		vs := r2v(url.ParseQuery(string(q)))[name]
+		if len(vs) == 0 {
+			return "", 0
+		}
+		return vs[0], len(vs)
+	}
+	for rest := string(q); rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k != name && !strings.ContainsAny(k, "%+") {
+			continue // cannot unescape to name
+		}
+		k, err := url.QueryUnescape(k)
+		if err != nil || k != name {
+			continue
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			continue
+		}
+		if n == 0 {
+			first = v
+		}
+		n++
+	}
+	return first, n
+}
+
+// maxQuickPairs is where query.values leaves a query to url.ParseQuery:
+// well below its default limit (10 000 pairs), which only a GODEBUG
+// setting lowers.
+const maxQuickPairs = 100
+
+// r2v drops url.ParseQuery's error, as r.URL.Query does.
+func r2v(v url.Values, _ error) url.Values { return v }
+
 // param returns the single value of query parameter name and whether it was
 // given. A parameter given twice is a 400: the two could disagree.
-func param(q url.Values, name string) (string, bool, error) {
-	vs, ok := q[name]
-	if !ok {
-		return "", false, nil
-	}
-	if len(vs) > 1 {
+func param(q query, name string) (string, bool, error) {
+	v, n := q.values(name)
+	if n > 1 {
 		return "", false, paramError(name, "given more than once")
 	}
-	return vs[0], true, nil
+	return v, n == 1, nil
 }
 
 // parseQuorumParam parses quorum parameter name and checks it against n_val
 // n: its count (the bucket's value def standing in for "default") must be at
 // most n and at least min. Absent or "default" yields quorum.Default, which
 // the backend replaces by the bucket's value.
-func parseQuorumParam(q url.Values, name string, n int, def quorum.Quorum, min int) (quorum.Quorum, error) {
+func parseQuorumParam(q query, name string, n int, def quorum.Quorum, min int) (quorum.Quorum, error) {
 	s, ok, err := param(q, name)
 	if err != nil || !ok {
 		return quorum.Default, err
@@ -100,7 +157,7 @@ func parseQuorumParam(q url.Values, name string, n int, def quorum.Quorum, min i
 }
 
 // parseBool parses a true/false parameter; absent is false.
-func parseBool(q url.Values, name string) (value, given bool, err error) {
+func parseBool(q query, name string) (value, given bool, err error) {
 	s, ok, err := param(q, name)
 	if err != nil || !ok {
 		return false, false, err
@@ -116,7 +173,7 @@ func parseBool(q url.Values, name string) (value, given bool, err error) {
 
 // parseTimeout parses the timeout parameter: milliseconds, 1..maxTimeout.
 // Absent is 0.
-func parseTimeout(q url.Values) (time.Duration, error) {
+func parseTimeout(q query) (time.Duration, error) {
 	s, ok, err := param(q, "timeout")
 	if err != nil || !ok {
 		return 0, err
@@ -130,7 +187,7 @@ func parseTimeout(q url.Values) (time.Duration, error) {
 
 // parseReadOptions parses a GET's r, pr, notfound_ok and timeout against the
 // bucket's properties.
-func parseReadOptions(q url.Values, p quorum.Props) (quorum.ReadOptions, error) {
+func parseReadOptions(q query, p quorum.Props) (quorum.ReadOptions, error) {
 	var o quorum.ReadOptions
 	var err error
 	if o.R, err = parseQuorumParam(q, "r", p.NVal, p.R, 1); err != nil {
@@ -152,7 +209,7 @@ func parseReadOptions(q url.Values, p quorum.Props) (quorum.ReadOptions, error) 
 
 // parseWriteOptions parses a write's w, pw, dw, timeout and returnbody
 // against the bucket's properties, and checks any read parameters given.
-func parseWriteOptions(q url.Values, p quorum.Props) (o quorum.WriteOptions, returnBody bool, err error) {
+func parseWriteOptions(q query, p quorum.Props) (o quorum.WriteOptions, returnBody bool, err error) {
 	if o.W, err = parseQuorumParam(q, "w", p.NVal, p.W, 1); err != nil {
 		return o, false, err
 	}
@@ -187,14 +244,14 @@ func (a *api) withTimeout(w nethttp.ResponseWriter, r *nethttp.Request, d, def t
 		d = def
 	}
 	if d <= 0 { // no deadline at all: nor for the answer
-		_ = nethttp.NewResponseController(w).SetWriteDeadline(time.Time{})
+		setWriteDeadline(w, time.Time{})
 		return context.WithCancel(r.Context())
 	}
 	sw, inMiddleware := w.(*statusWriter)
 	if !inMiddleware || d < minShared {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), d)
 		dl, _ := ctx.Deadline()
-		_ = nethttp.NewResponseController(w).SetWriteDeadline(dl.Add(a.cfg.WriteTimeout))
+		setWriteDeadline(w, dl.Add(a.cfg.WriteTimeout))
 		return ctx, cancel
 	}
 	ctx, cancel := a.deadlines.get(sw.start, d)
@@ -202,7 +259,7 @@ func (a *api) withTimeout(w nethttp.ResponseWriter, r *nethttp.Request, d, def t
 		// The middleware gave the answer DefaultTimeout plus
 		// WriteTimeout from the start: this one has its own timeout.
 		dl, _ := ctx.Deadline()
-		_ = nethttp.NewResponseController(w).SetWriteDeadline(dl.Add(a.cfg.WriteTimeout))
+		setWriteDeadline(w, dl.Add(a.cfg.WriteTimeout))
 	}
 	sw.ctx = reqContext{Context: ctx, vals: r.Context()}
 	return &sw.ctx, cancel

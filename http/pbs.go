@@ -2,7 +2,6 @@ package http
 
 import (
 	nethttp "net/http"
-	"net/url"
 )
 
 // pbs serves GET /cluster/pbs?bucket=B: the backend's staleness estimate
@@ -10,7 +9,7 @@ import (
 // other R and W; without bucket, for the default properties. A bucket
 // name is checked as in a path: not empty, at most maxBucketBytes.
 func (a *api) pbs(w nethttp.ResponseWriter, r *nethttp.Request) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	bucket, err := queryName(q, "bucket")
 	if err != nil {
 		a.writeError(w, r, err)
@@ -34,7 +33,7 @@ func (a *api) pbs(w nethttp.ResponseWriter, r *nethttp.Request) {
 // queryName returns the optional query parameter name ("" if absent),
 // checked as pathVar checks a route variable: given once, not empty, and
 // within its limit if it has one (nameLimits).
-func queryName(q url.Values, name string) (string, error) {
+func queryName(q query, name string) (string, error) {
 	s, ok, err := param(q, name)
 	if err != nil || !ok {
 		return "", err

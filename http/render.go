@@ -96,7 +96,7 @@ func (a *api) writeValue(w nethttp.ResponseWriter, hv *headerVals, s versioning.
 	valueHeaders(h, hv, s)
 	hv.set(h, "Content-Length", strconv.Itoa(len(s.Value.Data)))
 	w.WriteHeader(status)
-	a.m.objectSize.WithLabelValues("read").Observe(float64(len(s.Value.Data)))
+	a.m.sizeRead.Observe(float64(len(s.Value.Data)))
 	_, _ = w.Write(s.Value.Data) // a failed write means the client is gone
 }
 
@@ -117,7 +117,7 @@ func (a *api) writeSiblingsMultipart(w nethttp.ResponseWriter, sibs []versioning
 		if _, err := part.Write(s.Value.Data); err != nil {
 			return
 		}
-		a.m.objectSize.WithLabelValues("read").Observe(float64(len(s.Value.Data)))
+		a.m.sizeRead.Observe(float64(len(s.Value.Data)))
 	}
 	_ = mw.Close()
 }
@@ -158,7 +158,7 @@ func (a *api) writeSiblingsJSON(w nethttp.ResponseWriter, vctx string, sibs []ve
 			js.Expires = time.Unix(0, s.Value.Expires).UTC().Format(time.RFC3339Nano)
 		}
 		doc.Siblings[i] = js
-		a.m.objectSize.WithLabelValues("read").Observe(float64(len(s.Value.Data)))
+		a.m.sizeRead.Observe(float64(len(s.Value.Data)))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(nethttp.StatusMultipleChoices)

@@ -49,8 +49,8 @@ func refuseKV(props quorum.Props) error {
 
 // typeTarget is what both /types routes start with: the bucket and key,
 // the bucket's properties and its data type (an error if it has none).
-func (a *api) typeTarget(r *nethttp.Request) (bucket, key string, props quorum.Props, t crdt.Type, err error) {
-	if bucket, key, err = bucketAndKey(r); err != nil {
+func (a *api) typeTarget(w nethttp.ResponseWriter, r *nethttp.Request) (bucket, key string, props quorum.Props, t crdt.Type, err error) {
+	if bucket, key, err = bucketAndKey(w, r); err != nil {
 		return
 	}
 	props = a.b.BucketProps(bucket)
@@ -60,12 +60,12 @@ func (a *api) typeTarget(r *nethttp.Request) (bucket, key string, props quorum.P
 
 // getType serves GET /types/{bucket}/{key}.
 func (a *api) getType(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, props, t, err := a.typeTarget(r)
+	bucket, key, props, t, err := a.typeTarget(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	o, err := parseReadOptions(r.URL.Query(), props)
+	o, err := parseReadOptions(queryOf(r), props)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -85,12 +85,12 @@ func (a *api) getType(w nethttp.ResponseWriter, r *nethttp.Request) {
 
 // postType serves POST /types/{bucket}/{key}.
 func (a *api) postType(w nethttp.ResponseWriter, r *nethttp.Request) {
-	bucket, key, props, t, err := a.typeTarget(r)
+	bucket, key, props, t, err := a.typeTarget(w, r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	o, _, err := parseWriteOptions(r.URL.Query(), props)
+	o, _, err := parseWriteOptions(queryOf(r), props)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -33,9 +33,59 @@ type metrics struct {
 	// clockSkew counts replica calls whose one-way split (pbs.go) was
 	// clamped: the peer's clock is off by more than the round trip.
 	clockSkew prometheus.Counter
+
+	// The series of the hot paths, resolved once: WithLabelValues hashes
+	// its labels and looks them up on every call.
+	ops         map[string]*opSeries // by op; read only after newMetrics
+	servedKinds [KindBuckets + 1]prometheus.Counter
 }
 
+// opSeries is one op's request series.
+type opSeries struct {
+	results  map[string]prometheus.Counter // by result
+	failures prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// The ops and results observe labels with. Other labels still work; they
+// are resolved per call.
+var (
+	metricOps     = []string{"get", "put", "delete", "update"}
+	metricResults = []string{"ok", "notfound", "unavailable", "rejected", "error"}
+)
+
 func newMetrics(reg prometheus.Registerer) *metrics {
+	m := newVecs(reg)
+	m.ops = make(map[string]*opSeries, len(metricOps))
+	for _, op := range metricOps {
+		s := &opSeries{
+			results:  make(map[string]prometheus.Counter, len(metricResults)),
+			failures: m.quorumFailures.WithLabelValues(op),
+			latency:  m.latency.WithLabelValues(op),
+		}
+		for _, r := range metricResults {
+			s.results[r] = m.requests.WithLabelValues(op, r)
+		}
+		m.ops[op] = s
+	}
+	for k := range m.servedKinds {
+		if k > 0 {
+			m.servedKinds[k] = m.served.WithLabelValues(KindName(uint8(k)))
+		}
+	}
+	return m
+}
+
+// servedKind counts one peer request of kind.
+func (m *metrics) servedKind(kind uint8) {
+	if int(kind) < len(m.servedKinds) && m.servedKinds[kind] != nil {
+		m.servedKinds[kind].Inc()
+		return
+	}
+	m.served.WithLabelValues(KindName(kind)).Inc()
+}
+
+func newVecs(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
@@ -114,12 +164,23 @@ func (m *metrics) observe(op string, err error, start time.Time) {
 		result = "notfound"
 	case errors.Is(err, ErrUnavailable):
 		result = "unavailable"
-		m.quorumFailures.WithLabelValues(op).Inc()
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
 		result = "rejected"
 	default:
 		result = "error"
 	}
-	m.requests.WithLabelValues(op, result).Inc()
-	m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	s := m.ops[op]
+	if s == nil {
+		if result == "unavailable" {
+			m.quorumFailures.WithLabelValues(op).Inc()
+		}
+		m.requests.WithLabelValues(op, result).Inc()
+		m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		return
+	}
+	if result == "unavailable" {
+		s.failures.Inc()
+	}
+	s.results[result].Inc()
+	s.latency.Observe(time.Since(start).Seconds())
 }

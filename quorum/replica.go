@@ -105,7 +105,7 @@ func (c *Coordinator) mergeLocalEncoded(k storage.Key, in versioning.Clock, raw 
 // reply starts with a status byte; errors that a coordinator acts on travel
 // in the body, so only transport faults come back as Go errors.
 func (c *Coordinator) Serve(ctx context.Context, from string, kind uint8, body []byte) ([]byte, error) {
-	c.m.served.WithLabelValues(KindName(kind)).Inc()
+	c.m.servedKind(kind)
 	switch kind {
 	case KindGet:
 		return c.serveGet(body), nil
