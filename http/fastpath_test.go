@@ -2,6 +2,7 @@ package http
 
 import (
 	"math/rand/v2"
+	"mime"
 	nethttp "net/http"
 	"net/url"
 	"testing"
@@ -100,5 +101,62 @@ func TestQuery_sameAsParseQuery(t *testing.T) {
 				t.Fatalf("query %q, name %q: values gave %q, %d; ParseQuery %q", raw, name, first, n, want)
 			}
 		}
+	}
+}
+
+// TestSimpleMediaType_sameAsMime: a Content-Type simpleMediaType takes
+// as it is comes out of mime.ParseMediaType and mime.FormatMediaType
+// unchanged, and parseContentType answers as before for every input.
+func TestSimpleMediaType_sameAsMime(t *testing.T) {
+	viaMime := func(s string) (string, bool) {
+		mt, params, err := mime.ParseMediaType(s)
+		if err != nil {
+			return "", false
+		}
+		ct := mime.FormatMediaType(mt, params)
+		return ct, ct != ""
+	}
+	cases := []string{
+		"application/octet-stream", "text/plain", "application/json", "image/svg+xml",
+		"Text/Plain", "text/plain; charset=utf-8", "text/plain;charset=UTF-8", "text", "text/",
+		"/plain", "a/b/c", "a/b ", " a/b", "a{/b", "a/b}", "a/b;", "x-custom/y.z_1~!",
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "ab/Z; =-+{}.\"\t1"
+	const tokenish = "abz1-+.~Z"
+	part := func() []byte {
+		chars := alphabet
+		if rng.IntN(2) == 0 {
+			chars = tokenish
+		}
+		var b []byte
+		for range rng.IntN(6) {
+			b = append(b, chars[rng.IntN(len(chars))])
+		}
+		return b
+	}
+	for range 5000 {
+		b := part()
+		if rng.IntN(2) == 0 { // the shape of a media type, more often
+			b = append(append(b, '/'), part()...)
+		}
+		cases = append(cases, string(b))
+	}
+	took := 0
+	for _, s := range cases {
+		want, ok := viaMime(s)
+		if simpleMediaType(s) {
+			took++
+			if !ok || want != s {
+				t.Fatalf("%q: simpleMediaType takes it as it is, mime gives %q (ok %v)", s, want, ok)
+			}
+		}
+		got, err := parseContentType(nethttp.Header{"Content-Type": {s}})
+		if (err == nil) != ok || got != want {
+			t.Fatalf("%q: parseContentType %q, %v; mime %q, %v", s, got, err, want, ok)
+		}
+	}
+	if took < 200 {
+		t.Fatalf("only %d inputs took the simple path", took)
 	}
 }
