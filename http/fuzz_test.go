@@ -3,8 +3,10 @@ package http
 import (
 	"encoding/json"
 	"log/slog"
+	"mime"
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -98,6 +100,36 @@ func FuzzHandlers(f *testing.F) {
 		}
 		if n := metricValue(t, reg, "dynamod_http_panics_total", nil); n != 0 {
 			t.Fatalf("%s %s: the recover middleware caught a panic", m, target)
+		}
+	})
+}
+
+// FuzzQueryAndContentType holds the two request parsers that skip the
+// standard library's allocating ones to what those answer: query.values
+// to url.ParseQuery's map, parseContentType to mime's parse and format.
+//
+//	go test ./http/ -run '^$' -fuzz FuzzQueryAndContentType -fuzztime 60s
+func FuzzQueryAndContentType(f *testing.F) {
+	for _, s := range []string{"r=2&w=1", "r=1&r=2", "r=%zz&r=3;x", "a+b=%20", "text/plain", "Text/Plain; charset=x", "a/b/c"} {
+		f.Add(s, "r")
+	}
+	f.Fuzz(func(t *testing.T, s, name string) {
+		m, _ := url.ParseQuery(s)
+		first, n := query(s).values(name)
+		if want := m[name]; n != len(want) || (n > 0 && first != want[0]) {
+			t.Fatalf("query %q, name %q: values gave %q, %d; ParseQuery %q", s, name, first, n, want)
+		}
+		want := ""
+		mt, params, err := mime.ParseMediaType(s)
+		if err == nil {
+			want = mime.FormatMediaType(mt, params)
+		}
+		if len(s) > maxContentTypeBytes {
+			return // refused for its length before either parser
+		}
+		got, err := parseContentType(nethttp.Header{"Content-Type": {s}})
+		if (err == nil) != (want != "") || got != want {
+			t.Fatalf("Content-Type %q: parseContentType %q, %v; mime %q", s, got, err, want)
 		}
 	})
 }
