@@ -61,15 +61,8 @@ func (m *metrics) observe(route, method string, code int, seconds float64) {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := newVecs(reg)
-	m.sizeRead = m.objectSize.WithLabelValues("read")
-	m.sizeWrite = m.objectSize.WithLabelValues("write")
-	return m
-}
-
-func newVecs(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dynamod_http_requests_total",
 			Help: "HTTP requests answered, by route, method and status code.",
@@ -98,6 +91,9 @@ func newVecs(reg prometheus.Registerer) *metrics {
 			Help: "Request body bytes held by requests in progress (bounded by MaxInflightBytes).",
 		}),
 	}
+	m.sizeRead = m.objectSize.WithLabelValues("read")
+	m.sizeWrite = m.objectSize.WithLabelValues("write")
+	return m
 }
 
 // methodLabel maps a request method to a bounded label value.

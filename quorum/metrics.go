@@ -42,38 +42,32 @@ type metrics struct {
 
 // opSeries is one op's request series.
 type opSeries struct {
-	results  map[string]prometheus.Counter // by result
+	results  [len(resultNames)]prometheus.Counter // by result
 	failures prometheus.Counter
 	latency  prometheus.Observer
 }
 
-// The ops and results observe labels with. Other labels still work; they
-// are resolved per call.
-var (
-	metricOps     = []string{"get", "put", "delete", "update"}
-	metricResults = []string{"ok", "notfound", "unavailable", "rejected", "error"}
+// Results of a coordinated request, the indexes of resultNames.
+const (
+	resultOK = iota
+	resultNotFound
+	resultUnavailable
+	resultRejected
+	resultError
 )
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := newVecs(reg)
-	m.ops = make(map[string]*opSeries, len(metricOps))
-	for _, op := range metricOps {
-		s := &opSeries{
-			results:  make(map[string]prometheus.Counter, len(metricResults)),
-			failures: m.quorumFailures.WithLabelValues(op),
-			latency:  m.latency.WithLabelValues(op),
-		}
-		for _, r := range metricResults {
-			s.results[r] = m.requests.WithLabelValues(op, r)
-		}
-		m.ops[op] = s
+var resultNames = [...]string{"ok", "notfound", "unavailable", "rejected", "error"}
+
+// metricOps are the ops whose series newMetrics resolves; observe
+// resolves any other per call.
+var metricOps = []string{"get", "put", "delete", "update"}
+
+func (m *metrics) opSeries(op string) *opSeries {
+	s := &opSeries{failures: m.quorumFailures.WithLabelValues(op), latency: m.latency.WithLabelValues(op)}
+	for r, name := range resultNames {
+		s.results[r] = m.requests.WithLabelValues(op, name)
 	}
-	for k := range m.servedKinds {
-		if k > 0 {
-			m.servedKinds[k] = m.served.WithLabelValues(KindName(uint8(k)))
-		}
-	}
-	return m
+	return s
 }
 
 // servedKind counts one peer request of kind.
@@ -85,9 +79,9 @@ func (m *metrics) servedKind(kind uint8) {
 	m.served.WithLabelValues(KindName(kind)).Inc()
 }
 
-func newVecs(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dynamod_quorum_requests_total", Help: "Coordinated client requests by op and result.",
 		}, []string{"op", "result"}),
@@ -152,33 +146,38 @@ func newVecs(reg prometheus.Registerer) *metrics {
 			Name: "dynamod_quorum_tombstones_reaped_total", Help: "Tombstones physically deleted.",
 		}),
 	}
+	m.ops = make(map[string]*opSeries, len(metricOps))
+	for _, op := range metricOps {
+		m.ops[op] = m.opSeries(op)
+	}
+	for k := range m.servedKinds {
+		if k > 0 {
+			m.servedKinds[k] = m.served.WithLabelValues(KindName(uint8(k)))
+		}
+	}
+	return m
 }
 
 // observe records one client request's outcome. Every unavailable
 // answer, before or after the fan-out, is a quorum failure.
 func (m *metrics) observe(op string, err error, start time.Time) {
-	result := "ok"
+	result := resultOK
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
-		result = "notfound"
+		result = resultNotFound
 	case errors.Is(err, ErrUnavailable):
-		result = "unavailable"
+		result = resultUnavailable
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrTooLarge):
-		result = "rejected"
+		result = resultRejected
 	default:
-		result = "error"
+		result = resultError
 	}
 	s := m.ops[op]
-	if s == nil {
-		if result == "unavailable" {
-			m.quorumFailures.WithLabelValues(op).Inc()
-		}
-		m.requests.WithLabelValues(op, result).Inc()
-		m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
-		return
+	if s == nil { // an op newMetrics does not know
+		s = m.opSeries(op)
 	}
-	if result == "unavailable" {
+	if result == resultUnavailable {
 		s.failures.Inc()
 	}
 	s.results[result].Inc()
