@@ -22,13 +22,16 @@ import (
 // default; [DefaultLevelDBOptions] spells them out.
 type LevelDBOptions struct {
 	// BlockCacheSize is the capacity of the cache of uncompressed table
-	// blocks, in bytes. Default 32 MiB; zero means the default; must not be
-	// negative.
+	// blocks, in bytes. Default 256 MiB (dynamod serve sizes it from the
+	// machine's memory); zero means the default; must not be negative.
 	BlockCacheSize int
 	// WriteBufferSize is the size of the memtable (and of the journal
 	// between flushes), in bytes. Larger buffers absorb write bursts but
-	// lengthen recovery after a crash. Default 8 MiB; zero means the
+	// lengthen recovery after a crash. Default 64 MiB; zero means the
 	// default; must not be negative. goleveldb allocates it up front.
+	// A smaller buffer costs less CPU per write on a small, hot key set
+	// and compacts level 0 more often on a large one (docs/benchmarks.md,
+	// "Paired runs, and the write buffer again").
 	WriteBufferSize int
 	// BloomBitsPerKey sizes the per-table bloom filter that lets a Get of a
 	// missing key (common in read repair) skip tables. Default 10 (about 1%
