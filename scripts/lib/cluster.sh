@@ -1,0 +1,152 @@
+# shellcheck shell=bash
+# lib/cluster.sh: local test clusters for the benchmark scripts
+# (bench-matrix.sh, bench-pair.sh). Sourced, not run.
+#
+# The caller defines say (a message to stderr) and sets:
+#   DYN          the dynamod binary
+#   DYNAMOD_ARGS extra `dynamod serve` flags for every node (a string)
+#   NODE_ENV     optional array of NAME=VALUE set for every node (env(1))
+#   PIDS         array: every process started and not reaped (for cleanup)
+#   OUT          where start_cluster copies the logs of a failed start
+# start_cluster_once sets NODE_PIDS, HTTP_PORTS and TARGETS (the HTTP URLs,
+# comma-separated) for the cluster it started.
+
+alive() { # PID: running (not gone, not a zombie)
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  [[ ${s%% *} != Z ]]
+}
+
+unlist() { # PID...: forget reaped PIDs
+  local keep=() q p drop
+  for q in "${PIDS[@]}"; do
+    drop=0
+    for p in "$@"; do [[ $q == "$p" ]] && drop=1; done
+    ((drop)) || keep+=("$q")
+  done
+  PIDS=("${keep[@]}")
+}
+
+stop_pids() { # PID...: SIGTERM, up to 20 s for all to exit, then SIGKILL; reap
+  local p i left
+  (($#)) || return 0
+  for p in "$@"; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
+  for ((i = 0; i < 100; i++)); do
+    left=0
+    for p in "$@"; do alive "$p" && left=1; done
+    ((left)) || break
+    sleep 0.2
+  done
+  for p in "$@"; do
+    if alive "$p"; then
+      say "PID $p still running 20 s after SIGTERM; sending SIGKILL"
+      kill -KILL "$p" 2>/dev/null
+    fi
+    wait "$p" 2>/dev/null
+  done
+  unlist "$@"
+}
+
+# ---- ports ----
+used_ports() { # local ports bound now (TCP and UDP, v4 and v6), one a line
+  local f _sl addr _rest
+  for f in /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6; do
+    [[ -r $f ]] || continue
+    while read -r _sl addr _rest; do
+      [[ $addr == *:* ]] || continue
+      echo $((16#${addr##*:}))
+    done <"$f"
+  done
+}
+
+free_ports() { # N -> N distinct ports, free now for TCP and UDP, below the
+  # ephemeral range so that client sockets don't take them
+  local n=$1 used out=() p tries
+  used=" $(used_ports | tr '\n' ' ') "
+  for ((tries = 0; tries < 20000 && ${#out[@]} < n; tries++)); do
+    p=$((20000 + RANDOM % 12000))
+    [[ $used == *" $p "* || " ${out[*]} " == *" $p "* ]] && continue
+    out+=("$p")
+  done
+  ((${#out[@]} == n)) || return 1
+  echo "${out[*]}"
+}
+
+# ---- cluster ----
+http_code() { # METHOD URL [curl args...] -> status ("000": no answer)
+  local m=$1 u=$2
+  shift 2
+  curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X "$m" "$@" "$u" 2>/dev/null || true
+}
+
+logtail() { tail -c 400 "$1" 2>/dev/null | tr '\n' '|'; }
+
+all_listed() { # http-port K -> 0 when the node's /cluster shows n1..nK alive
+  local body i alive_n
+  body=$(curl -fs --max-time 2 "http://127.0.0.1:$1/cluster" 2>/dev/null) || return 1
+  for ((i = 1; i <= $2; i++)); do [[ $body == *"\"name\":\"n$i\""* ]] || return 1; done
+  alive_n=$(grep -o '"liveness":"alive"' <<<"$body" | wc -l)
+  ((alive_n >= $2))
+}
+
+start_cluster() { # dir K name: a fresh cluster; a second try on fresh ports and data
+  local try name=$3
+  for try in 1 2; do
+    start_cluster_once "$1" "$2" && return 0
+    mkdir -p "$OUT/logs/$name-start$try" && cp "$1"/*.log "$OUT/logs/$name-start$try/" 2>/dev/null
+    stop_pids "${NODE_PIDS[@]}"
+    NODE_PIDS=()
+    rm -rf "$1"
+    ((try == 1)) && say "$name: the cluster did not start (logs in logs/$name-start1); trying again"
+  done
+  return 1
+}
+
+start_cluster_once() { # dir K
+  local d=$1 k=$2 i p h r g n ports join=()
+  mkdir -p "$d"
+  read -r -a ports <<<"$(free_ports $((3 * k)))" || true
+  ((${#ports[@]} == 3 * k)) || { say "could not find $((3 * k)) free ports"; return 1; }
+  NODE_PIDS=() HTTP_PORTS=() TARGETS=""
+  local extra=()
+  [[ -n $DYNAMOD_ARGS ]] && read -r -a extra <<<"$DYNAMOD_ARGS"
+  for ((i = 0; i < k; i++)); do
+    h=${ports[i]} r=${ports[i + k]} g=${ports[i + 2 * k]} n=n$((i + 1))
+    env "${NODE_ENV[@]}" "$DYN" serve --name "$n" --data "$d/$n" --http "127.0.0.1:$h" --rpc "127.0.0.1:$r" \
+      --gossip "127.0.0.1:$g" --admin "" "${join[@]}" "${extra[@]}" >"$d/$n.log" 2>&1 &
+    p=$!
+    PIDS+=("$p") NODE_PIDS+=("$p") HTTP_PORTS+=("$h")
+    TARGETS+="${TARGETS:+,}http://127.0.0.1:$h"
+    ((i == 0)) && join=(--join "127.0.0.1:$g")
+    local t
+    for ((t = 0; t < 150; t++)); do
+      [[ $(http_code GET "http://127.0.0.1:$h/ping") == 200 ]] && break
+      alive "$p" || { say "$n exited at start: $(logtail "$d/$n.log")"; return 1; }
+      sleep 0.2
+    done
+    ((t < 150)) || { say "$n never answered /ping in 30 s: $(logtail "$d/$n.log")"; return 1; }
+  done
+  local ok=0
+  for ((i = 0; i < 300 && !ok; i++)); do
+    ok=1
+    for h in "${HTTP_PORTS[@]}"; do all_listed "$h" "$k" || ok=0; done
+    ((ok)) || sleep 0.2
+  done
+  ((ok)) || { say "not every node lists n1..n$k alive after 60 s"; return 1; }
+  local c
+  c=$(http_code PUT "http://127.0.0.1:${HTTP_PORTS[0]}/buckets/bench/props" \
+    -H 'Content-Type: application/json' --data '{"n_val":3,"r":2,"w":2}')
+  [[ $c == 200 || $c == 204 ]] || { say "PUT /buckets/bench/props answered $c"; return 1; }
+  for ((i = 0; i < 100; i++)); do
+    ok=1
+    for h in "${HTTP_PORTS[@]}"; do
+      curl -fs --max-time 2 "http://127.0.0.1:$h/buckets/bench/props" 2>/dev/null |
+        grep -q '"n_val":3,"r":2,"w":2' || ok=0
+    done
+    ((ok)) && break
+    sleep 0.2
+  done
+  ((ok)) || { say "not every node shows the bucket props after 20 s"; return 1; }
+}
+
