@@ -60,6 +60,8 @@
 set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/cluster.sh
+source "$here/lib/cluster.sh"
 SRC=${DYNAMOD_SRC:-$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || dirname "$here")}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
@@ -77,21 +79,6 @@ die() { say "$*"; exit "${2:-1}"; }
 usage() {
   sed -n '2,/^set -u/{/^set -u/d;/^# shellcheck/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
   exit 2
-}
-
-# dur_s GO-DURATION -> whole seconds (forms: 20s, 3m, 1h, 1m30s)
-dur_s() {
-  local d=$1 total=0 n u
-  [[ $d =~ ^([0-9]+[hms])+$ ]] || return 1
-  while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
-    n=$((10#${BASH_REMATCH[1]})) u=${BASH_REMATCH[2]} d=${BASH_REMATCH[3]}
-    case $u in
-      h) total=$((total + 3600 * n)) ;;
-      m) total=$((total + 60 * n)) ;;
-      s) total=$((total + n)) ;;
-    esac
-  done
-  echo "$total"
 }
 
 # ---- arguments, all problems reported at once ----
@@ -137,16 +124,7 @@ NODE_ENV=()  # NAME=VALUE for every node (none here)
 TARGETS=""   # the current cluster's HTTP URLs, comma-separated
 HTTP_PORTS=()
 
-# shellcheck source=lib/cluster.sh
-source "$here/lib/cluster.sh"
-
-cleanup() {
-  trap - EXIT INT TERM
-  ((${#PIDS[@]})) && stop_pids "${PIDS[@]}"
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'say "interrupted"; exit 130' INT TERM
+trap_cleanup
 
 # ---- build ----
 if [[ -n ${DYNAMOD_BIN:-} ]]; then

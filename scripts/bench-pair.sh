@@ -40,6 +40,8 @@
 set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/cluster.sh
+source "$here/lib/cluster.sh"
 TREE=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || dirname "$here")
 A_SRC=${A_SRC:-$TREE} B_SRC=${B_SRC:-$TREE}
 A_ARGS=${A_ARGS:-} B_ARGS=${B_ARGS:-} A_ENV=${A_ENV:-} B_ENV=${B_ENV:-}
@@ -60,7 +62,7 @@ usage() {
 OUT=$1
 problems=()
 for v in DURATION WARMUP PRELOAD_TIMEOUT; do
-  [[ ${!v} =~ ^([0-9]+[hms])+$ ]] || problems+=("$v must be a duration like 20s, 3m or 1m30s, got '${!v}'")
+  dur_s "${!v}" >/dev/null || problems+=("$v must be a duration like 20s, 3m or 1m30s, got '${!v}'")
 done
 for v in PAIRS KEYS CONC; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || problems+=("$v must be a positive integer, got '${!v}'")
@@ -90,16 +92,7 @@ CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-pair.XXXXXX") || die "mktemp failed"
 PIDS=() NODE_PIDS=() NODE_ENV=() HTTP_PORTS=() TARGETS="" DYN="" DYNAMOD_ARGS=""
-# shellcheck source=lib/cluster.sh
-source "$here/lib/cluster.sh"
-
-cleanup() {
-  trap - EXIT INT TERM
-  ((${#PIDS[@]})) && stop_pids "${PIDS[@]}"
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'say "interrupted"; exit 130' INT TERM
+trap_cleanup
 
 # ---- build ----
 declare -A BIN
@@ -208,19 +201,6 @@ run_pair() { # i -> pairI.line: "opsA p99A usA opsB p99B usB"
   done
   echo "${out[*]}" >"$TMP/pair$i.line"
   say "pair $i: A $(cut -d' ' -f1-3 <<<"${out[0]}") | B ${out[1]} (ops/s, p99 ms, server µs/op)"
-}
-
-dur_s() { # GO-DURATION -> whole seconds
-  local d=$1 total=0
-  while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
-    case ${BASH_REMATCH[2]} in
-      h) total=$((total + 3600 * 10#${BASH_REMATCH[1]})) ;;
-      m) total=$((total + 60 * 10#${BASH_REMATCH[1]})) ;;
-      s) total=$((total + 10#${BASH_REMATCH[1]})) ;;
-    esac
-    d=${BASH_REMATCH[3]}
-  done
-  echo "$total"
 }
 
 # ---- run ----

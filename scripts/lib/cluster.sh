@@ -8,6 +8,7 @@
 #   NODE_ENV     optional array of NAME=VALUE set for every node (env(1))
 #   PIDS         array: every process started and not reaped (for cleanup)
 #   OUT          where start_cluster copies the logs of a failed start
+#   TMP          the scratch directory cleanup removes
 # start_cluster_once sets NODE_PIDS, HTTP_PORTS and TARGETS (the HTTP URLs,
 # comma-separated) for the cluster it started.
 
@@ -150,3 +151,30 @@ start_cluster_once() { # dir K
   ((ok)) || { say "not every node shows the bucket props after 20 s"; return 1; }
 }
 
+# dur_s GO-DURATION -> whole seconds (forms: 20s, 3m, 1h, 1m30s)
+dur_s() {
+  local d=$1 total=0 n u
+  [[ $d =~ ^([0-9]+[hms])+$ ]] || return 1
+  while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
+    n=$((10#${BASH_REMATCH[1]})) u=${BASH_REMATCH[2]} d=${BASH_REMATCH[3]}
+    case $u in
+      h) total=$((total + 3600 * n)) ;;
+      m) total=$((total + 60 * n)) ;;
+      s) total=$((total + n)) ;;
+    esac
+  done
+  echo "$total"
+}
+
+# cleanup stops every process in PIDS and removes TMP; trap_cleanup runs
+# it when the script exits or is interrupted.
+cleanup() {
+  trap - EXIT INT TERM
+  ((${#PIDS[@]})) && stop_pids "${PIDS[@]}"
+  rm -rf "$TMP"
+}
+
+trap_cleanup() {
+  trap cleanup EXIT
+  trap 'say "interrupted"; exit 130' INT TERM
+}
