@@ -106,13 +106,7 @@ else
 fi
 for t in curl du awk; do command -v "$t" >/dev/null || problems+=("$t is not on PATH"); done
 [[ -r /proc/self/io ]] || problems+=("/proc/self/io is not readable: no write amplification figures")
-if ((${#problems[@]})); then
-  for p in "${problems[@]}"; do say "$p"; done
-  exit 2
-fi
-mkdir -p "$OUT" || die "cannot create $OUT"
-OUT=$(cd "$OUT" && pwd)
-CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+end_checks
 DUR_S=$(dur_s "$DURATION")
 WARM_S=$(dur_s "$WARMUP")
 PRELOAD_S=$(dur_s "$PRELOAD_TIMEOUT")

@@ -82,13 +82,7 @@ for t in curl awk go; do
   [[ $t == go && -n ${A_BIN:-} && -n ${B_BIN:-} ]] && continue
   command -v "$t" >/dev/null || problems+=("$t is not on PATH")
 done
-if ((${#problems[@]})); then
-  for p in "${problems[@]}"; do say "$p"; done
-  exit 2
-fi
-mkdir -p "$OUT" || die "cannot create $OUT"
-OUT=$(cd "$OUT" && pwd)
-CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+end_checks
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-pair.XXXXXX") || die "mktemp failed"
 PIDS=() NODE_PIDS=() NODE_ENV=() HTTP_PORTS=() TARGETS="" DYN="" DYNAMOD_ARGS=""

@@ -151,6 +151,21 @@ start_cluster_once() { # dir K
   ((ok)) || { say "not every node shows the bucket props after 20 s"; return 1; }
 }
 
+# end_checks reports every entry of the problems array and exits 2 if
+# there is any; otherwise it creates OUT, makes it absolute and sets
+# CLK_TCK (clock ticks per second, for /proc/PID/stat).
+# shellcheck disable=SC2154,SC2034 # problems is the caller's; CLK_TCK is for it
+end_checks() {
+  local p
+  if ((${#problems[@]})); then
+    for p in "${problems[@]}"; do say "$p"; done
+    exit 2
+  fi
+  mkdir -p "$OUT" || die "cannot create $OUT"
+  OUT=$(cd "$OUT" && pwd)
+  CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+}
+
 # dur_s GO-DURATION -> whole seconds (forms: 20s, 3m, 1h, 1m30s)
 dur_s() {
   local d=$1 total=0 n u
