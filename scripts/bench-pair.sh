@@ -124,12 +124,18 @@ declare -A PIDS_OF TARGETS_OF
 run_pair() { # i -> pairI.line: "opsA p99A usA opsB p99B usB"
   local i=$1 side order=(A B) d=$TMP/pair$1
   ((i % 2 == 0)) && order=(B A)
+  PIDS_OF=([A]="" [B]="")
   for side in "${order[@]}"; do
     DYN=${BIN[$side]}
     local a=${side}_ARGS e=${side}_ENV
     DYNAMOD_ARGS=${!a}
     read -r -a NODE_ENV <<<"${!e}"
-    start_cluster "$d/$side" 3 "pair$i-$side" || return 1
+    if ! start_cluster "$d/$side" 3 "pair$i-$side"; then
+      # shellcheck disable=SC2086 # the other side's PIDs, if it started
+      stop_pids ${PIDS_OF[A]} ${PIDS_OF[B]}
+      rm -rf "$d"
+      return 1
+    fi
     PIDS_OF[$side]="${NODE_PIDS[*]}"
     TARGETS_OF[$side]=$TARGETS
   done
