@@ -20,6 +20,11 @@ import (
 //	go test ./storage -run '^$' -bench MemtableInsert -benchtime 300000x
 func BenchmarkMemtableInsert(b *testing.B) {
 	obj := make([]byte, 1100)
+	const keys = 10000
+	userKeys := make([][]byte, keys) // built once: the loop times the insert only
+	for n := range userKeys {
+		userKeys[n] = appendObjectKey(nil, Key{Hash: uint64(n) * 0x9E3779B97F4A7C15, Bucket: "bench", Key: fmt.Sprint("key", n)})
+	}
 	for _, mib := range []int{4, 16, 64} {
 		b.Run(fmt.Sprintf("buffer=%dMiB", mib), func(b *testing.B) {
 			db := memdb.New(comparer.DefaultComparer, mib<<20)
@@ -29,8 +34,7 @@ func BenchmarkMemtableInsert(b *testing.B) {
 				if db.Free() < len(obj)+64 {
 					db.Reset()
 				}
-				n := rng.Uint64N(10000)
-				key = appendObjectKey(key[:0], Key{Hash: n * 0x9E3779B97F4A7C15, Bucket: "bench", Key: fmt.Sprint("key", n)})
+				key = append(key[:0], userKeys[rng.IntN(keys)]...)
 				key = binary.LittleEndian.AppendUint64(key, uint64(i)<<8|1) // goleveldb's sequence and kind
 				if err := db.Put(key, obj); err != nil {
 					b.Fatal(err)
