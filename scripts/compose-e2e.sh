@@ -41,13 +41,13 @@ cleanup() {
     -f deploy/docker-compose.yml -f deploy/docker-compose.5nodes.yml \
     down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
   # Anything compose no longer knows about (a failed reconnect, say).
-  local left
-  left=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
-  if [[ -n $left ]]; then docker rm -f -v $left >/dev/null 2>&1 || true; fi
-  left=$(docker network ls -q --filter "label=com.docker.compose.project=$project")
-  if [[ -n $left ]]; then docker network rm $left >/dev/null 2>&1 || true; fi
-  left=$(docker volume ls -q --filter "label=com.docker.compose.project=$project")
-  if [[ -n $left ]]; then docker volume rm $left >/dev/null 2>&1 || true; fi
+  local left=()
+  mapfile -t left < <(docker ps -aq --filter "label=com.docker.compose.project=$project")
+  if ((${#left[@]})); then docker rm -f -v "${left[@]}" >/dev/null 2>&1 || true; fi
+  mapfile -t left < <(docker network ls -q --filter "label=com.docker.compose.project=$project")
+  if ((${#left[@]})); then docker network rm "${left[@]}" >/dev/null 2>&1 || true; fi
+  mapfile -t left < <(docker volume ls -q --filter "label=com.docker.compose.project=$project")
+  if ((${#left[@]})); then docker volume rm "${left[@]}" >/dev/null 2>&1 || true; fi
   docker image rm "$image" >/dev/null 2>&1 || true
   exit "$rc"
 }

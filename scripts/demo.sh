@@ -264,6 +264,7 @@ say "Writes go on: n1 and n3 are a quorum. The coordinator keeps a hint for" \
   "n2 for every write it missed."
 ctx2=$(context "$u1/$kv")
 http -XPUT "$u1/$kv" -H 'Content-Type: text/plain' -H "Dynamod-Context: $ctx2" -d milk,eggs,bread,coffee
+# shellcheck disable=SC2016 # the $i is shown as typed, not expanded
 printf '%s$ for i in 1..10: curl -XPUT %s/kv/demo/%s-item-$i%s\n' "$C" "$u3" "$key" "$R"
 for i in $(seq 1 10); do
   code=$(status_code -XPUT "$u3/kv/demo/$key-item-$i" -H 'Content-Type: text/plain' -d "item $i")
