@@ -13,7 +13,7 @@
 # one started first alternates), preloads both, then runs one
 # `dynamod bench --json` against each at once, with the same seed: CONC
 # connections each, N=3 R=2 W=2 (bucket props and --r 2 --w 2), 50 %
-# GETs, 1 KiB values. It reads the nodes' CPU time from /proc over each
+# GETs, VALUE-byte values. It reads the nodes' CPU time from /proc over each
 # bench's measured window and prints, per pair and as medians, ops/s, p99
 # and server CPU µs per operation of each side, and B/A.
 #
@@ -26,7 +26,7 @@
 #   A_ARGS, B_ARGS extra `dynamod serve` flags for every node of the side
 #   A_ENV, B_ENV   NAME=VALUE words set for every node of the side
 #                  (e.g. B_ENV='GOMAXPROCS=1')
-#   PAIRS [3] KEYS [10000] CONC [32] DURATION [20s] WARMUP [3s]
+#   PAIRS [3] KEYS [10000] VALUE [1024] CONC [32] DURATION [20s] WARMUP [3s]
 #   PRELOAD_TIMEOUT [10m]
 # With nothing set, both sides are the same build: an A/A run shows how
 # far apart two identical sides land here.
@@ -45,7 +45,7 @@ source "$here/lib/cluster.sh"
 TREE=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || dirname "$here")
 A_SRC=${A_SRC:-$TREE} B_SRC=${B_SRC:-$TREE}
 A_ARGS=${A_ARGS:-} B_ARGS=${B_ARGS:-} A_ENV=${A_ENV:-} B_ENV=${B_ENV:-}
-PAIRS=${PAIRS:-3} KEYS=${KEYS:-10000} CONC=${CONC:-32}
+PAIRS=${PAIRS:-3} KEYS=${KEYS:-10000} VALUE=${VALUE:-1024} CONC=${CONC:-32}
 DURATION=${DURATION:-20s} WARMUP=${WARMUP:-3s} PRELOAD_TIMEOUT=${PRELOAD_TIMEOUT:-10m}
 
 say() { printf 'bench-pair: %s\n' "$*" >&2; }
@@ -64,7 +64,7 @@ problems=()
 for v in DURATION WARMUP PRELOAD_TIMEOUT; do
   dur_s "${!v}" >/dev/null || problems+=("$v must be a duration like 20s, 3m or 1m30s, got '${!v}'")
 done
-for v in PAIRS KEYS CONC; do
+for v in PAIRS KEYS VALUE CONC; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || problems+=("$v must be a positive integer, got '${!v}'")
 done
 for side in A B; do
@@ -155,7 +155,7 @@ run_pair() { # i -> pairI.line: "opsA p99A usA opsB p99B usB"
     ( # the bench (A's binary for both sides), then the time it ended
       trap - EXIT INT TERM
       timeout -k 20 "$limit" "${BIN[A]}" bench --targets "${TARGETS_OF[$side]}" --concurrency "$CONC" \
-        --keys "$KEYS" --value-size 1024 --read-ratio 0.5 --r 2 --w 2 --preload \
+        --keys "$KEYS" --value-size "$VALUE" --read-ratio 0.5 --r 2 --w 2 --preload \
         --preload-timeout "$PRELOAD_TIMEOUT" --warmup "$WARMUP" --duration "$DURATION" --seed 1 \
         --json --quiet >"$OUT/pair$i-$side.json" 2>"$OUT/pair$i-$side.bench.log"
       rc=$?
@@ -206,14 +206,14 @@ run_pair() { # i -> pairI.line: "opsA p99A usA opsB p99B usB"
 # ---- run ----
 say "A: ${A_BIN:-$A_SRC} ${A_ENV:+env $A_ENV }${A_ARGS:+serve $A_ARGS}"
 say "B: ${B_BIN:-$B_SRC} ${B_ENV:+env $B_ENV }${B_ARGS:+serve $B_ARGS}"
-say "$PAIRS pair(s): $KEYS keys, $CONC connections a side, 50 % GETs, N=3 R=2 W=2, warm-up $WARMUP, $DURATION measured; output in $OUT"
+say "$PAIRS pair(s): $KEYS keys of $VALUE bytes, $CONC connections a side, 50 % GETs, N=3 R=2 W=2, warm-up $WARMUP, $DURATION measured; output in $OUT"
 lines=()
 for ((i = 1; i <= PAIRS; i++)); do
   run_pair "$i" && lines+=("$TMP/pair$i.line")
 done
 ((${#lines[@]})) || die "no pair produced figures"
 {
-  echo "dynamod paired run on $(hostname), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'); $KEYS keys, $CONC connections a side, warm-up $WARMUP, $DURATION"
+  echo "dynamod paired run on $(hostname), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'); $KEYS keys of $VALUE bytes, $CONC connections a side, warm-up $WARMUP, $DURATION"
   echo "A: ${A_BIN:-$A_SRC} ${A_ENV:+env $A_ENV }${A_ARGS:+serve $A_ARGS}"
   echo "B: ${B_BIN:-$B_SRC} ${B_ENV:+env $B_ENV }${B_ARGS:+serve $B_ARGS}"
   cat "${lines[@]}" | awk '
