@@ -22,34 +22,59 @@ func (l loopback) Call(ctx context.Context, to string, kind uint8, body []byte) 
 	return l.peers[to].Serve(ctx, l.self, kind, slices.Clone(body))
 }
 
-// BenchmarkCoordinator measures coordinated PUTs (with the context of the
-// previous one) and GETs of 1 KiB values on three coordinators over a
-// loopback transport (N=3, R=W=2), without a network's goroutines:
-//
-//	go test -run '^$' -bench Coordinator -benchmem ./quorum/
-func BenchmarkCoordinator(b *testing.B) {
+// newLoopbackTrio starts coordinators n1, n2 and n3 on memory stores,
+// reaching each other over a loopback transport, with mod applied to each
+// one's config (nil: none).
+func newLoopbackTrio(tb testing.TB, mod func(*Config)) map[string]*Coordinator {
+	tb.Helper()
 	names := []string{"n1", "n2", "n3"}
 	r, err := ring.New(ring.Config{Partitions: 16, Tokens: 8}, names)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	peers := map[string]*Coordinator{}
 	for _, name := range names {
 		st, err := storage.NewStore(storage.NewMemory())
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		cfg := DefaultConfig()
 		cfg.Self = name
+		if mod != nil {
+			mod(&cfg)
+		}
 		c, err := New(cfg, st, fixedMembers{r}, loopback{name, peers}, defaultBuckets{})
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
-		b.Cleanup(func() { c.Close(); st.Close() })
+		tb.Cleanup(func() { c.Close(); st.Close() })
 		peers[name] = c
 	}
+	return peers
+}
+
+// BenchmarkCoordinator measures coordinated PUTs (with the context of the
+// previous one) and GETs of 1 KiB and 64 KiB values on three coordinators
+// over a loopback transport (N=3, R=W=2), without a network's goroutines;
+// at 64 KiB, reads by digest (the default) and digest=off, which fetches
+// every asked copy (Config.DigestRead -1):
+//
+//	go test -run '^$' -bench Coordinator -benchmem ./quorum/
+func BenchmarkCoordinator(b *testing.B) {
+	b.Run("value=1k", func(b *testing.B) { benchCoordinator(b, 1<<10, true) })
+	b.Run("value=64k/digest=default", func(b *testing.B) { benchCoordinator(b, 64<<10, true) })
+	b.Run("value=64k/digest=off", func(b *testing.B) { benchCoordinator(b, 64<<10, false) })
+}
+
+func benchCoordinator(b *testing.B, size int, digest bool) {
+	names := []string{"n1", "n2", "n3"}
+	peers := newLoopbackTrio(b, func(cfg *Config) {
+		if !digest {
+			cfg.DigestRead = -1
+		}
+	})
 	ctx := context.Background()
-	value := make([]byte, 1024)
+	value := make([]byte, size)
 	const keys = 1000
 	vctx := make([]versioning.Context, keys)
 	for i := range keys {

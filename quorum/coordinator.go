@@ -84,6 +84,14 @@ type Config struct {
 	// replica reads between MinSpeculativeRead and
 	// DefaultSpeculativeRead (speculate.go).
 	SpeculativeRead time.Duration
+	// DigestRead is the size of value data from which a read that found
+	// the key on this node sends the other replicas it asks the digest
+	// of its copy (versioning.Digest) instead of asking for theirs: a
+	// replica whose copy has the same digest answers without shipping it.
+	// Below it, a read fetches every asked copy (a digest costs hashing
+	// the values on both nodes, about what sending a small copy costs).
+	// 0: DefaultDigestRead; negative: never.
+	DigestRead int
 	// Now gives wall-clock time for last-modified stamps. Default time.Now.
 	Now func() time.Time
 	// Seed seeds the random draws of the coordinator's timers (the
@@ -106,6 +114,11 @@ type Config struct {
 // its value until enough replica reads are measured: well above a replica
 // read's p99 on a busy node (a few ms), well below a client's patience.
 const DefaultSpeculativeRead = 50 * time.Millisecond
+
+// DefaultDigestRead is Config.DigestRead's default: reads of copies with
+// at least this many bytes of values ask the other replicas for a digest
+// match (docs/benchmarks.md, "Digest reads").
+const DefaultDigestRead = 4 << 10
 
 // DefaultConfig returns the production defaults; Self must still be set.
 func DefaultConfig() Config {
@@ -153,7 +166,10 @@ type Coordinator struct {
 	// pbs keeps the replica calls' one-way latencies (pbs.go); stampers
 	// are the peers that stamp their replies.
 	pbs      *pbs.Samples
-	stampers stampPeers
+	stampers peerSet
+	// noDigest are the peers that refused a read with a digest (an
+	// earlier version); reads ask them for their copy.
+	noDigest peerSet
 	// spec keeps replica read round trips for the adaptive speculation
 	// delay (speculate.go).
 	spec speculation

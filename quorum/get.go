@@ -2,7 +2,9 @@ package quorum
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/dynamod/dynamod/internal/wire"
@@ -59,10 +61,20 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 	replies := newTail[getReply](len(p.targets))
 	// Remote reads may outlive the request: their answers feed read repair.
 	bctx := c.bgContext()
-	// stamped asks the replica for its clock (getStamp, see pbs.go); req
-	// is the same request without: one buffer for both.
-	stamped := append(encodeKey(p.key), getStamp)
-	req := stamped[:len(stamped)-1]
+	// bodies are the request with each combination of flags, built when
+	// first sent: getStamp asks the replica for its clock (pbs.go),
+	// getDigest sends the digest of this node's copy (getDigest). The
+	// first one built takes the room encodeKey leaves after the key; a
+	// read whose peers differ in what they take builds more.
+	var bodies [getStamp | getDigest + 1][]byte
+	bodies[0] = encodeKey(p.key)
+	roomUsed := false
+	// local is this node's copy and digest its versioning.Digest, set when
+	// this node read a copy with at least Config.DigestRead bytes of
+	// values (it reads first: readOrder).
+	var local versioning.Clock
+	var digest uint64
+	digested := false
 	order := readOrder(p.targets, c.cfg.Self)
 	asked := 0
 	ask := func(n int) {
@@ -71,13 +83,28 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 			asked++
 			if tg.node == c.cfg.Self {
 				cl, found, err := c.readLocal(p.key)
+				if err == nil && found && c.digestRead(cl) {
+					local, digest, digested = cl, versioning.Digest(cl), true
+				}
 				replies.send(getReply{t: tg, clock: cl, found: found, err: err})
 				continue
 			}
-			body, stamp := req, c.stampers.has(tg.node)
-			if stamp {
-				body = stamped
+			var flags uint8
+			if c.stampers.has(tg.node) {
+				flags |= getStamp
 			}
+			if digested && c.digestPeer(tg.node) {
+				flags |= getDigest
+			}
+			if bodies[flags] == nil {
+				key := bodies[0]
+				if roomUsed {
+					key = slices.Clip(key) // the room holds another body
+				}
+				bodies[flags] = appendGetFlags(key, flags, digest)
+				roomUsed = roomUsed || flags != 0
+			}
+			body, mine := bodies[flags], local
 			sent := time.Now()
 			c.send(bctx, tg.node, KindGet, body, func(b []byte, err error) {
 				if err != nil {
@@ -86,9 +113,28 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				}
 				got := time.Now()
 				c.spec.observe(got.Sub(sent))
-				cl, found, at, err := decodeGetReply(b)
-				if stamp && errors.Is(err, ErrBadRequest) {
-					c.stampers.set(tg.node, false) // an earlier version again
+				var cl versioning.Clock
+				var found bool
+				var at int64
+				if at, found = cutSame(b); found && flags&getDigest != 0 {
+					// The replica's copy is this node's: not shipped.
+					cl = mine
+					c.m.digestSame.Inc()
+				} else {
+					cl, found, at, err = decodeGetReply(b)
+					switch {
+					case flags&getDigest != 0 && errors.Is(err, ErrBadRequest):
+						// An earlier version, which takes no digest: reads
+						// ask it for its copy for a while (digestPeer).
+						c.noDigest.refresh(tg.node)
+					case flags&getStamp != 0 && errors.Is(err, ErrBadRequest):
+						c.stampers.set(tg.node, false) // an earlier version again
+					case flags&getDigest != 0 && err == nil:
+						c.m.digestDiffer.Inc()
+					}
+				}
+				if flags&getDigest != 0 && err == nil {
+					c.noDigest.set(tg.node, false) // takes digests (now)
 				}
 				if err == nil {
 					c.observe(pbs.ReadRequest, pbs.ReadResponse, sent, got, at)
@@ -200,11 +246,60 @@ func (c *Coordinator) readRepair(p placement, merged versioning.Clock, behind []
 	}
 }
 
+// encodeKey encodes k with room after it for a get's flags and digest
+// (appendGetFlags).
 func encodeKey(k storage.Key) []byte {
-	// One byte more than the key takes: room for getStamp.
-	e := encoder{wire.Encoder{B: make([]byte, 0, 17+len(k.Bucket)+len(k.Key))}}
+	e := encoder{wire.Encoder{B: make([]byte, 0, 16+len(k.Bucket)+len(k.Key)+9)}}
 	e.key(k)
 	return e.B
+}
+
+// appendGetFlags makes a KindGet request of key (encodeKey's): with flags
+// set, it appends the flags byte and, with getDigest, the digest.
+func appendGetFlags(key []byte, flags uint8, digest uint64) []byte {
+	if flags == 0 {
+		return key
+	}
+	b := append(key, flags)
+	if flags&getDigest != 0 {
+		b = binary.BigEndian.AppendUint64(b, digest)
+	}
+	return b
+}
+
+// digestRead reports whether a read that found cl here asks the other
+// replicas for a digest match (Config.DigestRead).
+func (c *Coordinator) digestRead(cl versioning.Clock) bool {
+	min := c.cfg.DigestRead
+	if min == 0 {
+		min = DefaultDigestRead
+	}
+	return min > 0 && dataBytes(cl) >= min
+}
+
+// dataBytes is the size of cl's values' data.
+func dataBytes(cl versioning.Clock) int {
+	n := 0
+	for i := range cl.Entries {
+		for j := range cl.Entries[i].Values {
+			n += len(cl.Entries[i].Values[j].Data)
+		}
+	}
+	for i := range cl.Anon {
+		n += len(cl.Anon[i].Data)
+	}
+	return n
+}
+
+// digestRetry is how long a peer that refused a digest read (an earlier
+// version) is asked for its copy before a read tries a digest again: it
+// may have been upgraded since.
+const digestRetry = time.Minute
+
+// digestPeer reports whether a read may send peer a digest.
+func (c *Coordinator) digestPeer(peer string) bool {
+	t, refused := c.noDigest.since(peer)
+	return !refused || time.Since(t) >= digestRetry
 }
 
 // readOrder lists the targets in the order a read asks them: this node

@@ -18,18 +18,21 @@ type metrics struct {
 	// speculativeReads counts reads that asked more replicas because
 	// one was slow.
 	speculativeReads prometheus.Counter
-	siblings         prometheus.Histogram
-	siblingWarnings  prometheus.Counter
-	largeValues      prometheus.Counter
-	hintsStored      prometheus.Counter
-	hintsDelivered   prometheus.Counter
-	hintFailures     prometheus.Counter
-	fallbackDropped  prometheus.Counter
-	released         prometheus.Counter
-	corrupt          prometheus.Counter
-	reaped           prometheus.Counter
-	expired          prometheus.Counter
-	resolutions      *prometheus.CounterVec // result
+	// digestReads counts replica reads that sent a digest of this node's
+	// copy, by whether the replica's copy was the same.
+	digestSame, digestDiffer prometheus.Counter
+	siblings                 prometheus.Histogram
+	siblingWarnings          prometheus.Counter
+	largeValues              prometheus.Counter
+	hintsStored              prometheus.Counter
+	hintsDelivered           prometheus.Counter
+	hintFailures             prometheus.Counter
+	fallbackDropped          prometheus.Counter
+	released                 prometheus.Counter
+	corrupt                  prometheus.Counter
+	reaped                   prometheus.Counter
+	expired                  prometheus.Counter
+	resolutions              *prometheus.CounterVec // result
 	// clockSkew counts replica calls whose one-way split (pbs.go) was
 	// clamped: the peer's clock is off by more than the round trip.
 	clockSkew prometheus.Counter
@@ -146,6 +149,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "dynamod_quorum_tombstones_reaped_total", Help: "Tombstones physically deleted.",
 		}),
 	}
+	digestReads := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "dynamod_quorum_digest_reads_total",
+		Help: "Replica reads that sent a digest of this node's copy, by whether the replica's copy was the same (and was not shipped).",
+	}, []string{"result"})
+	m.digestSame = digestReads.WithLabelValues("same")
+	m.digestDiffer = digestReads.WithLabelValues("differ")
 	m.ops = make(map[string]*opSeries, len(metricOps))
 	for _, op := range metricOps {
 		m.ops[op] = m.opSeries(op)

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"encoding/binary"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ import (
 // putStamp in its flags, which earlier versions ignore (they answer
 // unstamped and nothing is recorded); a get appends getStamp after its
 // key, which earlier versions refuse as malformed, so the coordinator
-// asks only peers whose replicate replies were stamped (stampPeers), and
+// asks only peers whose replicate replies were stamped (c.stampers), and
 // forgets a peer that refuses one. A coordinator of an earlier version
 // never asks, so it never gets a reply it cannot read.
 
@@ -77,36 +78,53 @@ func (c *Coordinator) observe(req, resp pbs.Kind, sent, got time.Time, stamp int
 	c.pbs.Record(resp, rtt-oneWay, got)
 }
 
-// stampPeers is the set of peers known to stamp their replies: those
-// whose replicate replies were stamped. Reads are lock-free (one atomic
-// load and a map lookup); a change copies the map.
-type stampPeers struct {
+// peerSet is a set of peers, each with the time it was added: those known
+// to stamp their replies (whose replicate replies were stamped), or those
+// that refused a digest read. Reads are lock-free (one atomic load and a
+// map lookup); a change copies the map.
+type peerSet struct {
 	// mu serializes changes of m.
 	mu sync.Mutex
-	m  atomic.Pointer[map[string]bool]
+	m  atomic.Pointer[map[string]time.Time]
 }
 
-// has reports whether peer stamps its replies.
-func (s *stampPeers) has(peer string) bool {
+// has reports whether peer is in the set.
+func (s *peerSet) has(peer string) bool {
+	_, ok := s.since(peer)
+	return ok
+}
+
+// since reports when peer was added, if it is in the set.
+func (s *peerSet) since(peer string) (time.Time, bool) {
 	m := s.m.Load()
-	return m != nil && (*m)[peer]
+	if m == nil {
+		return time.Time{}, false
+	}
+	t, ok := (*m)[peer]
+	return t, ok
 }
 
-// set records whether peer stamps its replies.
-func (s *stampPeers) set(peer string, on bool) {
+// set adds peer to the set (on), as of now, or removes it. Adding a peer
+// already in the set keeps its time (it costs a map lookup).
+func (s *peerSet) set(peer string, on bool) {
 	if s.has(peer) == on {
 		return
 	}
+	s.change(peer, on)
+}
+
+// refresh adds peer to the set as of now, or moves its time to now.
+func (s *peerSet) refresh(peer string) { s.change(peer, true) }
+
+func (s *peerSet) change(peer string, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := make(map[string]bool)
+	next := make(map[string]time.Time)
 	if m := s.m.Load(); m != nil {
-		for p := range *m {
-			next[p] = true
-		}
+		maps.Copy(next, *m)
 	}
 	if on {
-		next[peer] = true
+		next[peer] = time.Now()
 	} else {
 		delete(next, peer)
 	}

@@ -95,7 +95,7 @@ func TestPBS_olderPeers(t *testing.T) {
 			t.Errorf("put reply %x accepted", b)
 		}
 	}
-	var s stampPeers
+	var s peerSet
 	if s.has("n2") {
 		t.Fatal("empty set has n2")
 	}

@@ -133,7 +133,11 @@ func (c *Coordinator) serveGet(body []byte) []byte {
 	k := d.key()
 	var flags uint8
 	if d.Err == nil && len(d.B) > 0 {
-		flags = d.Byte() // getStamp; other bits are ignored
+		flags = d.Byte() // getStamp, getDigest; other bits are ignored
+	}
+	var digest uint64
+	if flags&getDigest != 0 {
+		digest = d.Fixed64()
 	}
 	if err := d.End(); err != nil {
 		return encodeErr(err)
@@ -149,10 +153,21 @@ func (c *Coordinator) serveGet(body []byte) []byte {
 	if !found {
 		return append(b, stNotFound)
 	}
+	if flags&getDigest != 0 && sameDigest(obj, digest) {
+		return append(b, stSame)
+	}
 	if b == nil {
 		b = make([]byte, 0, 1+len(obj))
 	}
 	return append(append(b, stOK), obj...)
+}
+
+// sameDigest reports whether the object encoded in obj (read only) has
+// the given versioning.Digest. An object that does not decode has none:
+// the coordinator gets the copy and reports it.
+func sameDigest(obj []byte, digest uint64) bool {
+	cl, err := storage.DecodeObjectOwned(obj)
+	return err == nil && versioning.Digest(cl) == digest
 }
 
 func (c *Coordinator) servePut(body []byte) []byte {
@@ -197,6 +212,13 @@ func decodeGetReply(b []byte) (cl versioning.Clock, found bool, stamp int64, err
 	}
 	d := newDecoder(b[1:])
 	return versioning.Clock{}, false, 0, decodeErr(b[0], &d)
+}
+
+// cutSame reports whether b is a stSame reply to a KindGet, and its stamp
+// (0 if none).
+func cutSame(b []byte) (stamp int64, same bool) {
+	stamp, b = cutStamp(b)
+	return stamp, len(b) == 1 && b[0] == stSame
 }
 
 // decodePutReply parses a replicate/repair/handoff reply: durable or error,

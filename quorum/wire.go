@@ -59,6 +59,11 @@ const (
 	stStamped
 	stConflict     // ErrConflict (data types)
 	stPrecondition // ErrPrecondition (data types)
+	// stSame answers a KindGet that carried a digest (getDigest) equal
+	// to the replica's: its copy is the coordinator's, and it ships
+	// nothing else (a stamp may precede it). Sent only to a coordinator
+	// that asked, so one of an earlier version never sees it.
+	stSame
 )
 
 // Flags of a putMsg.
@@ -67,9 +72,15 @@ const (
 	putStamp                   // the reply is stStamped (replicate only)
 )
 
-// getStamp, a byte after a KindGet request's key, asks for a stStamped
-// reply.
-const getStamp uint8 = 1
+// Flags of a KindGet request, a byte after its key.
+const (
+	// getStamp asks for a stStamped reply.
+	getStamp uint8 = 1 << iota
+	// getDigest says the flags byte is followed by the coordinator's
+	// versioning.Digest of its own copy (8 bytes, big-endian): a replica
+	// whose copy has that digest answers stSame instead of the copy.
+	getDigest
+)
 
 var errMalformed = errors.New("quorum: malformed message")
 

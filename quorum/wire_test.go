@@ -133,6 +133,7 @@ func FuzzServe(f *testing.F) {
 	f.Add(KindReplicate, encodePut(k, false, "", storage.AppendObject(nil, cl)))
 	f.Add(KindHandoff, encodePut(k, true, "n9", storage.AppendObject(nil, cl)))
 	f.Add(KindGet, append(encodeKey(k), getStamp))
+	f.Add(KindGet, appendGetFlags(encodeKey(k), getStamp|getDigest, versioning.Digest(cl)))
 	f.Add(KindReplicate, newReplicateBody(k, true, cl).b)
 	f.Add(KindCoordinate, (&coordMsg{key: k, client: cl}).encode())
 	f.Add(KindList, []byte{1, 'b', 1, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255})

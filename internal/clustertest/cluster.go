@@ -62,6 +62,10 @@ type Options struct {
 	// AdaptiveSpeculation runs the nodes with the adaptive speculation
 	// delay (SpeculativeRead must be zero).
 	AdaptiveSpeculation bool
+	// DigestRead of every node (quorum.Config): 0 the production default
+	// (copies of 4 KiB of values or more), 1 every read that found a copy
+	// here, negative never.
+	DigestRead int
 	// Defaults override the default bucket properties if NVal is set.
 	Defaults quorum.Props
 	// AntiEntropy runs Merkle-tree exchanges every AEInterval (default
@@ -289,6 +293,7 @@ func (c *Cluster) startNode(name string, eng *storage.Memory) {
 	cfg.Quorum.HintedHandoff = !c.opts.NoHandoff
 	cfg.Quorum.ReplicaTimeout = c.opts.ReplicaTimeout
 	cfg.Quorum.SpeculativeRead = c.opts.SpeculativeRead
+	cfg.Quorum.DigestRead = c.opts.DigestRead
 	if cfg.Quorum.SpeculativeRead == 0 && !c.opts.AdaptiveSpeculation {
 		cfg.Quorum.SpeculativeRead = quorum.DefaultSpeculativeRead
 	}
