@@ -95,18 +95,24 @@ func TestCluster_digestReads(t *testing.T) {
 		}
 	}
 
-	// n3 misses v2.
-	c.Partition([]string{"n1", "n2"}, []string{"n3"})
-	obj, err := get(t, c, "n1", "k", quorum.ReadOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// overwrite writes value over k through node while the groups are
+	// apart (partitioned), then heals.
+	overwrite := func(node, value string, groups ...[]string) {
+		t.Helper()
+		c.Partition(groups...)
+		obj, err := get(t, c, node, "k", quorum.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := put(t, c, node, "k", value, obj.Context, quorum.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		c.Heal()
+		gets.take()
 	}
+
 	v2 := strings.Repeat("b", 500)
-	if _, err := put(t, c, "n1", "k", v2, obj.Context, quorum.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	c.Heal()
-	gets.take()
+	overwrite("n1", v2, []string{"n1", "n2"}, []string{"n3"}) // n3 misses v2
 	read("n1", v2)
 	_, responses = gets.take()
 	if !shipped(responses, "n3") || shipped(responses, "n2") {
@@ -126,18 +132,12 @@ func TestCluster_digestReads(t *testing.T) {
 		t.Errorf("read after the repair: n3 answered %v (bytes), want no copy", responses["n3"])
 	}
 
-	// n1 misses v3; reading from n1, the copies of n2 and n3 are shipped.
-	c.Partition([]string{"n1"}, []string{"n2", "n3"})
-	obj, err = get(t, c, "n2", "k", quorum.ReadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	v3 := strings.Repeat("c", 500)
-	if _, err := put(t, c, "n2", "k", v3, obj.Context, quorum.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	c.Heal()
+	overwrite("n2", v3, []string{"n1"}, []string{"n2", "n3"}) // n1 misses v3
 	read("n1", v3)
+	if _, responses = gets.take(); !shipped(responses, "n2") || !shipped(responses, "n3") {
+		t.Errorf("read with n1 behind: answers n2 %v, n3 %v (bytes), want both copies shipped", responses["n2"], responses["n3"])
+	}
 }
 
 // TestCluster_digestReadsOlderReplica: a replica that refuses reads with a
