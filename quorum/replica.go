@@ -142,6 +142,18 @@ func (c *Coordinator) serveGet(body []byte) []byte {
 	if err := d.End(); err != nil {
 		return encodeErr(err)
 	}
+	if flags&getDigest != 0 {
+		// The decoded copy: from the object cache, decoding costs no
+		// checksum pass.
+		cl, found, err := c.readLocal(k)
+		if err == nil && found && versioning.Digest(cl) == digest {
+			if flags&getStamp != 0 {
+				return append(appendStamp(make([]byte, 0, stampLen+1), time.Now()), stSame)
+			}
+			return []byte{stSame}
+		}
+		// Another copy, none or an error: answered as without a digest.
+	}
 	obj, found, err := c.readLocalEncoded(k)
 	if err != nil {
 		return encodeErr(err)
@@ -153,21 +165,10 @@ func (c *Coordinator) serveGet(body []byte) []byte {
 	if !found {
 		return append(b, stNotFound)
 	}
-	if flags&getDigest != 0 && sameDigest(obj, digest) {
-		return append(b, stSame)
-	}
 	if b == nil {
 		b = make([]byte, 0, 1+len(obj))
 	}
 	return append(append(b, stOK), obj...)
-}
-
-// sameDigest reports whether the object encoded in obj (read only) has
-// the given versioning.Digest. An object that does not decode has none:
-// the coordinator gets the copy and reports it.
-func sameDigest(obj []byte, digest uint64) bool {
-	cl, err := storage.DecodeObjectOwned(obj)
-	return err == nil && versioning.Digest(cl) == digest
 }
 
 func (c *Coordinator) servePut(body []byte) []byte {
