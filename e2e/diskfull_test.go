@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,15 @@ func TestDiskFull_refusesThenRecovers(t *testing.T) {
 	m := p.metrics(t)
 	if !strings.Contains(m, "dynamod_storage_write_failed 0") || !strings.Contains(m, "dynamod_storage_reopens_total 1") {
 		t.Fatalf("/metrics after recovery: want dynamod_storage_write_failed 0 and dynamod_storage_reopens_total 1")
+	}
+	// The engine's write figures span the reopen: the writes before the
+	// failure and after it are counted.
+	if !regexp.MustCompile(`(?m)^dynamod_storage_writes_total [1-9]`).MatchString(m) ||
+		!regexp.MustCompile(`(?m)^dynamod_storage_write_seconds_total [0-9.e+-]+$`).MatchString(m) ||
+		!regexp.MustCompile(`(?m)^dynamod_storage_slow_writes_total [0-9]+$`).MatchString(m) ||
+		!regexp.MustCompile(`(?m)^dynamod_storage_level0_tables [0-9]+$`).MatchString(m) ||
+		!strings.Contains(m, "dynamod_storage_writes_paused 0") {
+		t.Fatalf("/metrics after recovery lacks the storage engine's write figures")
 	}
 	for i := range acked {
 		if resp, body := do(t, "GET", key(i), "", nil); resp.StatusCode != 200 || body != diskValue(i) {

@@ -27,6 +27,9 @@ func (n *Node) watchStorage() {
 		Name: "dynamod_storage_reopens_total",
 		Help: "Reopens of the storage engine that brought writes back after a write error.",
 	}, func() float64 { return float64(n.store.Health().Reopens) }))
+	if _, ok := n.store.EngineStats(); ok {
+		n.registerEngineStats()
+	}
 
 	var mu sync.Mutex   // notifications may overlap
 	var since time.Time // of the failure being reported
@@ -45,4 +48,42 @@ func (n *Node) watchStorage() {
 				"readable", h.Readable, "next_reopen_in", time.Until(h.NextReopen).Round(time.Millisecond))
 		}
 	})
+}
+
+// registerEngineStats exports the storage engine's write figures
+// (storage.EngineStats): how long writes into goleveldb take and how often
+// it holds them back for compactions, the first thing to look at when
+// PUT latency has a long tail.
+func (n *Node) registerEngineStats() {
+	stat := func(f func(storage.EngineStats) float64) func() float64 {
+		return func() float64 {
+			s, _ := n.store.EngineStats()
+			return f(s)
+		}
+	}
+	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dynamod_storage_writes_total",
+		Help: "Writes into the storage engine (a group commit of concurrent replica writes is one).",
+	}, stat(func(s storage.EngineStats) float64 { return float64(s.Writes) })))
+	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dynamod_storage_write_seconds_total",
+		Help: "Time spent in writes into the storage engine.",
+	}, stat(func(s storage.EngineStats) float64 { return s.WriteTime.Seconds() })))
+	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "dynamod_storage_slow_writes_total",
+		Help: "Writes into the storage engine that took 100 ms or more: goleveldb held them back for a compaction or a memtable flush.",
+	}, stat(func(s storage.EngineStats) float64 { return float64(s.SlowWrites) })))
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynamod_storage_level0_tables",
+		Help: "Tables in goleveldb's level 0; it slows writes from 8 and pauses them from 12.",
+	}, stat(func(s storage.EngineStats) float64 { return float64(s.Level0Tables) })))
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dynamod_storage_writes_paused",
+		Help: "1 while goleveldb pauses writes for a level-0 compaction, else 0.",
+	}, stat(func(s storage.EngineStats) float64 {
+		if s.WritePaused {
+			return 1
+		}
+		return 0
+	})))
 }

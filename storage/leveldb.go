@@ -221,6 +221,7 @@ type LevelDB struct {
 	closeErr  error         // written before done is closed
 	batches   sync.Pool     // *leveldb.Batch, for Write and group commits
 	group     groupCommit   // Put's unsynced writes, written together
+	writes    writeStats    // every write into goleveldb (EngineStats)
 
 	// failed is the write failure that makes writes refused, nil while
 	// they are taken. Only a successful reopen clears it.
@@ -669,9 +670,11 @@ func (l *LevelDB) Put(key, value []byte, sync bool) error {
 		return err
 	}
 	if sync {
+		start := time.Now()
 		err = db.Put(key, value, syncWrite)
+		l.writes.observe(start)
 	} else {
-		err = l.group.put(db, &l.batches, key, value)
+		err = l.group.put(db, &l.batches, &l.writes, key, value)
 	}
 	if err != nil {
 		return l.writeError("put", key, err)
@@ -689,7 +692,10 @@ func (l *LevelDB) Delete(key []byte, sync bool) error {
 	if err := l.checkFailed("delete", key); err != nil {
 		return err
 	}
-	if err := db.Delete(key, writeOptions(sync)); err != nil {
+	start := time.Now()
+	err = db.Delete(key, writeOptions(sync))
+	l.writes.observe(start)
+	if err != nil {
 		return l.writeError("delete", key, err)
 	}
 	return nil
@@ -717,7 +723,10 @@ func (l *LevelDB) Write(b *Batch, sync bool) error {
 			lb.Delete(key)
 		}
 	})
-	if err := db.Write(lb, writeOptions(sync)); err != nil {
+	start := time.Now()
+	err = db.Write(lb, writeOptions(sync))
+	l.writes.observe(start)
+	if err != nil {
 		return l.writeError("write", nil, err)
 	}
 	return nil
@@ -810,12 +819,13 @@ type commitGroup struct {
 	err  error
 }
 
-// put writes key and value in the current group, or leads a new one. A
-// group's batch comes from pool (the engine's batches) and goes back once
-// written: a new batch per group grew its buffer from nothing, which was a
-// fifth of a node's allocated bytes under load. Followers never touch a
-// group's batch after joining, so the leader may recycle it at once.
-func (g *groupCommit) put(db *leveldb.DB, pool *sync.Pool, key, value []byte) error {
+// put writes key and value in the current group, or leads a new one and
+// times its write in ws. A group's batch comes from pool (the engine's
+// batches) and goes back once written: a new batch per group grew its
+// buffer from nothing, which was a fifth of a node's allocated bytes under
+// load. Followers never touch a group's batch after joining, so the leader
+// may recycle it at once.
+func (g *groupCommit) put(db *leveldb.DB, pool *sync.Pool, ws *writeStats, key, value []byte) error {
 	g.mu.Lock()
 	cur := g.cur
 	if cur != nil && len(cur.b.Dump())+len(key)+len(value) <= groupBytesMax {
@@ -837,7 +847,9 @@ func (g *groupCommit) put(db *leveldb.DB, pool *sync.Pool, key, value []byte) er
 	g.mu.Unlock()
 	g.groups.Add(1)
 	g.puts.Add(int64(cur.b.Len()))
+	start := time.Now()
 	err := db.Write(cur.b, asyncWrite)
+	ws.observe(start)
 	if cap(cur.b.Dump()) <= groupBytesMax {
 		cur.b.Reset()
 		pool.Put(cur.b)
