@@ -55,35 +55,35 @@ func (n *Node) watchStorage() {
 // it holds them back for compactions, the first thing to look at when
 // PUT latency has a long tail.
 func (n *Node) registerEngineStats() {
-	stat := func(f func(storage.EngineStats) float64) func() float64 {
-		return func() float64 {
+	for _, m := range []struct {
+		name, help string
+		counter    bool
+		f          func(storage.EngineStats) float64
+	}{
+		{"dynamod_storage_writes_total", "Writes into the storage engine (a group commit of concurrent replica writes is one).", true,
+			func(s storage.EngineStats) float64 { return float64(s.Writes) }},
+		{"dynamod_storage_write_seconds_total", "Time spent in writes into the storage engine.", true,
+			func(s storage.EngineStats) float64 { return s.WriteTime.Seconds() }},
+		{"dynamod_storage_slow_writes_total", "Writes into the storage engine that took 100 ms or more: goleveldb held them back for a compaction or a memtable flush.", true,
+			func(s storage.EngineStats) float64 { return float64(s.SlowWrites) }},
+		{"dynamod_storage_level0_tables", "Tables in goleveldb's level 0; it slows writes from 8 and pauses them from 12.", false,
+			func(s storage.EngineStats) float64 { return float64(s.Level0Tables) }},
+		{"dynamod_storage_writes_paused", "1 while goleveldb pauses writes for a level-0 compaction, else 0.", false,
+			func(s storage.EngineStats) float64 {
+				if s.WritePaused {
+					return 1
+				}
+				return 0
+			}},
+	} {
+		value := func() float64 {
 			s, _ := n.store.EngineStats()
-			return f(s)
+			return m.f(s)
+		}
+		if m.counter {
+			n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, value))
+		} else {
+			n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, value))
 		}
 	}
-	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "dynamod_storage_writes_total",
-		Help: "Writes into the storage engine (a group commit of concurrent replica writes is one).",
-	}, stat(func(s storage.EngineStats) float64 { return float64(s.Writes) })))
-	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "dynamod_storage_write_seconds_total",
-		Help: "Time spent in writes into the storage engine.",
-	}, stat(func(s storage.EngineStats) float64 { return s.WriteTime.Seconds() })))
-	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "dynamod_storage_slow_writes_total",
-		Help: "Writes into the storage engine that took 100 ms or more: goleveldb held them back for a compaction or a memtable flush.",
-	}, stat(func(s storage.EngineStats) float64 { return float64(s.SlowWrites) })))
-	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "dynamod_storage_level0_tables",
-		Help: "Tables in goleveldb's level 0; it slows writes from 8 and pauses them from 12.",
-	}, stat(func(s storage.EngineStats) float64 { return float64(s.Level0Tables) })))
-	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "dynamod_storage_writes_paused",
-		Help: "1 while goleveldb pauses writes for a level-0 compaction, else 0.",
-	}, stat(func(s storage.EngineStats) float64 {
-		if s.WritePaused {
-			return 1
-		}
-		return 0
-	})))
 }
