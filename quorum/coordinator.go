@@ -84,13 +84,13 @@ type Config struct {
 	// replica reads between MinSpeculativeRead and
 	// DefaultSpeculativeRead (speculate.go).
 	SpeculativeRead time.Duration
-	// DigestRead is the size of value data from which a read that found
-	// the key on this node sends the other replicas it asks the digest
-	// of its copy (versioning.Digest) instead of asking for theirs: a
-	// replica whose copy has the same digest answers without shipping it.
-	// Below it, a read fetches every asked copy (a digest costs hashing
-	// the values on both nodes, about what sending a small copy costs).
-	// 0: DefaultDigestRead; negative: never.
+	// DigestRead is the encoded object size (storage.ObjectSize) from
+	// which a read that found the key on this node sends the other
+	// replicas it asks the digest of its copy (versioning.Digest) instead
+	// of asking for theirs: a replica whose copy has the same digest
+	// answers without shipping it. Below it, a read fetches every asked
+	// copy (a digest costs hashing the values on both nodes, about what
+	// sending a small copy costs). 0: DefaultDigestRead; negative: never.
 	DigestRead int
 	// Now gives wall-clock time for last-modified stamps. Default time.Now.
 	Now func() time.Time
@@ -115,9 +115,9 @@ type Config struct {
 // read's p99 on a busy node (a few ms), well below a client's patience.
 const DefaultSpeculativeRead = 50 * time.Millisecond
 
-// DefaultDigestRead is Config.DigestRead's default: reads of copies with
-// at least this many bytes of values ask the other replicas for a digest
-// match (docs/benchmarks.md, "Digest reads").
+// DefaultDigestRead is Config.DigestRead's default: reads of copies whose
+// encoding has at least this many bytes ask the other replicas for a
+// digest match (docs/benchmarks.md, "Digest reads").
 const DefaultDigestRead = 4 << 10
 
 // DefaultConfig returns the production defaults; Self must still be set.

@@ -70,8 +70,8 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 	bodies[0] = encodeKey(p.key)
 	roomUsed := false
 	// local is this node's copy and digest its versioning.Digest, set when
-	// this node read a copy with at least Config.DigestRead bytes of
-	// values (it reads first: readOrder).
+	// this node read a copy whose encoding has at least Config.DigestRead
+	// bytes (it reads first: readOrder).
 	var local versioning.Clock
 	var digest uint64
 	digested := false
@@ -132,9 +132,6 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 					case flags&getDigest != 0 && err == nil:
 						c.m.digestDiffer.Inc()
 					}
-				}
-				if flags&getDigest != 0 && err == nil {
-					c.noDigest.set(tg.node, false) // takes digests (now)
 				}
 				if err == nil {
 					c.observe(pbs.ReadRequest, pbs.ReadResponse, sent, got, at)
@@ -274,26 +271,13 @@ func (c *Coordinator) digestRead(cl versioning.Clock) bool {
 	if min == 0 {
 		min = DefaultDigestRead
 	}
-	return min > 0 && dataBytes(cl) >= min
-}
-
-// dataBytes is the size of cl's values' data.
-func dataBytes(cl versioning.Clock) int {
-	n := 0
-	for i := range cl.Entries {
-		for j := range cl.Entries[i].Values {
-			n += len(cl.Entries[i].Values[j].Data)
-		}
-	}
-	for i := range cl.Anon {
-		n += len(cl.Anon[i].Data)
-	}
-	return n
+	return min > 0 && storage.ObjectSize(cl) >= min
 }
 
 // digestRetry is how long a peer that refused a digest read (an earlier
 // version) is asked for its copy before a read tries a digest again: it
-// may have been upgraded since.
+// may have been upgraded since. Its entry in noDigest stays; once older
+// than this it no longer counts, and a new refusal refreshes it.
 const digestRetry = time.Minute
 
 // digestPeer reports whether a read may send peer a digest.

@@ -144,9 +144,9 @@ func (c *Coordinator) serveGet(body []byte) []byte {
 	}
 	if flags&getDigest != 0 {
 		// The decoded copy: from the object cache, decoding costs no
-		// checksum pass.
-		cl, found, err := c.readLocal(k)
-		if err == nil && found && versioning.Digest(cl) == digest {
+		// checksum pass. A missing or unreadable copy is classified (and
+		// a corrupt one reported) once, by the read below.
+		if cl, err := c.store.Get(k); err == nil && versioning.Digest(cl) == digest {
 			if flags&getStamp != 0 {
 				return append(appendStamp(make([]byte, 0, stampLen+1), time.Now()), stSame)
 			}
