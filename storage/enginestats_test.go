@@ -51,8 +51,8 @@ func TestLevelDB_engineStats(t *testing.T) {
 	if got := st.Writes - before.Writes; got != 203 {
 		t.Errorf("Writes grew by %d, want 203 (a synced Put, a Delete, a Write, 200 group commits)", got)
 	}
-	if st.WriteTime <= before.WriteTime || st.SlowWrites < before.SlowWrites {
-		t.Errorf("WriteTime %v -> %v, SlowWrites %d -> %d", before.WriteTime, st.WriteTime, before.SlowWrites, st.SlowWrites)
+	if st.WriteTime <= before.WriteTime {
+		t.Errorf("WriteTime %v -> %v after 203 writes", before.WriteTime, st.WriteTime)
 	}
 	for end := time.Now().Add(5 * time.Second); st.Level0Tables == 0; st, _ = s.EngineStats() {
 		if time.Now().After(end) {
