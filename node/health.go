@@ -55,35 +55,44 @@ func (n *Node) watchStorage() {
 // it holds them back for compactions, the first thing to look at when
 // PUT latency has a long tail.
 func (n *Node) registerEngineStats() {
-	for _, m := range []struct {
-		name, help string
-		counter    bool
-		f          func(storage.EngineStats) float64
-	}{
-		{"dynamod_storage_writes_total", "Writes into the storage engine (a group commit of concurrent replica writes is one).", true,
-			func(s storage.EngineStats) float64 { return float64(s.Writes) }},
-		{"dynamod_storage_write_seconds_total", "Time spent in writes into the storage engine.", true,
-			func(s storage.EngineStats) float64 { return s.WriteTime.Seconds() }},
-		{"dynamod_storage_slow_writes_total", "Writes into the storage engine that took 100 ms or more: goleveldb held them back for a compaction or a memtable flush.", true,
-			func(s storage.EngineStats) float64 { return float64(s.SlowWrites) }},
-		{"dynamod_storage_level0_tables", "Tables in goleveldb's level 0; it slows writes from 8 and pauses them from 12.", false,
-			func(s storage.EngineStats) float64 { return float64(s.Level0Tables) }},
-		{"dynamod_storage_writes_paused", "1 while goleveldb pauses writes for a level-0 compaction, else 0.", false,
-			func(s storage.EngineStats) float64 {
-				if s.WritePaused {
-					return 1
-				}
-				return 0
-			}},
-	} {
-		value := func() float64 {
-			s, _ := n.store.EngineStats()
-			return m.f(s)
-		}
-		if m.counter {
-			n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, value))
-		} else {
-			n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, value))
-		}
+	n.reg.MustRegister(engineStatsCollector{n.store})
+}
+
+// engineStatsCollector reads the engine's figures once per scrape.
+type engineStatsCollector struct{ store *storage.Store }
+
+// engineStatsMetrics are its series, each with its value in a scrape.
+var engineStatsMetrics = [...]struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(storage.EngineStats) float64
+}{
+	{prometheus.NewDesc("dynamod_storage_writes_total", "Writes into the storage engine (a group commit of concurrent replica writes is one).", nil, nil),
+		prometheus.CounterValue, func(s storage.EngineStats) float64 { return float64(s.Writes) }},
+	{prometheus.NewDesc("dynamod_storage_write_seconds_total", "Time spent in writes into the storage engine.", nil, nil),
+		prometheus.CounterValue, func(s storage.EngineStats) float64 { return s.WriteTime.Seconds() }},
+	{prometheus.NewDesc("dynamod_storage_slow_writes_total", "Writes into the storage engine that took 100 ms or more: goleveldb held them back for a compaction or a memtable flush.", nil, nil),
+		prometheus.CounterValue, func(s storage.EngineStats) float64 { return float64(s.SlowWrites) }},
+	{prometheus.NewDesc("dynamod_storage_level0_tables", "Tables in goleveldb's level 0; it slows writes from 8 and pauses them from 12.", nil, nil),
+		prometheus.GaugeValue, func(s storage.EngineStats) float64 { return float64(s.Level0Tables) }},
+	{prometheus.NewDesc("dynamod_storage_writes_paused", "1 while goleveldb pauses writes for a level-0 compaction, else 0.", nil, nil),
+		prometheus.GaugeValue, func(s storage.EngineStats) float64 {
+			if s.WritePaused {
+				return 1
+			}
+			return 0
+		}},
+}
+
+func (engineStatsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range engineStatsMetrics {
+		ch <- m.desc
+	}
+}
+
+func (c engineStatsCollector) Collect(ch chan<- prometheus.Metric) {
+	s, _ := c.store.EngineStats()
+	for _, m := range engineStatsMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
 	}
 }
