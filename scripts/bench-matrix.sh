@@ -92,12 +92,8 @@ problems=()
 for c in "${CONFIGS[@]}"; do
   [[ " ${ALL_CONFIGS[*]} " == *" $c "* ]] || problems+=("unknown configuration '$c' (${ALL_CONFIGS[*]})")
 done
-for v in DURATION WARMUP PRELOAD_TIMEOUT; do
-  dur_s "${!v}" >/dev/null || problems+=("$v must be a duration like 20s, 3m or 1m30s, got '${!v}'")
-done
-for v in CONC KEYS BIG_KEYS KEYS_64K; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || problems+=("$v must be a positive integer, got '${!v}'")
-done
+check_durations DURATION WARMUP PRELOAD_TIMEOUT
+check_counts CONC KEYS BIG_KEYS KEYS_64K
 if [[ -n ${DYNAMOD_BIN:-} ]]; then
   [[ -x $DYNAMOD_BIN ]] || problems+=("DYNAMOD_BIN=$DYNAMOD_BIN is not an executable file")
 else

@@ -61,12 +61,8 @@ usage() {
 [[ $1 == -h || $1 == --help ]] && usage
 OUT=$1
 problems=()
-for v in DURATION WARMUP PRELOAD_TIMEOUT; do
-  dur_s "${!v}" >/dev/null || problems+=("$v must be a duration like 20s, 3m or 1m30s, got '${!v}'")
-done
-for v in PAIRS KEYS VALUE CONC; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || problems+=("$v must be a positive integer, got '${!v}'")
-done
+check_durations DURATION WARMUP PRELOAD_TIMEOUT
+check_counts PAIRS KEYS VALUE CONC
 for side in A B; do
   bin=${side}_BIN src=${side}_SRC envv=${side}_ENV
   if [[ -n ${!bin:-} ]]; then

@@ -151,6 +151,24 @@ start_cluster_once() { # dir K
   ((ok)) || { say "not every node shows the bucket props after 20 s"; return 1; }
 }
 
+# check_durations NAME... and check_counts NAME... add to the caller's
+# problems array a line for each named variable that is not a duration
+# (dur_s's forms) or not a positive integer.
+# shellcheck disable=SC2034 # problems is the caller's
+check_durations() {
+  local v
+  for v; do
+    dur_s "${!v}" >/dev/null || problems+=("$v must be a duration like 20s, 3m or 1m30s, got '${!v}'")
+  done
+}
+# shellcheck disable=SC2034 # problems is the caller's
+check_counts() {
+  local v
+  for v; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || problems+=("$v must be a positive integer, got '${!v}'")
+  done
+}
+
 # end_checks reports every entry of the problems array and exits 2 if
 # there is any; otherwise it creates OUT, makes it absolute and sets
 # CLK_TCK (clock ticks per second, for /proc/PID/stat).
