@@ -122,7 +122,8 @@ const DefaultDigestRead = 4 << 10
 
 // DefaultConfig returns the production defaults; Self must still be set.
 func DefaultConfig() Config {
-	return Config{ReplicaTimeout: 5 * time.Second, HandoffInterval: 5 * time.Second, HintedHandoff: true}
+	return Config{ReplicaTimeout: 5 * time.Second, HandoffInterval: 5 * time.Second, HintedHandoff: true,
+		DigestRead: DefaultDigestRead}
 }
 
 // Validate reports every bad field.

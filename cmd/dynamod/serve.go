@@ -33,7 +33,7 @@ type serveFlags struct {
 	handoffInterval, requestTimeout, aeInterval, tombstoneGrace           time.Duration
 	aeRate, transferConcurrency, transferRate                             int
 	releaseDelay                                                          time.Duration
-	maxConnections                                                        int
+	maxConnections, digestRead                                            int
 	maxInflightBytes                                                      int64
 	webhookAllow                                                          string
 	insecure                                                              bool
@@ -71,6 +71,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.releaseDelay, "release-delay", 10*time.Second, "keep a handed-off partition this long after every new owner holds it")
 	fs.IntVar(&f.maxConnections, "max-connections", dhttp.DefaultConfig().MaxConnections, "client HTTP connections open at once; past it new ones are answered 503")
 	fs.Int64Var(&f.maxInflightBytes, "max-inflight-bytes", dhttp.DefaultConfig().MaxInflightBytes, "client request body bytes held at once; past it requests are answered 503")
+	fs.IntVar(&f.digestRead, "digest-read", node.DefaultConfig().Quorum.DigestRead, "reads of a copy this large (encoded bytes) or larger ask the other replicas for a digest match instead of their copies; 0: never")
 	fs.BoolVar(&f.insecure, "insecure", false, "start even though the rpc or gossip address is reachable from other hosts and there is no gossip key or node TLS (warned about in the log and /cluster)")
 	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "hosts webhook resolvers may call, comma-separated: host, host:port, IP, IP:port or CIDR (default: none)")
 	f.nodeTLS.register(fs)
@@ -94,6 +95,9 @@ func serve(args []string, stderr io.Writer) error {
 	if err := f.nodeTLS.check(); err != nil {
 		return err
 	}
+	if f.digestRead < 0 {
+		return usagef("--digest-read must be 0 (never) or a size in bytes, got %d", f.digestRead)
+	}
 	if f.maxConnections < 1 {
 		return usagef("--max-connections must be at least 1, got %d", f.maxConnections)
 	}
@@ -108,6 +112,15 @@ func serve(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runNode(ctx, f, log)
+}
+
+// digestRead maps --digest-read (0: never) to quorum.Config.DigestRead
+// (0: the default, negative: never).
+func digestRead(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // advertised replaces the host of a bind address with the advertised host.
@@ -129,6 +142,7 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 	cfg.Ring.Tokens = f.tokens
 	cfg.Quorum.HintedHandoff = f.hintedHandoff
 	cfg.Quorum.HandoffInterval = f.handoffInterval
+	cfg.Quorum.DigestRead = digestRead(f.digestRead)
 	cfg.RequestTimeout = f.requestTimeout
 	cfg.AntiEntropyOff = !f.antiEntropy
 	cfg.AntiEntropy.Interval = f.aeInterval
