@@ -100,21 +100,6 @@ for side in A B; do
   fi
 done
 
-# ticks PID... -> utime+stime of the processes, in clock ticks
-ticks() {
-  local p line rest f t=0
-  for p in "$@"; do
-    read -r line <"/proc/$p/stat" 2>/dev/null || continue
-    rest=${line##*) }
-    read -r -a f <<<"$rest"
-    t=$((t + f[11] + f[12]))
-  done
-  echo "$t"
-}
-
-# json_num FILE KEY -> the top-level number KEY of a bench result
-json_num() { awk -v k="  \"$2\": " 'index($0, k) == 1 { v = substr($0, length(k) + 1); sub(/,$/, "", v); print v; exit }' "$1"; }
-
 # ---- one pair ----
 declare -A PIDS_OF TARGETS_OF
 run_pair() { # i -> pairI.line: "opsA p99A usA opsB p99B usB"

@@ -9,8 +9,10 @@
 #   PIDS         array: every process started and not reaped (for cleanup)
 #   OUT          where start_cluster copies the logs of a failed start
 #   TMP          the scratch directory cleanup removes
-# start_cluster_once sets NODE_PIDS, HTTP_PORTS and TARGETS (the HTTP URLs,
-# comma-separated) for the cluster it started.
+#   ADMIN        optional: 1 gives every node an admin listener on
+#                127.0.0.1 with /debug/pprof (otherwise none)
+# start_cluster_once sets NODE_PIDS, HTTP_PORTS, ADMIN_PORTS (with ADMIN=1)
+# and TARGETS (the HTTP URLs, comma-separated) for the cluster it started.
 
 alive() { # PID: running (not gone, not a zombie)
   local s
@@ -74,6 +76,21 @@ free_ports() { # N -> N distinct ports, free now for TCP and UDP, below the
   echo "${out[*]}"
 }
 
+# ticks PID... -> utime+stime of the processes, in clock ticks
+ticks() {
+  local p line rest f t=0
+  for p in "$@"; do
+    read -r line <"/proc/$p/stat" 2>/dev/null || continue
+    rest=${line##*) }
+    read -r -a f <<<"$rest"
+    t=$((t + f[11] + f[12]))
+  done
+  echo "$t"
+}
+
+# json_num FILE KEY -> the top-level number KEY of a bench result
+json_num() { awk -v k="  \"$2\": " 'index($0, k) == 1 { v = substr($0, length(k) + 1); sub(/,$/, "", v); print v; exit }' "$1"; }
+
 # ---- cluster ----
 http_code() { # METHOD URL [curl args...] -> status ("000": no answer)
   local m=$1 u=$2
@@ -105,17 +122,22 @@ start_cluster() { # dir K name: a fresh cluster; a second try on fresh ports and
 }
 
 start_cluster_once() { # dir K
-  local d=$1 k=$2 i p h r g n ports join=()
+  local d=$1 k=$2 i p h r g n ports join=() np=3
+  ((${ADMIN:-0})) && np=4
   mkdir -p "$d"
-  read -r -a ports <<<"$(free_ports $((3 * k)))" || true
-  ((${#ports[@]} == 3 * k)) || { say "could not find $((3 * k)) free ports"; return 1; }
-  NODE_PIDS=() HTTP_PORTS=() TARGETS=""
-  local extra=()
+  read -r -a ports <<<"$(free_ports $((np * k)))" || true
+  ((${#ports[@]} == np * k)) || { say "could not find $((np * k)) free ports"; return 1; }
+  NODE_PIDS=() HTTP_PORTS=() ADMIN_PORTS=() TARGETS=""
+  local extra=() admin
   [[ -n $DYNAMOD_ARGS ]] && read -r -a extra <<<"$DYNAMOD_ARGS"
   for ((i = 0; i < k; i++)); do
-    h=${ports[i]} r=${ports[i + k]} g=${ports[i + 2 * k]} n=n$((i + 1))
+    h=${ports[i]} r=${ports[i + k]} g=${ports[i + 2 * k]} n=n$((i + 1)) admin=(--admin "")
+    if ((np == 4)); then
+      admin=(--admin "127.0.0.1:${ports[i + 3 * k]}" --pprof)
+      ADMIN_PORTS+=("${ports[i + 3 * k]}")
+    fi
     env "${NODE_ENV[@]}" "$DYN" serve --name "$n" --data "$d/$n" --http "127.0.0.1:$h" --rpc "127.0.0.1:$r" \
-      --gossip "127.0.0.1:$g" --admin "" "${join[@]}" "${extra[@]}" >"$d/$n.log" 2>&1 &
+      --gossip "127.0.0.1:$g" "${admin[@]}" "${join[@]}" "${extra[@]}" >"$d/$n.log" 2>&1 &
     p=$!
     PIDS+=("$p") NODE_PIDS+=("$p") HTTP_PORTS+=("$h")
     TARGETS+="${TARGETS:+,}http://127.0.0.1:$h"
