@@ -73,14 +73,6 @@ PRELOAD_TIMEOUT=${PRELOAD_TIMEOUT:-20m}
 DYNAMOD_ARGS=${DYNAMOD_ARGS:-}
 ALL_CONFIGS=(baseline keys-big value-64k value-100 dw-1 dw-quorum nodes-5)
 
-say() { printf 'bench-matrix: %s\n' "$*" >&2; }
-die() { say "$*"; exit "${2:-1}"; }
-
-usage() {
-  sed -n '2,/^set -u/{/^set -u/d;/^# shellcheck/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
-  exit 2
-}
-
 # ---- arguments, all problems reported at once ----
 (($# >= 1)) || usage
 [[ $1 == -h || $1 == --help ]] && usage
@@ -117,14 +109,7 @@ HTTP_PORTS=()
 trap_cleanup
 
 # ---- build ----
-if [[ -n ${DYNAMOD_BIN:-} ]]; then
-  DYN=$DYNAMOD_BIN
-else
-  DYN=$TMP/dynamod
-  say "building dynamod from $SRC"
-  CGO_ENABLED=0 timeout 600 go -C "$SRC" build -o "$DYN" ./cmd/dynamod >"$TMP/build.log" 2>&1 ||
-    die "go build ./cmd/dynamod in $SRC failed: $(tail -3 "$TMP/build.log")"
-fi
+build_dynamod
 
 # ---- /proc figures ----
 # sample BENCH-PID -> "time node-ticks write-bytes bench-ticks busy-ticks",

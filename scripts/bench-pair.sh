@@ -48,14 +48,6 @@ A_ARGS=${A_ARGS:-} B_ARGS=${B_ARGS:-} A_ENV=${A_ENV:-} B_ENV=${B_ENV:-}
 PAIRS=${PAIRS:-3} KEYS=${KEYS:-10000} VALUE=${VALUE:-1024} CONC=${CONC:-32}
 DURATION=${DURATION:-20s} WARMUP=${WARMUP:-3s} PRELOAD_TIMEOUT=${PRELOAD_TIMEOUT:-10m}
 
-say() { printf 'bench-pair: %s\n' "$*" >&2; }
-die() { say "$*"; exit "${2:-1}"; }
-
-usage() {
-  sed -n '2,/^set -u/{/^set -u/d;/^# shellcheck/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
-  exit 2
-}
-
 # ---- arguments, all problems reported at once ----
 (($# == 1)) || usage
 [[ $1 == -h || $1 == --help ]] && usage

@@ -57,14 +57,6 @@ WARMUP=${WARMUP:-3s} DURATION=${DURATION:-25s} WINDOW=${WINDOW:-12s}
 NODE=${NODE:-1} PERF=${PERF:-auto} PRELOAD_TIMEOUT=${PRELOAD_TIMEOUT:-10m}
 DYNAMOD_ARGS=${DYNAMOD_ARGS:-}
 
-say() { printf 'profile: %s\n' "$*" >&2; }
-die() { say "$*"; exit "${2:-1}"; }
-
-usage() {
-  sed -n '2,/^set -u/{/^set -u/d;/^# shellcheck/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
-  exit 2
-}
-
 # ---- arguments, all problems reported at once ----
 (($# == 1)) || usage
 [[ $1 == -h || $1 == --help ]] && usage
@@ -100,14 +92,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/profile.XXXXXX") || die "mktemp failed"
 PIDS=() NODE_PIDS=() NODE_ENV=() HTTP_PORTS=() ADMIN_PORTS=() TARGETS="" DYN=""
 trap_cleanup
 
-if [[ -n ${DYNAMOD_BIN:-} ]]; then
-  DYN=$DYNAMOD_BIN
-else
-  DYN=$TMP/dynamod
-  say "building dynamod from $SRC"
-  CGO_ENABLED=0 timeout 600 go -C "$SRC" build -o "$DYN" ./cmd/dynamod >"$TMP/build.log" 2>&1 ||
-    die "go build ./cmd/dynamod in $SRC failed: $(tail -3 "$TMP/build.log")"
-fi
+build_dynamod
 
 ADMIN=1
 start_cluster "$TMP/cluster" 3 profile || die "the cluster did not start (logs in $OUT/logs)"

@@ -2,7 +2,9 @@
 # lib/cluster.sh: local test clusters for the benchmark scripts
 # (bench-matrix.sh, bench-pair.sh). Sourced, not run.
 #
-# The caller defines say (a message to stderr) and sets:
+# say (a message to stderr, prefixed with the script's name), die and usage
+# (the script's header comment, up to its `set -u`) are defined here; the
+# caller sets:
 #   DYN          the dynamod binary
 #   DYNAMOD_ARGS extra `dynamod serve` flags for every node (a string)
 #   NODE_ENV     optional array of NAME=VALUE set for every node (env(1))
@@ -13,6 +15,26 @@
 #                127.0.0.1 with /debug/pprof (otherwise none)
 # start_cluster_once sets NODE_PIDS, HTTP_PORTS, ADMIN_PORTS (with ADMIN=1)
 # and TARGETS (the HTTP URLs, comma-separated) for the cluster it started.
+
+say() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { say "$1"; exit "${2:-1}"; }
+usage() {
+  sed -n '2,/^set -u/{/^set -u/d;/^# shellcheck/d;s/^# \{0,1\}//;p}' "$0" >&2
+  exit 2
+}
+
+# build_dynamod sets DYN to DYNAMOD_BIN, or builds cmd/dynamod of SRC into
+# TMP (the caller checked that one of them is there).
+build_dynamod() {
+  if [[ -n ${DYNAMOD_BIN:-} ]]; then
+    DYN=$DYNAMOD_BIN
+    return
+  fi
+  DYN=$TMP/dynamod
+  say "building dynamod from $SRC"
+  CGO_ENABLED=0 timeout 600 go -C "$SRC" build -o "$DYN" ./cmd/dynamod >"$TMP/build.log" 2>&1 ||
+    die "go build ./cmd/dynamod in $SRC failed: $(tail -3 "$TMP/build.log")"
+}
 
 alive() { # PID: running (not gone, not a zombie)
   local s
