@@ -84,3 +84,50 @@ func TestFrameWriter_smallFramesPassALargeOne(t *testing.T) {
 		t.Fatalf("%d small frames taken, bound %d", sent, max)
 	}
 }
+
+// TestFrameWriter_settle: the flush goroutine yields while yields add
+// frames to the batch (senders that were ready), stops at the first yield
+// that adds nothing, and never yields more than settleYields times, so a
+// steady stream of senders cannot hold a batch back.
+func TestFrameWriter_settle(t *testing.T) {
+	hdr, body := make([]byte, 8), make([]byte, 100)
+	for _, tc := range []struct {
+		name    string
+		senders int // yields that each add a frame, from the first
+		want    int // yields settle makes
+	}{
+		{"nobody ready", 0, 1},
+		{"one ready", 1, 2},
+		{"two ready", 2, 3},
+		{"steady stream", 100, settleYields},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
+			w := newFrameWriter(a, time.Minute, func(int) {})
+			yields := 0
+			w.yield = func() {
+				yields++
+				if yields <= tc.senders {
+					if err := w.send(hdr, body); err != nil {
+						t.Errorf("send: %v", err)
+					}
+				}
+			}
+			w.mu.Lock()
+			w.busy = true // as run is when it settles: sends only queue
+			w.mu.Unlock()
+			w.settle()
+			if yields != tc.want {
+				t.Errorf("settle yielded %d times, want %d", yields, tc.want)
+			}
+			w.mu.Lock()
+			queued := len(w.buf)
+			w.mu.Unlock()
+			if want := min(tc.senders, tc.want) * (len(hdr) + len(body)); queued != want {
+				t.Errorf("%d bytes queued for the batch, want %d", queued, want)
+			}
+		})
+	}
+}
