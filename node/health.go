@@ -28,7 +28,9 @@ func (n *Node) watchStorage() {
 		Help: "Reopens of the storage engine that brought writes back after a write error.",
 	}, func() float64 { return float64(n.store.Health().Reopens) }))
 	if _, ok := n.store.EngineStats(); ok {
-		n.registerEngineStats()
+		// How long writes into goleveldb take and how often it holds
+		// them back: the first thing to look at when PUTs have a long tail.
+		n.reg.MustRegister(engineStatsCollector{n.store})
 	}
 
 	var mu sync.Mutex   // notifications may overlap
@@ -50,15 +52,8 @@ func (n *Node) watchStorage() {
 	})
 }
 
-// registerEngineStats exports the storage engine's write figures
-// (storage.EngineStats): how long writes into goleveldb take and how often
-// it holds them back for compactions, the first thing to look at when
-// PUT latency has a long tail.
-func (n *Node) registerEngineStats() {
-	n.reg.MustRegister(engineStatsCollector{n.store})
-}
-
-// engineStatsCollector reads the engine's figures once per scrape.
+// engineStatsCollector exports the storage engine's write figures
+// (storage.EngineStats), read once per scrape.
 type engineStatsCollector struct{ store *storage.Store }
 
 // engineStatsMetrics are its series, each with its value in a scrape.

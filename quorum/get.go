@@ -114,11 +114,14 @@ func (c *Coordinator) get(ctx context.Context, bucket, key string, o ReadOptions
 				got := time.Now()
 				c.spec.observe(got.Sub(sent))
 				var cl versioning.Clock
-				var found bool
+				var found, same bool
 				var at int64
-				if at, found = cutSame(b); found && flags&getDigest != 0 {
+				if flags&getDigest != 0 {
+					at, same = cutSame(b)
+				}
+				if same {
 					// The replica's copy is this node's: not shipped.
-					cl = mine
+					cl, found = mine, true
 					c.m.digestSame.Inc()
 				} else {
 					cl, found, at, err = decodeGetReply(b)

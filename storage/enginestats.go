@@ -28,7 +28,9 @@ type EngineStats struct {
 
 // SlowWrite is the time from which a write into goleveldb counts as slow
 // in [EngineStats]. A write that waits for nothing appends to the journal
-// and the memtable in microseconds; at 1 ms goleveldb slowed it down.
+// and the memtable in microseconds, and goleveldb's level-0 slowdown
+// delays one by 1 ms; 100 ms is a write that waited for a paused level 0
+// or for the previous memtable's flush.
 const SlowWrite = 100 * time.Millisecond
 
 // writeStats times writes into goleveldb.

@@ -36,9 +36,9 @@ const (
 // writes per call instead of 1.6 when senders write for themselves, and
 // doubles the throughput; a lone sequential caller pays one goroutine
 // switch. Yielding until the buffer stops growing (at most settleYields
-// times) wrote 0.55 batches per client request of a 3-node cluster instead
-// of 0.70, and cost 2.5 % less server CPU per operation in eight paired
-// runs (docs/benchmarks.md, "System calls, not Go").
+// times) wrote 0.56 batches per client request of a 3-node cluster instead
+// of 0.74, and cost about 2.5 % less server CPU per operation in 13
+// paired runs (docs/benchmarks.md, "System calls, not Go").
 type frameWriter struct {
 	nc      net.Conn
 	timeout time.Duration
