@@ -11,7 +11,7 @@ import (
 // links no test harness.
 func TestDeps(t *testing.T) {
 	imps := depstest.Imports(t)
-	depstest.Dynamod(t, imps, "node", "http", "gossip", "transport", "storage", "client", "bench", "internal/pki", "ui")
+	depstest.Dynamod(t, imps, "node", "http", "gossip", "transport", "storage", "client", "bench", "internal/pki", "internal/sched", "ui")
 	depstest.Forbid(t, imps, "a test harness in the binary",
 		"internal/clustertest", "internal/depstest", "storage/faulty", "storage/storagetest", "client/clienttest")
 }

@@ -28,3 +28,16 @@ func TestServe_refusesNegativeDigestRead(t *testing.T) {
 		t.Errorf("the data directory was created (%v)", err)
 	}
 }
+
+func TestServe_refusesUnknownSched(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"serve", "--name", "n1", "--data", data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0",
+		"--gossip", "127.0.0.1:0", "--sched", "fifo"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), `--sched must be batch or inherit, got "fifo"`) {
+		t.Errorf("serve --sched fifo: exit %d\n%s\nwant exit 2 naming the flag", code, stderr.String())
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("the data directory was created (%v)", err)
+	}
+}
