@@ -18,7 +18,10 @@
 # and server CPU µs per operation of each side, and B/A.
 #
 # Both sides share the machine, so each gets about half of it: compare
-# the sides, not the figures with a lone run's.
+# the sides, not the figures with a lone run's. For the same reason a
+# comparison of `--sched` settings is not one for this script: the side
+# under SCHED_OTHER preempts the side under SCHED_BATCH; compare those in
+# separate runs (e.g. sidebyside with DYNAMOD_ARGS='--sched inherit').
 #
 # Environment (defaults in brackets):
 #   A_BIN, B_BIN   binaries to compare [built from A_SRC, B_SRC]

@@ -9,10 +9,10 @@ import (
 	"testing"
 )
 
-// lockedThread runs a goroutine locked to a thread of its own (given policy
-// when apply) until stop is
-// closed; the thread exits with it (the goroutine never unlocks). It
-// returns the thread's id once the goroutine runs on it.
+// lockedThread runs a goroutine locked to a thread of its own (moved to
+// policy when apply) until stop is closed; the thread exits with it (the
+// goroutine never unlocks). It returns the thread's id once the goroutine
+// runs on it.
 func lockedThread(t *testing.T, stop <-chan struct{}, policy Policy, apply bool) int {
 	t.Helper()
 	tid := make(chan int)
