@@ -22,6 +22,8 @@
 # comparison of `--sched` settings is not one for this script: the side
 # under SCHED_OTHER preempts the side under SCHED_BATCH; compare those in
 # separate runs (e.g. sidebyside with DYNAMOD_ARGS='--sched inherit').
+# Builds from before 7ff7e03 know no --sched and run under SCHED_OTHER:
+# against one, give the newer side B_ARGS='--sched inherit'.
 #
 # Environment (defaults in brackets):
 #   A_BIN, B_BIN   binaries to compare [built from A_SRC, B_SRC]

@@ -115,24 +115,20 @@ func serve(args []string, stderr io.Writer) error {
 		return usagef("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if f.sched == "batch" {
-		schedBatch(log)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runNode(ctx, f, log)
 }
 
-// schedBatch moves the process's threads to SCHED_BATCH (internal/sched),
-// before the node starts its goroutines. A node whose policy cannot be
-// changed runs on under the one it has.
+// schedBatch moves the process's threads to SCHED_BATCH (internal/sched).
+// A node whose threads cannot all be moved runs on as they are.
 func schedBatch(log *slog.Logger) {
 	n, err := sched.Move(sched.Other, sched.Batch)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		log.Debug("--sched batch: not on this system; threads keep their policy")
 	case err != nil:
-		log.Warn("--sched batch: threads keep the policy they were started with", "err", err)
+		log.Warn("--sched batch: some or all threads stay under the policy they were started with", "moved", n, "err", err)
 	default:
 		log.Debug("threads moved to SCHED_BATCH", "threads", n)
 	}
@@ -206,6 +202,9 @@ func runNode(ctx context.Context, f serveFlags, log *slog.Logger) error {
 		// Its data is out of date: merged back into the cluster, values
 		// deleted since (and their tombstones reaped) would come back.
 		return fmt.Errorf("node %s is %v: it left the cluster for good and its data is out of date; remove the data directory %s to join again as a new node", f.name, st, f.data)
+	}
+	if f.sched == "batch" {
+		schedBatch(log) // before the engine and the node start their goroutines
 	}
 	eng, err := storage.OpenLevelDB(filepath.Join(f.data, "db"), f.storage.options())
 	if err != nil {

@@ -8,14 +8,17 @@
 // reply, a group commit) stop costing a context switch each. That is
 // SCHED_BATCH's documented purpose: "workloads that want a deterministic
 // scheduling policy without interactivity causing extra preemptions
-// (between the workload's tasks)" (sched(7)). Priority is unchanged: the
-// nice value stays, and time slices are shared as under SCHED_OTHER.
+// (between the workload's tasks)" (sched(7)). The nice value stays. The
+// cost: a woken thread does not preempt other processes' threads either,
+// so on a host busy with other work it may wait out their time slices
+// (--sched inherit avoids that).
 //
 // A thread starts under the policy of the thread that created it, so once
 // every thread of the process is moved, the threads the Go runtime starts
 // later are under the new policy too. Only threads under the policy asked
 // to move are touched: a policy an operator gave the process (chrt,
-// systemd's CPUSchedulingPolicy) is kept.
+// systemd's CPUSchedulingPolicy) is kept, and so is a thread's
+// reset-on-fork flag.
 //
 // It is an adapter over two system calls and /proc; on other systems
 // [Move] reports errors.ErrUnsupported.

@@ -12,34 +12,41 @@ import (
 // resetOnFork is the flag sched_getscheduler(2) may add to a policy.
 const resetOnFork = 0x40000000
 
-// maxPasses bounds Move's listings of the threads: the Go runtime starts
-// threads while Move runs, but only from threads already listed, so each
-// pass finds fewer new ones.
+// maxPasses bounds Move's listings of the threads. The Go runtime may
+// start threads while Move runs; a pass that moves none proves every
+// thread is under another policy than from, and so are the threads they
+// start.
 const maxPasses = 20
 
 // Move moves every thread of this process that runs under from to to, and
 // returns how many it moved. It lists the threads again until a pass finds
-// none left under from. A thread that exits meanwhile is skipped.
+// none left under from. A thread that exits meanwhile is skipped. A
+// thread's reset-on-fork flag (chrt -R) is kept. On an error the threads
+// moved so far stay moved.
 func Move(from, to Policy) (int, error) {
 	moved := 0
 	for range maxPasses {
-		tids, err := Threads(os.Getpid())
+		tids, err := taskIDs("/proc/self/task")
 		if err != nil {
 			return moved, err
 		}
 		n := 0
 		for _, tid := range tids {
-			p, err := Of(tid)
+			raw, err := get(tid)
 			if errors.Is(err, syscall.ESRCH) {
 				continue
 			}
 			if err != nil {
-				return moved, err
+				return moved, fmt.Errorf("sched: policy of thread %d: %w", tid, err)
 			}
-			if p != from {
+			if Policy(raw&^resetOnFork) != from {
 				continue
 			}
-			if err := set(tid, to); err != nil && !errors.Is(err, syscall.ESRCH) {
+			err = set(tid, int(to)|raw&resetOnFork)
+			if errors.Is(err, syscall.ESRCH) {
+				continue
+			}
+			if err != nil {
 				return moved, fmt.Errorf("sched: thread %d to %v: %w", tid, to, err)
 			}
 			n++
@@ -54,18 +61,29 @@ func Move(from, to Policy) (int, error) {
 
 // Of returns the policy of thread tid, of any process.
 func Of(tid int) (Policy, error) {
-	r, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETSCHEDULER, uintptr(tid), 0, 0)
-	if errno != 0 {
-		return 0, fmt.Errorf("sched: policy of thread %d: %w", tid, errno)
+	raw, err := get(tid)
+	if err != nil {
+		return 0, fmt.Errorf("sched: policy of thread %d: %w", tid, err)
 	}
-	return Policy(int(r) &^ resetOnFork), nil
+	return Policy(raw &^ resetOnFork), nil
 }
 
-// set gives thread tid policy p with static priority 0 (the only one the
-// fair policies take); the kernel keeps its nice value.
-func set(tid int, p Policy) error {
+// get returns thread tid's policy as sched_getscheduler(2) gives it, with
+// the reset-on-fork flag.
+func get(tid int) (int, error) {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETSCHEDULER, uintptr(tid), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+// set gives thread tid policy (a policy, possibly with the reset-on-fork
+// flag) with static priority 0, the only one the fair policies take; the
+// kernel keeps the thread's nice value.
+func set(tid, policy int) error {
 	var param struct{ priority int32 }
-	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), uintptr(p), uintptr(unsafe.Pointer(&param)))
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), uintptr(policy), uintptr(unsafe.Pointer(&param)))
 	if errno != 0 {
 		return errno
 	}
@@ -74,9 +92,13 @@ func set(tid int, p Policy) error {
 
 // Threads lists the thread ids of process pid (/proc/PID/task).
 func Threads(pid int) ([]int, error) {
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	return taskIDs("/proc/" + strconv.Itoa(pid) + "/task")
+}
+
+func taskIDs(dir string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("sched: threads of %d: %w", pid, err)
+		return nil, fmt.Errorf("sched: threads: %w", err)
 	}
 	tids := make([]int, 0, len(ents))
 	for _, e := range ents {

@@ -3,6 +3,7 @@
 package sched
 
 import (
+	"errors"
 	"runtime"
 	"slices"
 	"syscall"
@@ -10,27 +11,49 @@ import (
 )
 
 // lockedThread runs a goroutine locked to a thread of its own (moved to
-// policy when apply) until stop is closed; the thread exits with it (the
-// goroutine never unlocks). It returns the thread's id once the goroutine
-// runs on it.
-func lockedThread(t *testing.T, stop <-chan struct{}, policy Policy, apply bool) int {
+// policy when apply) until the test ends, and returns the thread's id once
+// the goroutine runs on it. At the end the goroutine gives the thread back
+// its policy before it exits: the thread may be the main one, which the
+// runtime keeps (wedged) instead of ending it, and the next test must not
+// find it under this one's policy.
+func lockedThread(t *testing.T, policy int, apply bool) int {
 	t.Helper()
 	tid := make(chan int)
 	errc := make(chan error, 1)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		id := syscall.Gettid()
-		if apply {
-			errc <- set(id, policy)
-		} else {
-			errc <- nil
+		prev, err := get(id)
+		if err == nil && apply {
+			err = set(id, policy)
+		}
+		errc <- err
+		if err != nil {
+			done <- nil
+			return
 		}
 		tid <- id
 		<-stop
+		if apply {
+			done <- set(id, prev)
+			return
+		}
+		done <- nil
 	}()
 	if err := <-errc; err != nil {
-		t.Fatalf("set %v: %v", policy, err)
+		t.Fatalf("set %#x: %v", policy, err)
 	}
+	t.Cleanup(func() {
+		close(stop)
+		switch err := <-done; {
+		case errors.Is(err, syscall.EPERM): // leaving SCHED_IDLE or reset-on-fork needs privilege
+			t.Logf("thread's policy not restored: %v", err)
+		case err != nil:
+			t.Errorf("restoring a thread's policy: %v", err)
+		}
+	})
 	return <-tid
 }
 
@@ -51,9 +74,10 @@ func policies(t *testing.T, tids []int) map[int]Policy {
 // under another policy keeps it, threads started afterwards inherit
 // SCHED_BATCH, and moving back restores SCHED_OTHER.
 func TestMove(t *testing.T) {
-	stop := make(chan struct{})
-	defer close(stop)
-	idle := lockedThread(t, stop, Idle, true)
+	if p, err := Of(syscall.Gettid()); err != nil || p != Other {
+		t.Skipf("the test runs under %v (%v), not SCHED_OTHER", p, err)
+	}
+	idle := lockedThread(t, int(Idle), true)
 	t.Cleanup(func() {
 		if _, err := Move(Batch, Other); err != nil {
 			t.Errorf("move back: %v", err)
@@ -86,7 +110,7 @@ func TestMove(t *testing.T) {
 	// locked goroutines than threads before.
 	var started []int
 	for range len(before) + 2 {
-		started = append(started, lockedThread(t, stop, 0, false))
+		started = append(started, lockedThread(t, 0, false))
 	}
 	after, err := Threads(syscall.Getpid())
 	if err != nil {
@@ -118,6 +142,30 @@ func TestMove(t *testing.T) {
 		if p != want {
 			t.Errorf("after moving back, thread %d: %v, want %v", tid, p, want)
 		}
+	}
+}
+
+// TestMove_keepsResetOnFork: a thread's reset-on-fork flag survives the
+// move (clearing it would need privilege, and drop an operator's choice).
+func TestMove_keepsResetOnFork(t *testing.T) {
+	if p, err := Of(syscall.Gettid()); err != nil || p != Other {
+		t.Skipf("the test runs under %v (%v), not SCHED_OTHER", p, err)
+	}
+	tid := lockedThread(t, int(Other)|resetOnFork, true)
+	t.Cleanup(func() {
+		if _, err := Move(Batch, Other); err != nil {
+			t.Errorf("move back: %v", err)
+		}
+	})
+	if _, err := Move(Other, Batch); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := get(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw != int(Batch)|resetOnFork {
+		t.Errorf("thread %d: policy %#x, want SCHED_BATCH with reset-on-fork (%#x)", tid, raw, int(Batch)|resetOnFork)
 	}
 }
 
