@@ -57,17 +57,23 @@ func lockedThread(t *testing.T, policy int, apply bool) int {
 	return <-tid
 }
 
-func policies(t *testing.T, tids []int) map[int]Policy {
+// expect checks that every thread of tids is under want, but idle, which
+// must be under SCHED_IDLE.
+func expect(t *testing.T, when string, tids []int, want Policy, idle int) {
 	t.Helper()
-	m := make(map[int]Policy, len(tids))
 	for _, tid := range tids {
 		p, err := Of(tid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m[tid] = p
+		w := want
+		if tid == idle {
+			w = Idle
+		}
+		if p != w {
+			t.Errorf("%s, thread %d: %v, want %v", when, tid, p, w)
+		}
 	}
-	return m
 }
 
 // TestMove: every thread under SCHED_OTHER moves to SCHED_BATCH, a thread
@@ -95,15 +101,7 @@ func TestMove(t *testing.T) {
 	if n < 1 || n > len(before) {
 		t.Errorf("moved %d threads of %d", n, len(before))
 	}
-	for tid, p := range policies(t, before) {
-		want := Batch
-		if tid == idle {
-			want = Idle
-		}
-		if p != want {
-			t.Errorf("thread %d: %v, want %v", tid, p, want)
-		}
-	}
+	expect(t, "after Move", before, Batch, idle)
 
 	// Threads the runtime starts now are made by threads under SCHED_BATCH.
 	// Each locked goroutine takes a thread for itself, so there are more
@@ -125,24 +123,12 @@ func TestMove(t *testing.T) {
 	if len(fresh) == 0 {
 		t.Fatalf("%d locked goroutines started no thread (threads before %v, after %v)", len(started), before, after)
 	}
-	for tid, p := range policies(t, fresh) {
-		if p != Batch {
-			t.Errorf("thread %d started after Move: %v, want SCHED_BATCH", tid, p)
-		}
-	}
+	expect(t, "started after Move", fresh, Batch, idle)
 
 	if n, err := Move(Batch, Other); err != nil || n < len(fresh) {
 		t.Fatalf("move back: %d threads, %v", n, err)
 	}
-	for tid, p := range policies(t, after) {
-		want := Other
-		if tid == idle {
-			want = Idle
-		}
-		if p != want {
-			t.Errorf("after moving back, thread %d: %v, want %v", tid, p, want)
-		}
-	}
+	expect(t, "after moving back", after, Other, idle)
 }
 
 // TestMove_keepsResetOnFork: a thread's reset-on-fork flag survives the
