@@ -59,8 +59,8 @@ func Move(from, to Policy) (int, error) {
 	return moved, fmt.Errorf("sched: threads still under %v after %d passes", from, maxPasses)
 }
 
-// Of returns the policy of thread tid, of any process.
-func Of(tid int) (Policy, error) {
+// of returns the policy of thread tid, of any process.
+func of(tid int) (Policy, error) {
 	raw, err := get(tid)
 	if err != nil {
 		return 0, fmt.Errorf("sched: policy of thread %d: %w", tid, err)
@@ -90,11 +90,7 @@ func set(tid, policy int) error {
 	return nil
 }
 
-// Threads lists the thread ids of process pid (/proc/PID/task).
-func Threads(pid int) ([]int, error) {
-	return taskIDs("/proc/" + strconv.Itoa(pid) + "/task")
-}
-
+// taskIDs lists the thread ids in dir (/proc/self/task).
 func taskIDs(dir string) ([]int, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

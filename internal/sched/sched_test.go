@@ -62,7 +62,7 @@ func lockedThread(t *testing.T, policy int, apply bool) int {
 func expect(t *testing.T, when string, tids []int, want Policy, idle int) {
 	t.Helper()
 	for _, tid := range tids {
-		p, err := Of(tid)
+		p, err := of(tid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func expect(t *testing.T, when string, tids []int, want Policy, idle int) {
 // under another policy keeps it, threads started afterwards inherit
 // SCHED_BATCH, and moving back restores SCHED_OTHER.
 func TestMove(t *testing.T) {
-	if p, err := Of(syscall.Gettid()); err != nil || p != Other {
+	if p, err := of(syscall.Gettid()); err != nil || p != Other {
 		t.Skipf("the test runs under %v (%v), not SCHED_OTHER", p, err)
 	}
 	idle := lockedThread(t, int(Idle), true)
@@ -94,7 +94,7 @@ func TestMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := Threads(syscall.Getpid())
+	before, err := taskIDs("/proc/self/task")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestMove(t *testing.T) {
 	for range len(before) + 2 {
 		started = append(started, lockedThread(t, 0, false))
 	}
-	after, err := Threads(syscall.Getpid())
+	after, err := taskIDs("/proc/self/task")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestMove(t *testing.T) {
 // TestMove_keepsResetOnFork: a thread's reset-on-fork flag survives the
 // move (clearing it would need privilege, and drop an operator's choice).
 func TestMove_keepsResetOnFork(t *testing.T) {
-	if p, err := Of(syscall.Gettid()); err != nil || p != Other {
+	if p, err := of(syscall.Gettid()); err != nil || p != Other {
 		t.Skipf("the test runs under %v (%v), not SCHED_OTHER", p, err)
 	}
 	tid := lockedThread(t, int(Other)|resetOnFork, true)
@@ -156,8 +156,8 @@ func TestMove_keepsResetOnFork(t *testing.T) {
 }
 
 func TestOf_noThread(t *testing.T) {
-	if _, err := Of(-1); err == nil {
-		t.Error("Of(-1) succeeded")
+	if _, err := of(-1); err == nil {
+		t.Error("of(-1) succeeded")
 	}
 }
 
