@@ -98,18 +98,10 @@ ADMIN=1
 start_cluster "$TMP/cluster" 3 profile || die "the cluster did not start (logs in $OUT/logs)"
 say "cluster: $TARGETS (admin ${ADMIN_PORTS[*]})"
 
-bench() { # extra bench flags...
-  timeout -k 20 "$(($(dur_s "$PRELOAD_TIMEOUT") + $(dur_s "$WARMUP") + $(dur_s "$DURATION") + 120))" \
-    "$DYN" bench --targets "$TARGETS" --concurrency "$CONC" --keys "$KEYS" --value-size "$VALUE" \
-    --read-ratio 0.5 --r 2 --w 2 --seed 1 --quiet "$@"
-}
-
-say "writing $KEYS keys of $VALUE bytes"
-bench --preload --preload-timeout "$PRELOAD_TIMEOUT" --ops 1 >"$TMP/preload.log" 2>&1 ||
-  die "the preload failed: $(tail -3 "$TMP/preload.log")"
+preload_keys
 
 say "measuring: warm-up $WARMUP, $DURATION measured, window of $WINDOW from 3 s in"
-bench --preload=false --warmup "$WARMUP" --duration "$DURATION" --json >"$OUT/bench.json" 2>"$OUT/bench.log" &
+side_bench --preload=false --warmup "$WARMUP" --duration "$DURATION" --json >"$OUT/bench.json" 2>"$OUT/bench.log" &
 bp=$!
 PIDS+=("$bp")
 

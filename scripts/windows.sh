@@ -62,7 +62,6 @@ if command -v perf >/dev/null && perf stat -e context-switches -- true >/dev/nul
   use_perf=1
 fi
 
-mkdir -p "$OUT" || die "cannot create $OUT"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/windows.XXXXXX") || die "mktemp failed"
 PIDS=() NODE_PIDS=() NODE_ENV=() HTTP_PORTS=() TARGETS="" DYN=""
 trap_cleanup
@@ -71,15 +70,7 @@ build_dynamod
 start_cluster "$TMP/cluster" 3 windows || die "the cluster did not start (logs in $OUT/logs)"
 say "cluster: $TARGETS"
 
-bench() { # extra bench flags...
-  timeout -k 20 "$(($(dur_s "$PRELOAD_TIMEOUT") + $(dur_s "$WARMUP") + $(dur_s "$DURATION") + 120))" \
-    "$DYN" bench --targets "$TARGETS" --concurrency "$CONC" --keys "$KEYS" --value-size "$VALUE" \
-    --read-ratio 0.5 --r 2 --w 2 --seed 1 --quiet "$@"
-}
-
-say "writing $KEYS keys of $VALUE bytes"
-bench --preload --preload-timeout "$PRELOAD_TIMEOUT" --ops 1 >"$TMP/preload.log" 2>&1 ||
-  die "the preload failed: $(tail -3 "$TMP/preload.log")"
+preload_keys
 
 pids=$(
   IFS=,
@@ -99,7 +90,7 @@ for ((i = 1; i <= WINDOWS; i++)); do
     PIDS+=("$pp")
   fi
   t0=$(ticks "${NODE_PIDS[@]}") e0=$EPOCHREALTIME
-  bench --preload=false --warmup "$WARMUP" --duration "$DURATION" --json >"$OUT/w$i.json" 2>"$OUT/w$i.log" ||
+  side_bench --preload=false --warmup "$WARMUP" --duration "$DURATION" --json >"$OUT/w$i.json" 2>"$OUT/w$i.log" ||
     say "warning: window $i's bench failed: $(tail -3 "$OUT/w$i.log" | tr '\n' '|')"
   t1=$(ticks "${NODE_PIDS[@]}") e1=$EPOCHREALTIME
   if [[ -n $pp ]]; then

@@ -195,6 +195,22 @@ start_cluster_once() { # dir K
   ((ok)) || { say "not every node shows the bucket props after 20 s"; return 1; }
 }
 
+# side_bench FLAG...: one `dynamod bench` against TARGETS with the
+# side-by-side workload (CONC connections, KEYS keys of VALUE bytes, 50 %
+# GETs, N=3 R=2 W=2 on every request, seed 1) and the caller's flags,
+# bounded by PRELOAD_TIMEOUT + WARMUP + DURATION + 2 minutes.
+# preload_keys writes every key once (the log in TMP/preload.log) or dies.
+side_bench() {
+  timeout -k 20 "$(($(dur_s "$PRELOAD_TIMEOUT") + $(dur_s "$WARMUP") + $(dur_s "$DURATION") + 120))" \
+    "$DYN" bench --targets "$TARGETS" --concurrency "$CONC" --keys "$KEYS" --value-size "$VALUE" \
+    --read-ratio 0.5 --r 2 --w 2 --seed 1 --quiet "$@"
+}
+preload_keys() {
+  say "writing $KEYS keys of $VALUE bytes"
+  side_bench --preload --preload-timeout "$PRELOAD_TIMEOUT" --ops 1 >"$TMP/preload.log" 2>&1 ||
+    die "the preload failed: $(tail -3 "$TMP/preload.log")"
+}
+
 # check_durations NAME... and check_counts NAME... add to the caller's
 # problems array a line for each named variable that is not a duration
 # (dur_s's forms) or not a positive integer.
