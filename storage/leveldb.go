@@ -313,7 +313,8 @@ func RecoverLevelDB(dir string, o LevelDBOptions) (*LevelDB, error) {
 }
 
 func openLevelDB(stor lvstorage.Storage, name string, o LevelDBOptions, recover bool) (*LevelDB, error) {
-	stor = tableBuffered{stor} // see tablebuf.go
+	// See tablebuf.go and journalrm.go.
+	stor = newJournalRemover(tableBuffered{stor})
 	var (
 		db  *leveldb.DB
 		err error
