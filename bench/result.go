@@ -55,6 +55,8 @@ type Result struct {
 	Preload *PreloadStats `json:"preload,omitempty"`
 	// Latency holds every recorded latency, for other quantiles.
 	Latency *Histogram `json:"-"`
+	// Windows is the measured phase window by window, with Config.Window.
+	Windows []WindowStats `json:"windows,omitempty"`
 }
 
 // PreloadStats report the preload phase.
@@ -66,6 +68,18 @@ type PreloadStats struct {
 	// Complete says every key was written without error (false when
 	// Config.PreloadTimeout or the run's end cut the preload short).
 	Complete bool `json:"complete"`
+}
+
+// WindowStats is one window of a run with Config.Window: the requests
+// that started in it, and their exact quantiles.
+type WindowStats struct {
+	Start      time.Duration `json:"start_ns"` // from the start of the measured phase
+	Ops        int64         `json:"ops"`      // requests answered, failed ones included
+	Errors     int64         `json:"errors"`
+	Throughput float64       `json:"throughput_ops_per_sec"` // the last window's over its part of the run
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	Max        time.Duration `json:"max_ns"`
 }
 
 // WriteTable writes the result for people: a summary and one row per
@@ -97,6 +111,16 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	row("all", r.OpStats)
 	tw.Flush()
+	if len(r.Windows) > 0 {
+		fmt.Fprintf(&b, "\nby window of %v (from the start of the measured phase; latencies in ms)\n", r.Config.Window)
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "start s\tops\tops/s\terrors\tp50\tp99\tmax\t")
+		for _, ws := range r.Windows {
+			fmt.Fprintf(tw, "%.3f\t%d\t%.1f\t%d\t%s\t%s\t%s\t\n", ws.Start.Seconds(), ws.Ops, ws.Throughput, ws.Errors,
+				ms(ws.P50), ms(ws.P99), ms(ws.Max))
+		}
+		tw.Flush()
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -160,6 +161,7 @@ type worker struct {
 	hdrs     []string
 
 	hist     [numOps]Histogram
+	windows  []window // with Config.Window: the measured requests by window
 	errs     [numOps]int64
 	notFound int64
 	siblings int64
@@ -259,6 +261,9 @@ func (w *worker) run(ctx context.Context, measureFrom time.Time, issued *atomic.
 			continue
 		}
 		w.hist[op].Record(lat)
+		if w.cfg.Window > 0 {
+			w.recordWindow(start.Sub(measureFrom), lat, o.class != "")
+		}
 		switch {
 		case o.class != "":
 			w.errs[op]++
@@ -268,6 +273,31 @@ func (w *worker) run(ctx context.Context, measureFrom time.Time, issued *atomic.
 		case o.status == http.StatusMultipleChoices:
 			w.siblings++
 		}
+	}
+}
+
+// MaxWindows bounds the windows a run with Config.Window keeps.
+const MaxWindows = 10000
+
+// window is one worker's requests that started in one window.
+type window struct {
+	lats []time.Duration
+	errs int64
+}
+
+// recordWindow adds a request that started at from the measured phase's
+// start and took lat to its window.
+func (w *worker) recordWindow(at, lat time.Duration, failed bool) {
+	i := int(at / w.cfg.Window)
+	if i >= MaxWindows {
+		return
+	}
+	if i >= len(w.windows) {
+		w.windows = append(w.windows, make([]window, i+1-len(w.windows))...)
+	}
+	w.windows[i].lats = append(w.windows[i].lats, lat)
+	if failed {
+		w.windows[i].errs++
 	}
 }
 
@@ -475,4 +505,42 @@ func (r *Result) collect(workers []*worker) {
 	}
 	r.OpStats = statsOf(all, totalErrs, r.NotFound, r.Elapsed)
 	r.Latency = all
+	if r.Config.Window > 0 {
+		r.Windows = windowStats(workers, r.Config.Window, r.Elapsed)
+	}
+}
+
+// windowStats merges the workers' windows of length d; the last one is
+// cut short where the measured phase of length elapsed ended.
+func windowStats(workers []*worker, d, elapsed time.Duration) []WindowStats {
+	n := 0
+	for _, w := range workers {
+		n = max(n, len(w.windows))
+	}
+	out := make([]WindowStats, n)
+	var lats []time.Duration
+	for i := range out {
+		ws := &out[i]
+		ws.Start = time.Duration(i) * d
+		lats = lats[:0]
+		for _, w := range workers {
+			if i < len(w.windows) {
+				lats = append(lats, w.windows[i].lats...)
+				ws.Errors += w.windows[i].errs
+			}
+		}
+		ws.Ops = int64(len(lats))
+		if length := min(d, elapsed-ws.Start); length > 0 {
+			ws.Throughput = float64(ws.Ops) / length.Seconds()
+		}
+		if len(lats) == 0 {
+			continue
+		}
+		slices.Sort(lats)
+		rank := func(q float64) time.Duration { // nearest rank
+			return lats[max(int(math.Ceil(q*float64(len(lats))))-1, 0)]
+		}
+		ws.P50, ws.P99, ws.Max = rank(0.5), rank(0.99), lats[len(lats)-1]
+	}
+	return out
 }

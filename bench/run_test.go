@@ -405,6 +405,7 @@ func TestConfig_validate(t *testing.T) {
 		{"dw", "DW", func(c *Config) { c.DW = "x" }},
 		{"r", "R", func(c *Config) { c.R = "-1" }},
 		{"preload timeout", "PreloadTimeout", func(c *Config) { c.PreloadTimeout = -time.Second }},
+		{"window", "Window", func(c *Config) { c.Window = -time.Second }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -484,5 +485,113 @@ func TestRun_warmup(t *testing.T) {
 	}
 	if res.Elapsed >= cfg.Warmup && f.n == 40 {
 		t.Errorf("the warm-up was measured")
+	}
+}
+
+// TestWindowStats: the workers' windows merge by index, quantiles are
+// exact (nearest rank), errors add up, the last window's throughput is
+// over the part of it the run lasted, and a window nobody measured in is
+// empty.
+func TestWindowStats(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	a := &worker{windows: []window{{lats: ms(5, 1, 3)}, {}, {lats: ms(7), errs: 1}}}
+	b := &worker{windows: []window{{lats: ms(2, 4), errs: 2}}}
+	got := windowStats([]*worker{a, b}, 100*time.Millisecond, 250*time.Millisecond)
+	want := []WindowStats{
+		{Start: 0, Ops: 5, Errors: 2, Throughput: 50, P50: 3 * time.Millisecond, P99: 5 * time.Millisecond, Max: 5 * time.Millisecond},
+		{Start: 100 * time.Millisecond},
+		{Start: 200 * time.Millisecond, Ops: 1, Errors: 1, Throughput: 20, P50: 7 * time.Millisecond, P99: 7 * time.Millisecond, Max: 7 * time.Millisecond},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d windows, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if math.Abs(g.Throughput-w.Throughput) > 1e-9 {
+			t.Errorf("window %d: throughput %v, want %v", i, g.Throughput, w.Throughput)
+		}
+		g.Throughput, w.Throughput = 0, 0
+		if g != w {
+			t.Errorf("window %d: %+v, want %+v", i, g, w)
+		}
+	}
+
+	// A window past MaxWindows is not kept.
+	cfg := Config{Window: time.Millisecond}
+	c := &worker{cfg: &cfg}
+	c.recordWindow(MaxWindows*time.Millisecond, time.Millisecond, false)
+	c.recordWindow(2*time.Millisecond, time.Millisecond, true)
+	if len(c.windows) != 3 || len(c.windows[2].lats) != 1 || c.windows[2].errs != 1 {
+		t.Errorf("windows %+v, want only window 2's request", c.windows)
+	}
+}
+
+// TestRun_windows: with Window set, every measured request is in exactly
+// one window, the windows tile the measured phase, and both the table and
+// the JSON carry them; without it there are none.
+func TestRun_windows(t *testing.T) {
+	f := newFakeKV(64)
+	f.fail = func(n int) int {
+		if n%10 == 0 {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	cfg := testConfig([]string{startKV(t, f)}, 0)
+	cfg.Concurrency = 4
+	cfg.Duration = 300 * time.Millisecond
+	cfg.Window = 50 * time.Millisecond
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Windows); n < 6 || n > 7 { // a request may start at the deadline
+		t.Fatalf("%d windows over %v, want 6", n, res.Elapsed)
+	}
+	var ops, errs int64
+	for i, ws := range res.Windows {
+		if ws.Start != time.Duration(i)*cfg.Window {
+			t.Errorf("window %d starts at %v", i, ws.Start)
+		}
+		if ws.Ops > 0 && !(ws.P50 <= ws.P99 && ws.P99 <= ws.Max && ws.Max <= res.Max) {
+			t.Errorf("window %d: p50 %v, p99 %v, max %v (run max %v)", i, ws.P50, ws.P99, ws.Max, res.Max)
+		}
+		ops += ws.Ops
+		errs += ws.Errors
+	}
+	if ops != res.Ops || errs != res.Errors || errs == 0 {
+		t.Errorf("windows hold %d ops and %d errors, the run %d and %d", ops, errs, res.Ops, res.Errors)
+	}
+	var tbl strings.Builder
+	if err := res.WriteTable(&tbl); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tbl.String(), "by window of 50ms") || !strings.Contains(tbl.String(), " 0.050 ") {
+		t.Errorf("table lacks the windows:\n%s", tbl.String())
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"windows":[{"start_ns":0,`)) {
+		t.Errorf("JSON lacks the windows: %.300s", b)
+	}
+
+	cfg.Window = 0
+	res, err = Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Windows != nil {
+		t.Errorf("%d windows without Window", len(res.Windows))
+	}
+	if b, _ := json.Marshal(res); bytes.Contains(b, []byte(`"windows"`)) {
+		t.Error("JSON has windows without Window")
 	}
 }

@@ -34,6 +34,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Preload, "preload", true, "write every key once before measuring")
 	fs.DurationVar(&cfg.PreloadTimeout, "preload-timeout", 0, "stop the preload after this long and run with the keys written so far (0: no limit but the run's own)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 0, "run the workload this long before measuring (loadgen's default: 3s)")
+	fs.DurationVar(&cfg.Window, "window", 0, "also report throughput, p50, p99 and max per window of this length (e.g. 250ms; 0: none)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the key and operation sequence")
 	fs.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	fs.BoolVar(&quiet, "quiet", false, "no progress line")

@@ -58,3 +58,25 @@ func TestBench_badQuorum(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and a message naming DW", code, stderr.String())
 	}
 }
+
+// TestBench_window: --window adds the table by window; a negative one is
+// a usage error.
+func TestBench_window(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "--targets", srv.URL, "--duration", "200ms", "--window", "100ms", "--concurrency", "2",
+		"--read-ratio", "0", "--preload=false", "--quiet"}, nil, &stdout, &stderr)
+	if code != 0 || !strings.Contains(stdout.String(), "by window of 100ms") {
+		t.Errorf("exit %d, stdout:\n%s\nstderr: %s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = run([]string{"bench", "--targets", srv.URL, "--window", "-1s"}, nil, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "Window") {
+		t.Errorf("exit %d, stderr %q; want 2 and a message naming Window", code, stderr.String())
+	}
+}
