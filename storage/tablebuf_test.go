@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	lvstorage "github.com/syndtr/goleveldb/leveldb/storage"
@@ -170,3 +172,82 @@ func TestLevelDB_tablesReadBack(t *testing.T) {
 	defer l.Close()
 	check(l)
 }
+
+// TestTableBuffered_yields: on one processor, a goroutine made ready
+// while a 1 MiB table is written, or read block by block, runs before
+// half of it is done (tableYieldBytes is 64 KiB); without the yields it
+// would wait until the table was done (or for a preemption, 10 ms away:
+// the whole table takes well under that).
+func TestTableBuffered_yields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	mem := lvstorage.NewMemStorage()
+	s := tableBuffered{mem}
+	table := lvstorage.FileDesc{Type: lvstorage.TypeTable, Num: 3}
+	const blocks = 256 // 1 MiB of 4 KiB blocks
+	block := make([]byte, 4096)
+
+	// done counts the bytes handled; waiter records it when it runs.
+	run := func(name string, step func(i int) error) {
+		var done, seen atomic.Int64
+		seen.Store(-1)
+		ran := make(chan struct{})
+		go func() { seen.Store(done.Load()); close(ran) }()
+		for i := range blocks {
+			if err := step(i); err != nil {
+				t.Fatal(err)
+			}
+			done.Add(int64(len(block)))
+		}
+		<-ran
+		if got, half := seen.Load(), int64(blocks*len(block)/2); got < 0 || got > half {
+			t.Errorf("%s: the waiting goroutine ran after %d of %d bytes, want within %d", name, got, 2*half, half)
+		}
+	}
+
+	// The table written goes nowhere, so that the loop allocates nothing:
+	// a collection it started would let the waiting goroutine run.
+	dw := newBufferedTable(discardWriter{})
+	run("write", func(int) error { _, err := dw.Write(block); return err })
+	if err := dw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Create(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range blocks {
+		if _, err := w.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := s.Open(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, ok := r.(*yieldingTable); !ok {
+		t.Fatalf("table reader is %T, want *yieldingTable", r)
+	}
+	run("read", func(i int) error { _, err := r.ReadAt(block, int64(i*len(block))); return err })
+
+	other := lvstorage.FileDesc{Type: lvstorage.TypeJournal, Num: 4}
+	createFile(t, mem, other)
+	if r, err := s.Open(other); err != nil {
+		t.Fatal(err)
+	} else if _, ok := r.(*yieldingTable); ok {
+		t.Error("a journal reader yields; only tables do")
+	} else {
+		r.Close()
+	}
+}
+
+// discardWriter is a table file that keeps nothing.
+type discardWriter struct{}
+
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (discardWriter) Sync() error                 { return nil }
+func (discardWriter) Close() error                { return nil }
