@@ -74,20 +74,22 @@ type yieldingTable struct {
 
 func (t *yieldingTable) ReadAt(p []byte, off int64) (int, error) {
 	n, err := t.Reader.ReadAt(p, off)
-	if t.unyielded.Add(int64(n)) >= tableYieldBytes {
-		t.unyielded.Store(0)
-		runtime.Gosched()
-	}
+	t.read(n)
 	return n, err
 }
 
 func (t *yieldingTable) Read(p []byte) (int, error) {
 	n, err := t.Reader.Read(p)
+	t.read(n)
+	return n, err
+}
+
+// read counts n bytes read and yields once tableYieldBytes add up.
+func (t *yieldingTable) read(n int) {
 	if t.unyielded.Add(int64(n)) >= tableYieldBytes {
 		t.unyielded.Store(0)
 		runtime.Gosched()
 	}
-	return n, err
 }
 
 func newBufferedTable(w lvstorage.Writer) *bufferedTable {
