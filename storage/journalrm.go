@@ -16,8 +16,8 @@ import (
 // lock that every write takes (DB.dropFrozenMem holds memMu across
 // Storage.Remove). Unlinking a journal of a whole write buffer (64 MiB by
 // default), still in the page cache, frees all of its pages inside the
-// system call: 20–50 ms on the machines of docs/benchmarks.md, during
-// which every write of the node waited, once per memtable flush.
+// system call (14–23 ms on the machines of docs/benchmarks.md), and every
+// write of the node waited for it (20–53 ms), once per memtable flush.
 //
 // Removing later is safe because goleveldb removes a journal only once it
 // is obsolete: the manifest already names a later journal, recovery
